@@ -1,0 +1,31 @@
+"""Publishing commands to the domain over the bus."""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from fleetbatch.activities.types import PUBLISH_COMMANDS, PublishInput
+from fleetbatch.bus import Bus, CommandMessage, commands_subject
+
+
+class Dispatcher:
+    """Publishes a chunk's commands in one bus call."""
+
+    def __init__(self, bus: Bus) -> None:
+        self._bus = bus
+
+    @activity.defn(name=PUBLISH_COMMANDS)
+    async def publish(self, params: PublishInput) -> None:
+        """Publish one command per item, each with its stable command id."""
+        messages = [
+            CommandMessage(
+                command_id=item.command_id,
+                command=params.command,
+                vin=item.vin,
+                batch_id=params.batch_id,
+                reply_to=params.reply_to,
+                attempt=params.attempt,
+            ).encode()
+            for item in params.items
+        ]
+        await self._bus.publish(commands_subject(params.domain), messages)

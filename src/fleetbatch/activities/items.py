@@ -1,0 +1,82 @@
+"""Item activities: paging, claiming and recording a chunk, closing a batch."""
+
+from __future__ import annotations
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from fleetbatch.activities.types import (
+    BEGIN_CHUNK,
+    FINISH_BATCH,
+    INVALID_INPUT,
+    NEXT_CHUNKS,
+    RECORD_OUTCOMES,
+    BeginChunkInput,
+    BeginChunkResult,
+    FinishBatchInput,
+    FinishBatchResult,
+    NextChunksInput,
+    NextChunksResult,
+    RecordOutcomesInput,
+)
+from fleetbatch.domain import TERMINAL, ItemStatus
+from fleetbatch.store import BatchStatus, Store
+
+
+class ItemActivities:
+    """Store-backed activities; each call is one or two bulk statements."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    @activity.defn(name=NEXT_CHUNKS)
+    async def next_chunks(self, params: NextChunksInput) -> NextChunksResult:
+        """The next pending items of the batch, grouped into chunks."""
+        if params.chunk_size < 1 or params.max_chunks < 1:
+            raise ApplicationError(
+                f"chunk_size and max_chunks must be positive, got "
+                f"{params.chunk_size} and {params.max_chunks}",
+                type=INVALID_INPUT,
+                non_retryable=True,
+            )
+        chunks = await self._store.items.next_chunks(
+            params.batch_id, params.after_id, params.chunk_size, params.max_chunks
+        )
+        return NextChunksResult(chunks)
+
+    @activity.defn(name=BEGIN_CHUNK)
+    async def begin_chunk(self, params: BeginChunkInput) -> BeginChunkResult:
+        """Mark the chunk's items in flight and return them."""
+        if params.chunk.first_id > params.chunk.last_id:
+            raise ApplicationError(
+                f"chunk {params.chunk.first_id}..{params.chunk.last_id} is empty",
+                type=INVALID_INPUT,
+                non_retryable=True,
+            )
+        refs = await self._store.items.begin_chunk(
+            params.batch_id, params.chunk, params.workflow_id
+        )
+        return BeginChunkResult(refs)
+
+    @activity.defn(name=RECORD_OUTCOMES)
+    async def record_outcomes(self, params: RecordOutcomesInput) -> None:
+        """Write the chunk's final statuses in one statement."""
+        wrong = [o for o in params.outcomes if o.status not in TERMINAL]
+        if wrong:
+            raise ApplicationError(
+                f"outcome for item {wrong[0].item_id} is not terminal: {wrong[0].status}",
+                type=INVALID_INPUT,
+                non_retryable=True,
+            )
+        await self._store.items.record_outcomes(params.outcomes)
+
+    @activity.defn(name=FINISH_BATCH)
+    async def finish_batch(self, params: FinishBatchInput) -> FinishBatchResult:
+        """Close the batch with its summary, unless items are still open."""
+        counts = await self._store.items.counts(params.batch_id)
+        open_items = counts[ItemStatus.PENDING] + counts[ItemStatus.IN_FLIGHT]
+        if open_items == 0:
+            await self._store.batches.set_status(
+                params.batch_id, BatchStatus.COMPLETED, summary={"counts": counts}
+            )
+        return FinishBatchResult(counts, open_items)

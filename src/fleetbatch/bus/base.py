@@ -1,0 +1,32 @@
+"""The bus interface business code depends on."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable, Callable, Sequence
+
+Handler = Callable[[bytes], Awaitable[None]]
+"""Receives one message; returning means it was handled (an adapter may then ack it)."""
+
+
+class Subscription(abc.ABC):
+    """A live subscription; ``close`` stops delivery."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Stop receiving; messages already being handled finish."""
+
+
+class Bus(abc.ABC):
+    """Publish bytes to a subject; subscribe a handler to a subject."""
+
+    @abc.abstractmethod
+    async def publish(self, subject: str, messages: Sequence[bytes]) -> None:
+        """Publish ``messages`` in order; returns once the bus has accepted all of them."""
+
+    @abc.abstractmethod
+    async def subscribe(self, subject: str, handler: Handler) -> Subscription:
+        """Deliver every later message on ``subject`` to ``handler``."""
+
+    async def close(self) -> None:  # noqa: B027 - adapters with connections override it
+        """Release the bus's connections."""

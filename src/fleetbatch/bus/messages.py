@@ -1,0 +1,54 @@
+"""What travels on the bus: commands to domains and their responses, as JSON."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+RESPONSES_SUBJECT = "fleetbatch.responses"
+
+
+def commands_subject(domain: str) -> str:
+    """The subject a domain listens on for commands."""
+    return f"fleetbatch.commands.{domain}"
+
+
+@dataclass(frozen=True)
+class CommandMessage:
+    """One command for one vehicle. ``command_id`` is stable across re-publishes."""
+
+    command_id: str
+    command: str
+    vin: str
+    batch_id: str
+    reply_to: str
+    """The workflow id waiting for the response."""
+    attempt: int
+
+    def encode(self) -> bytes:
+        """JSON bytes."""
+        return json.dumps(asdict(self), separators=(",", ":")).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> CommandMessage:
+        """Parse JSON bytes."""
+        return cls(**json.loads(data))
+
+
+@dataclass(frozen=True)
+class ResponseMessage:
+    """The domain's answer to one command."""
+
+    command_id: str
+    reply_to: str
+    ok: bool
+    error: str | None = None
+
+    def encode(self) -> bytes:
+        """JSON bytes."""
+        return json.dumps(asdict(self), separators=(",", ":")).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> ResponseMessage:
+        """Parse JSON bytes."""
+        return cls(**json.loads(data))

@@ -1,0 +1,46 @@
+"""Errors fleetbatch raises to its callers.
+
+Hierarchy::
+
+    FleetbatchError                 base of everything raised on purpose
+    ├── ConfigError                 settings are missing, insecure or contradictory
+    ├── InputFileError              an uploaded file cannot be read as a whole
+    │                               (empty, no VIN column, not UTF-8, line too long)
+    ├── UnknownCommandError         a command name that is not configured
+    ├── BatchNotFoundError          a batch id the store does not know
+    ├── BatchConflictError          a file for a batch of another command, or a closed batch
+    └── TemporalUnavailableError    no Temporal server answers at the configured address
+
+Per-row problems (an invalid VIN, a duplicate) are not errors: they are
+``Rejection`` records in the upload report, and the rest of the file is kept.
+Inside workflows, bad data surfaces as non-retryable ``ApplicationError``s whose
+``type`` is one of the names in ``fleetbatch.activities.errors``.
+"""
+
+
+class FleetbatchError(Exception):
+    """Base class of every error fleetbatch raises on purpose."""
+
+
+class ConfigError(FleetbatchError):
+    """Raised when settings are missing, insecure or contradictory."""
+
+
+class InputFileError(FleetbatchError):
+    """Raised when an input file cannot be processed at all; nothing of it is stored."""
+
+
+class UnknownCommandError(FleetbatchError):
+    """Raised for a command name that is not in the command registry."""
+
+
+class BatchNotFoundError(FleetbatchError):
+    """Raised when a batch id is not in the store."""
+
+
+class BatchConflictError(FleetbatchError):
+    """Raised when a file cannot join a batch (other command, batch already closed)."""
+
+
+class TemporalUnavailableError(FleetbatchError):
+    """Raised when no Temporal server answers at the configured address."""

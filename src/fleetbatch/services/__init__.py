@@ -1,0 +1,1 @@
+"""Long-running services beside the worker: the responder and the simulators."""

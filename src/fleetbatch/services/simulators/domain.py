@@ -1,0 +1,131 @@
+"""Domain simulator: executes commands from the bus and answers on the bus.
+
+It behaves like a real downstream domain: latency, a share of failures, a
+share of deliveries lost (the caller sees a timeout), and deduplication by
+command id — a command is executed at most once however often it is
+delivered, and a repeat delivery gets the first execution's answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import random
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fleetbatch.bus import (
+    RESPONSES_SUBJECT,
+    Bus,
+    CommandMessage,
+    ResponseMessage,
+    Subscription,
+    commands_subject,
+)
+
+
+class Decision(enum.Enum):
+    """What the simulator does with one delivery."""
+
+    SUCCEED = "succeed"
+    FAIL = "fail"
+    DROP = "drop"
+    """Lose the delivery: no execution, no answer; the caller times out."""
+
+
+@dataclass(frozen=True)
+class DomainSimulatorConfig:
+    latency_ms: float = 50.0
+    latency_jitter_ms: float = 30.0
+    failure_rate: float = 0.0
+    timeout_rate: float = 0.0
+    seed: int | None = None
+
+
+Decide = Callable[[CommandMessage], Decision]
+
+
+class DomainSimulator:
+    """Listens on the command subjects of ``domains`` and answers on the response subject.
+
+    Args:
+        decide: overrides the random decision per delivery (scripted scenarios).
+    """
+
+    def __init__(
+        self,
+        bus: Bus,
+        config: DomainSimulatorConfig | None = None,
+        *,
+        domains: tuple[str, ...] = ("vehicle", "backoffice"),
+        decide: Decide | None = None,
+    ) -> None:
+        self._bus = bus
+        self._config = config or DomainSimulatorConfig()
+        self._domains = domains
+        self._random = random.Random(self._config.seed)
+        self._decide = decide or self._random_decision
+        self._subs: list[Subscription] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.delivered: Counter[str] = Counter()
+        """Deliveries per command id, including repeats."""
+        self.executed: Counter[str] = Counter()
+        """Executions per command id; at most 1 each if deduplication holds."""
+        self._results: dict[str, ResponseMessage] = {}
+
+    async def start(self) -> None:
+        """Subscribe to every configured domain's command subject."""
+        for domain in self._domains:
+            self._subs.append(await self._bus.subscribe(commands_subject(domain), self._on_command))
+
+    async def stop(self) -> None:
+        """Unsubscribe and drop answers not yet sent."""
+        for sub in self._subs:
+            await sub.close()
+        self._subs.clear()
+        for task in list(self._tasks):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _random_decision(self, _message: CommandMessage) -> Decision:
+        roll = self._random.random()
+        if roll < self._config.timeout_rate:
+            return Decision.DROP
+        if roll < self._config.timeout_rate + self._config.failure_rate:
+            return Decision.FAIL
+        return Decision.SUCCEED
+
+    def _latency(self) -> float:
+        jitter = self._random.uniform(-1, 1) * self._config.latency_jitter_ms
+        return max(0.0, self._config.latency_ms + jitter) / 1000
+
+    async def _on_command(self, data: bytes) -> None:
+        message = CommandMessage.decode(data)
+        self.delivered[message.command_id] += 1
+        response = self._results.get(message.command_id)
+        if response is None:
+            decision = self._decide(message)
+            if decision is Decision.DROP:
+                return
+            self.executed[message.command_id] += 1
+            response = ResponseMessage(
+                command_id=message.command_id,
+                reply_to=message.reply_to,
+                ok=decision is Decision.SUCCEED,
+                error=None if decision is Decision.SUCCEED else "vehicle unreachable",
+            )
+            self._results[message.command_id] = response
+        delay = self._latency()
+        if delay == 0:
+            await self._bus.publish(RESPONSES_SUBJECT, [response.encode()])
+            return
+        task = asyncio.create_task(self._answer_later(response, delay))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer_later(self, response: ResponseMessage, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await self._bus.publish(RESPONSES_SUBJECT, [response.encode()])

@@ -1,0 +1,101 @@
+"""Submitting a file: validate and store its rows, then signal-with-start the batch."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import UTC, datetime
+from typing import BinaryIO
+
+from temporalio.client import Client
+
+from fleetbatch.config import Settings
+from fleetbatch.domain import get_command
+from fleetbatch.errors import BatchConflictError, UnknownCommandError
+from fleetbatch.intake import read_rows, validate_rows
+from fleetbatch.store import BatchStatus, NewBatch, Store, UploadResult
+from fleetbatch.workflows import BatchInput, BatchWorkflow, FileAdded
+from fleetbatch.workflows import search_attributes as sa
+from fleetbatch.workflows.ids import batch_workflow_id
+
+_BATCH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def new_batch_id() -> str:
+    """A readable, unique batch id."""
+    return f"b{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+async def submit_file(
+    store: Store,
+    client: Client,
+    settings: Settings,
+    stream: BinaryIO,
+    *,
+    filename: str,
+    command: str | None = None,
+    batch_id: str | None = None,
+    chunk_size: int | None = None,
+    max_in_flight: int | None = None,
+) -> UploadResult:
+    """Store a file's valid rows in a new or open batch and get the batch running.
+
+    Raises:
+        UnknownCommandError: no command, or an unknown one.
+        BatchConflictError: bad batch id, or the batch runs another command.
+        InputFileError: the file cannot be read; nothing of it is stored.
+    """
+    batch_id = batch_id or new_batch_id()
+    if not _BATCH_ID.fullmatch(batch_id):
+        raise BatchConflictError(
+            f"invalid batch id {batch_id!r}: use 1-64 letters, digits, '.', '_' or '-'"
+        )
+    existing = await store.batches.find(batch_id)
+    if command is None:
+        if existing is None:
+            raise UnknownCommandError(f"batch {batch_id!r} is new: give the command to send")
+        command = existing.command
+    kind = get_command(command)
+    size = chunk_size or (
+        existing.chunk_size if existing else kind.chunk_size or settings.chunk_size
+    )
+    window = max_in_flight or (existing.max_in_flight if existing else settings.max_in_flight)
+    result = await store.uploads.store(
+        batch_id,
+        NewBatch(command, size, window),
+        filename,
+        validate_rows(read_rows(stream, filename=filename), kind),
+    )
+    if result.accepted:
+        await start_batch(
+            client, settings, store, batch_id, FileAdded(result.upload_id, result.accepted)
+        )
+    return result
+
+
+async def start_batch(
+    client: Client, settings: Settings, store: Store, batch_id: str, file: FileAdded
+) -> None:
+    """Signal-with-start: tell the running batch workflow about a file, or start it."""
+    batch = await store.batches.get(batch_id)
+    kind = get_command(batch.command)
+    await client.start_workflow(
+        BatchWorkflow.run,
+        BatchInput(
+            batch_id=batch_id,
+            command=batch.command,
+            domain=kind.domain,
+            chunk_size=batch.chunk_size,
+            max_in_flight=batch.max_in_flight,
+            response_timeout_seconds=kind.response_timeout_seconds,
+            max_attempts=kind.max_attempts,
+            idle_close_after_seconds=settings.idle_close_after_seconds,
+            search_vins_max=settings.search_vins_max,
+        ),
+        id=batch_workflow_id(batch_id),
+        task_queue=settings.temporal_task_queue,
+        start_signal="file_added",
+        start_signal_args=[file],
+        search_attributes=sa.for_batch(batch_id, batch.command),
+    )
+    await store.batches.set_status(batch_id, BatchStatus.RUNNING)

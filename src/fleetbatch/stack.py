@@ -1,0 +1,114 @@
+"""Assembling the running parts: Temporal (embedded or remote), store, bus,
+simulators, responder and worker, started and stopped in order."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from fleetbatch.bus import Bus, MemoryBus
+from fleetbatch.config import Settings
+from fleetbatch.services.responder import Responder
+from fleetbatch.services.simulators import ConsentSimulator, DomainSimulator, DomainSimulatorConfig
+from fleetbatch.store import Store
+from fleetbatch.temporal import DevServer, build_worker, connect, ensure_search_attributes
+from fleetbatch.temporal.devserver import port_open
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Stack:
+    """What a running stack exposes to its caller."""
+
+    settings: Settings
+    client: Client
+    store: Store
+    bus: Bus | None = None
+    domain: DomainSimulator | None = None
+    responder: Responder | None = None
+    worker: Worker | None = None
+    ui_url: str | None = None
+
+
+def dev_server_for(settings: Settings) -> DevServer:
+    """The embedded dev server as the settings describe it."""
+    data = settings.data_dir
+    return DevServer(
+        port=settings.dev_server_port,
+        ui_port=settings.dev_server_ui_port,
+        db_file=data / "temporal.db" if settings.dev_server_persist else None,
+        log_file=data / "temporal.log",
+    )
+
+
+@contextlib.asynccontextmanager
+async def temporal_client(settings: Settings, *, start_embedded: bool) -> AsyncIterator[Client]:
+    """A connected client; starts the embedded dev server when asked and none runs."""
+    server: DevServer | None = None
+    if settings.embedded_temporal and start_embedded and not port_open(settings.dev_server_port):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        server = dev_server_for(settings)
+        await server.start()
+    try:
+        client = await connect(settings)
+        if server is not None:
+            await ensure_search_attributes(client)
+        yield client
+    finally:
+        if server is not None:
+            server.stop()
+
+
+@contextlib.asynccontextmanager
+async def open_store(settings: Settings) -> AsyncIterator[Store]:
+    """The store, migrated to the newest schema."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = await Store.open(settings.effective_database_url)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@contextlib.asynccontextmanager
+async def run_stack(settings: Settings) -> AsyncIterator[Stack]:
+    """The whole single-process stack: dev server (if embedded), store, in-process
+    bus, simulators, responder and a worker, until the context exits."""
+    async with (
+        temporal_client(settings, start_embedded=True) as client,
+        open_store(settings) as store,
+    ):
+        bus = MemoryBus()
+        domain = DomainSimulator(
+            bus,
+            DomainSimulatorConfig(
+                latency_ms=settings.sim_latency_ms,
+                latency_jitter_ms=settings.sim_latency_jitter_ms,
+                failure_rate=settings.sim_failure_rate,
+                timeout_rate=settings.sim_timeout_rate,
+                seed=settings.sim_seed,
+            ),
+        )
+        consent = ConsentSimulator(settings.sim_no_consent_rate, seed=settings.sim_seed or 0)
+        responder = Responder(bus, client)
+        worker = build_worker(client, settings.temporal_task_queue, store, bus, consent)
+        await domain.start()
+        await responder.start()
+        ui_url = (
+            settings.temporal_ui_url or f"http://127.0.0.1:{settings.dev_server_ui_port}"
+            if settings.embedded_temporal
+            else settings.temporal_ui_url
+        )
+        try:
+            async with worker:
+                yield Stack(settings, client, store, bus, domain, responder, worker, ui_url)
+        finally:
+            await responder.stop()
+            await domain.stop()
+            await bus.close()

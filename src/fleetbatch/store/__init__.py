@@ -1,0 +1,43 @@
+"""Tables, bulk repositories and migrations. SQLite by default, PostgreSQL by URL."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from fleetbatch.store.batches import BatchRecord, BatchRepository, BatchStatus
+from fleetbatch.store.db import create_engine, migrate
+from fleetbatch.store.items import ItemRepository
+from fleetbatch.store.uploads import NewBatch, UploadResult, UploadWriter
+
+
+class Store:
+    """The repositories over one engine."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.batches = BatchRepository(engine)
+        self.items = ItemRepository(engine)
+        self.uploads = UploadWriter(engine)
+
+    @classmethod
+    async def open(cls, url: str) -> Store:
+        """Connect and migrate to the newest schema."""
+        engine = create_engine(url)
+        await migrate(engine)
+        return cls(engine)
+
+    async def close(self) -> None:
+        """Release every connection."""
+        await self.engine.dispose()
+
+
+__all__ = [
+    "BatchRecord",
+    "BatchRepository",
+    "BatchStatus",
+    "ItemRepository",
+    "NewBatch",
+    "Store",
+    "UploadResult",
+    "UploadWriter",
+]

@@ -1,0 +1,100 @@
+"""Batch rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from fleetbatch.errors import BatchNotFoundError
+from fleetbatch.store.tables import batches
+
+
+class BatchStatus:
+    """Batch lifecycle as the store records it."""
+
+    OPEN = "open"
+    """Files stored, workflow not yet confirmed running."""
+    RUNNING = "running"
+    COMPLETED = "completed"
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    """A batch as stored."""
+
+    id: str
+    command: str
+    status: str
+    chunk_size: int
+    max_in_flight: int
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    summary: dict[str, Any] | None
+
+
+def now() -> datetime:
+    """The current time, timezone-aware."""
+    return datetime.now(UTC)
+
+
+class BatchRepository:
+    """Reads and writes of batch rows."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def get(self, batch_id: str) -> BatchRecord:
+        """The batch, or BatchNotFoundError."""
+        found = await self.find(batch_id)
+        if found is None:
+            raise BatchNotFoundError(f"no batch {batch_id!r}")
+        return found
+
+    async def find(self, batch_id: str, conn: AsyncConnection | None = None) -> BatchRecord | None:
+        """The batch, or None."""
+        query = select(batches).where(batches.c.id == batch_id)
+        if conn is not None:
+            row = (await conn.execute(query)).first()
+        else:
+            async with self._engine.connect() as own:
+                row = (await own.execute(query)).first()
+        return None if row is None else BatchRecord(**row._mapping)
+
+    async def list(self, limit: int = 50) -> list[BatchRecord]:
+        """The newest batches first."""
+        query = select(batches).order_by(batches.c.created_at.desc()).limit(limit)
+        async with self._engine.connect() as conn:
+            return [BatchRecord(**r._mapping) for r in await conn.execute(query)]
+
+    @staticmethod
+    async def create(
+        conn: AsyncConnection, batch_id: str, command: str, chunk_size: int, max_in_flight: int
+    ) -> None:
+        """Insert a new open batch inside the caller's transaction."""
+        stamp = now()
+        await conn.execute(
+            batches.insert().values(
+                id=batch_id,
+                command=command,
+                status=BatchStatus.OPEN,
+                chunk_size=chunk_size,
+                max_in_flight=max_in_flight,
+                created_at=stamp,
+                updated_at=stamp,
+            )
+        )
+
+    async def set_status(
+        self, batch_id: str, status: str, summary: dict[str, Any] | None = None
+    ) -> None:
+        """Move the batch to ``status``; a summary marks it finished."""
+        values: dict[str, Any] = {"status": status, "updated_at": now()}
+        if summary is not None:
+            values |= {"summary": summary, "finished_at": now()}
+        async with self._engine.begin() as conn:
+            await conn.execute(update(batches).where(batches.c.id == batch_id).values(**values))

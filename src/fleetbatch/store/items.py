@@ -1,0 +1,165 @@
+"""Item rows: every read and write is one statement per page or chunk, never per item."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from sqlalchemy import and_, bindparam, func, literal, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from fleetbatch.domain import ChunkSpec, ItemRef, ItemStatus, Outcome, command_id_for
+from fleetbatch.store.batches import now
+from fleetbatch.store.tables import items
+
+_OPEN = (ItemStatus.PENDING, ItemStatus.IN_FLIGHT)
+
+
+class ItemRepository:
+    """Bulk reads and writes of a batch's items."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    @staticmethod
+    async def existing_lines(
+        conn: AsyncConnection, batch_id: str, vins: Sequence[str]
+    ) -> dict[str, tuple[int, int]]:
+        """For VINs already in the batch: VIN → (upload id, line)."""
+        if not vins:
+            return {}
+        query = select(items.c.vin, items.c.upload_id, items.c.line).where(
+            items.c.batch_id == batch_id, items.c.vin.in_(vins)
+        )
+        return {r.vin: (r.upload_id, r.line) for r in await conn.execute(query)}
+
+    @staticmethod
+    async def insert(
+        conn: AsyncConnection, batch_id: str, upload_id: int, rows: Sequence[tuple[int, str]]
+    ) -> None:
+        """Insert (line, VIN) rows as pending items inside the caller's transaction."""
+        if not rows:
+            return
+        stamp = now()
+        await conn.execute(
+            items.insert(),
+            [
+                {
+                    "batch_id": batch_id,
+                    "upload_id": upload_id,
+                    "line": line,
+                    "vin": vin,
+                    "command_id": command_id_for(batch_id, vin),
+                    "status": ItemStatus.PENDING.value,
+                    "attempts": 0,
+                    "updated_at": stamp,
+                }
+                for line, vin in rows
+            ],
+        )
+
+    async def next_chunks(
+        self, batch_id: str, after_id: int, chunk_size: int, max_chunks: int
+    ) -> list[ChunkSpec]:
+        """Group the next pending items after ``after_id`` into at most ``max_chunks`` chunks."""
+        query = (
+            select(items.c.id, items.c.vin)
+            .where(
+                items.c.batch_id == batch_id,
+                items.c.status == ItemStatus.PENDING.value,
+                items.c.id > after_id,
+            )
+            .order_by(items.c.id)
+            .limit(chunk_size * max_chunks)
+        )
+        async with self._engine.connect() as conn:
+            rows = list(await conn.execute(query))
+        chunks = []
+        for start in range(0, len(rows), chunk_size):
+            part = rows[start : start + chunk_size]
+            vin = part[0].vin if len(part) == 1 else None
+            chunks.append(ChunkSpec(part[0].id, part[-1].id, len(part), vin))
+        return chunks
+
+    def _in_chunk(self, batch_id: str, chunk: ChunkSpec) -> Any:
+        return and_(items.c.batch_id == batch_id, items.c.id.between(chunk.first_id, chunk.last_id))
+
+    async def begin_chunk(self, batch_id: str, chunk: ChunkSpec, workflow_id: str) -> list[ItemRef]:
+        """Mark the chunk's open items in flight and return them (safe to repeat)."""
+        where = and_(self._in_chunk(batch_id, chunk), items.c.status.in_([s.value for s in _OPEN]))
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(items)
+                .where(where)
+                .values(
+                    status=ItemStatus.IN_FLIGHT.value, workflow_id=workflow_id, updated_at=now()
+                )
+            )
+            rows = await conn.execute(
+                select(items.c.id, items.c.vin, items.c.command_id)
+                .where(where)
+                .order_by(items.c.id)
+            )
+            return [ItemRef(r.id, r.vin, r.command_id) for r in rows]
+
+    async def record_outcomes(self, outcomes: Sequence[Outcome]) -> None:
+        """Write final statuses in one statement; items already terminal are left alone."""
+        if not outcomes:
+            return
+        statement = (
+            update(items)
+            .where(
+                items.c.id == bindparam("item_id"),
+                # No IN (…): expanding parameters cannot run as executemany.
+                or_(*(items.c.status == literal(s.value) for s in _OPEN)),
+            )
+            .values(
+                status=bindparam("new_status"),
+                attempts=bindparam("new_attempts"),
+                last_error=bindparam("error"),
+                updated_at=bindparam("stamp"),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        stamp = now()
+        params = [
+            {
+                "item_id": o.item_id,
+                "new_status": o.status.value,
+                "new_attempts": o.attempts,
+                "error": o.error,
+                "stamp": stamp,
+            }
+            for o in outcomes
+        ]
+        async with self._engine.begin() as conn:
+            await conn.execute(statement, params)
+
+    async def counts(self, batch_id: str) -> dict[str, int]:
+        """Items of the batch by status (every status present, zeros included)."""
+        query = (
+            select(items.c.status, func.count())
+            .where(items.c.batch_id == batch_id)
+            .group_by(items.c.status)
+        )
+        async with self._engine.connect() as conn:
+            found = {status: n for status, n in await conn.execute(query)}
+        return {s.value: int(found.get(s.value, 0)) for s in ItemStatus}
+
+    async def stream(self, batch_id: str, page: int = 5000) -> AsyncIterator[dict[str, Any]]:
+        """Every item of the batch in id order, read page by page."""
+        after = 0
+        while True:
+            query = (
+                select(items)
+                .where(items.c.batch_id == batch_id, items.c.id > after)
+                .order_by(items.c.id)
+                .limit(page)
+            )
+            async with self._engine.connect() as conn:
+                rows = [dict(r._mapping) for r in await conn.execute(query)]
+            if not rows:
+                return
+            for row in rows:
+                yield row
+            after = rows[-1]["id"]

@@ -1,0 +1,78 @@
+"""The schema. Migrations in ``migrations/versions`` create exactly these tables."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData()
+
+batches = Table(
+    "batches",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("command", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("chunk_size", Integer, nullable=False),
+    Column("max_in_flight", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("summary", JSON),
+)
+
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("batch_id", String(64), ForeignKey("batches.id"), nullable=False, index=True),
+    Column("filename", String(255), nullable=False),
+    Column("accepted", Integer, nullable=False),
+    Column("rejected", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+items = Table(
+    "items",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("batch_id", String(64), ForeignKey("batches.id"), nullable=False),
+    Column("upload_id", Id, ForeignKey("uploads.id"), nullable=False),
+    Column("line", Integer, nullable=False),
+    Column("vin", String(17), nullable=False),
+    Column("command_id", String(36), nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text),
+    Column("workflow_id", String(200)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("batch_id", "vin", name="uq_items_batch_vin"),
+    Index("ix_items_batch_status_id", "batch_id", "status", "id"),
+    Index("ix_items_vin", "vin"),
+)
+
+rejections = Table(
+    "rejections",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("batch_id", String(64), ForeignKey("batches.id"), nullable=False),
+    Column("upload_id", Id, ForeignKey("uploads.id"), nullable=False, index=True),
+    Column("line", Integer, nullable=False),
+    Column("value", String(100), nullable=False),
+    Column("reason", String(200), nullable=False),
+)

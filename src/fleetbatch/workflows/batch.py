@@ -1,0 +1,229 @@
+"""The batch workflow: pages items, runs a sliding window of chunk workflows,
+waits for late files, and closes with a summary.
+
+Children report completion by signal and are started with ABANDON, so they
+outlive this workflow's continue-as-new; the state carried across runs is the
+paging cursor, the window and the counts — never items.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from fleetbatch.activities.types import (
+        FINISH_BATCH,
+        NEXT_CHUNKS,
+        FinishBatchInput,
+        FinishBatchResult,
+        NextChunksInput,
+        NextChunksResult,
+    )
+    from fleetbatch.domain import ChunkSpec
+    from fleetbatch.workflows import search_attributes as sa
+    from fleetbatch.workflows.chunk import CHUNK_DONE_SIGNAL, ChunkInput, ChunkResult, ChunkWorkflow
+    from fleetbatch.workflows.ids import chunk_workflow_id
+    from fleetbatch.workflows.options import RETRY, STORE_TIMEOUT
+
+
+@dataclass
+class BatchState:
+    """What one run hands to the next on continue-as-new."""
+
+    cursor: int = 0
+    ready: list[ChunkSpec] = field(default_factory=list)
+    in_flight: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    items_total: int = 0
+    files: int = 0
+    chunks_done: int = 0
+    runs: int = 1
+    started_at: float = 0.0
+
+
+@dataclass
+class BatchInput:
+    batch_id: str
+    command: str
+    domain: str
+    chunk_size: int
+    max_in_flight: int
+    response_timeout_seconds: float
+    max_attempts: int
+    idle_close_after_seconds: float = 30.0
+    search_vins_max: int = 100
+    max_history_events: int = 2000
+    """Continue-as-new past this many events, or earlier when Temporal suggests it."""
+    state: BatchState | None = None
+
+
+@dataclass
+class FileAdded:
+    """Signalled by intake after a file's items are committed."""
+
+    upload_id: int
+    accepted: int
+
+
+@dataclass
+class Progress:
+    batch_id: str
+    phase: str
+    """``running``, ``idle`` (waiting for late files) or ``finished``."""
+    items_total: int
+    counts: dict[str, int]
+    in_flight_chunks: int
+    in_flight_items: int
+    chunks_done: int
+    files: int
+    runs: int
+    started_at: float
+
+
+@workflow.defn
+class BatchWorkflow:
+    @workflow.init
+    def __init__(self, params: BatchInput) -> None:
+        # Initialised from the input so signals delivered with the start see the state.
+        self._batch_id = params.batch_id
+        self._state = params.state or BatchState()
+        self._exhausted = False
+        self._phase = "running"
+
+    @workflow.signal
+    def file_added(self, file: FileAdded) -> None:
+        self._state.files += 1
+        self._state.items_total += file.accepted
+        self._exhausted = False
+
+    @workflow.signal(name=CHUNK_DONE_SIGNAL)
+    def chunk_done(self, result: ChunkResult) -> None:
+        if self._state.in_flight.pop(result.workflow_id, None) is None:
+            return  # a duplicate report
+        self._state.chunks_done += 1
+        for status, n in result.counts.items():
+            self._state.counts[status] = self._state.counts.get(status, 0) + n
+
+    @workflow.query
+    def progress(self) -> Progress:
+        s = self._state
+        return Progress(
+            batch_id=self._batch_id,
+            phase=self._phase,
+            items_total=s.items_total,
+            counts=dict(s.counts),
+            in_flight_chunks=len(s.in_flight),
+            in_flight_items=sum(s.in_flight.values()),
+            chunks_done=s.chunks_done,
+            files=s.files,
+            runs=s.runs,
+            started_at=s.started_at,
+        )
+
+    @workflow.run
+    async def run(self, params: BatchInput) -> dict[str, int]:
+        if not self._state.started_at:
+            self._state.started_at = workflow.now().timestamp()
+        while True:
+            if self._history_full(params):
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                self._state.runs += 1
+                workflow.continue_as_new(replace(params, state=self._state))
+            if await self._fill_window(params):
+                continue
+            if self._state.in_flight:
+                await self._wait_for_change()
+                continue
+            # Nothing in flight and nothing left to page: wait a while for late files.
+            self._phase = "idle"
+            try:
+                await workflow.wait_condition(
+                    lambda: not self._exhausted,
+                    timeout=timedelta(seconds=params.idle_close_after_seconds),
+                )
+                self._phase = "running"
+                continue
+            except TimeoutError:
+                pass
+            done: FinishBatchResult = await workflow.execute_activity(
+                FINISH_BATCH,
+                FinishBatchInput(params.batch_id),
+                result_type=FinishBatchResult,
+                start_to_close_timeout=STORE_TIMEOUT,
+                retry_policy=RETRY,
+            )
+            if done.open_items:  # a file committed whose signal is still on its way
+                self._exhausted = False
+                self._phase = "running"
+                continue
+            self._phase = "finished"
+            workflow.logger.info("batch %s finished: %s", params.batch_id, done.counts)
+            return done.counts
+
+    def _history_full(self, params: BatchInput) -> bool:
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() >= params.max_history_events
+        )
+
+    async def _fill_window(self, params: BatchInput) -> bool:
+        """Start chunks while the window has room; True if anything was started."""
+        room = params.max_in_flight - len(self._state.in_flight)
+        if room <= 0:
+            return False
+        if not self._state.ready and not self._exhausted:
+            page: NextChunksResult = await workflow.execute_activity(
+                NEXT_CHUNKS,
+                NextChunksInput(
+                    params.batch_id, self._state.cursor, params.chunk_size, params.max_in_flight
+                ),
+                result_type=NextChunksResult,
+                start_to_close_timeout=STORE_TIMEOUT,
+                retry_policy=RETRY,
+            )
+            if page.chunks:
+                self._state.ready = page.chunks
+                self._state.cursor = page.chunks[-1].last_id
+            else:
+                self._exhausted = True
+        if not self._state.ready:
+            return False
+        starting, self._state.ready = self._state.ready[:room], self._state.ready[room:]
+        await asyncio.gather(*(self._start_chunk(params, c) for c in starting))
+        return True
+
+    async def _start_chunk(self, params: BatchInput, chunk: ChunkSpec) -> None:
+        child_id = chunk_workflow_id(params.batch_id, chunk)
+        # Registered before the start resolves: a fast child may report first.
+        self._state.in_flight[child_id] = chunk.size
+        await workflow.start_child_workflow(
+            ChunkWorkflow.run,
+            ChunkInput(
+                batch_id=params.batch_id,
+                batch_workflow_id=workflow.info().workflow_id,
+                chunk=chunk,
+                command=params.command,
+                domain=params.domain,
+                response_timeout_seconds=params.response_timeout_seconds,
+                max_attempts=params.max_attempts,
+                search_vins_max=params.search_vins_max,
+            ),
+            id=child_id,
+            # ABANDON: children must survive this run's continue-as-new.
+            parent_close_policy=ParentClosePolicy.ABANDON,
+            search_attributes=sa.for_batch(params.batch_id, params.command),
+        )
+
+    async def _wait_for_change(self) -> None:
+        """Sleep until a chunk finishes or a file arrives."""
+        in_flight = len(self._state.in_flight)
+        exhausted = self._exhausted
+        await workflow.wait_condition(
+            lambda: len(self._state.in_flight) != in_flight or self._exhausted != exhausted
+        )

@@ -1,0 +1,189 @@
+"""The chunk workflow: consent → publish → wait for responses → re-publish → record.
+
+One workflow commands 1..N vehicles. With one item it is the per-VIN workflow
+of the original design. A failed item is an outcome, never a workflow failure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from fleetbatch.activities.types import (
+        BEGIN_CHUNK,
+        CHECK_CONSENT,
+        PUBLISH_COMMANDS,
+        RECORD_OUTCOMES,
+        BeginChunkInput,
+        BeginChunkResult,
+        ConsentInput,
+        ConsentResult,
+        PublishInput,
+        RecordOutcomesInput,
+    )
+    from fleetbatch.domain import ChunkSpec, ItemRef, ItemStatus, Outcome
+    from fleetbatch.workflows import search_attributes as sa
+    from fleetbatch.workflows.options import (
+        BUS_TIMEOUT,
+        CONSENT_TIMEOUT,
+        RETRY,
+        STORE_TIMEOUT,
+    )
+
+
+CHUNK_DONE_SIGNAL = "chunk_done"
+
+
+@dataclass
+class ChunkInput:
+    batch_id: str
+    batch_workflow_id: str
+    chunk: ChunkSpec
+    command: str
+    domain: str
+    response_timeout_seconds: float
+    max_attempts: int
+    search_vins_max: int = 100
+
+
+@dataclass
+class Response:
+    """A domain response for one command, as signalled in by the responder."""
+
+    command_id: str
+    ok: bool
+    error: str | None = None
+
+
+@dataclass
+class Responses:
+    """Every response the responder collected for this workflow since its last signal."""
+
+    responses: list[Response]
+
+
+@dataclass
+class ChunkResult:
+    workflow_id: str
+    size: int
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+@workflow.defn
+class ChunkWorkflow:
+    def __init__(self) -> None:
+        self._waiting: dict[str, ItemRef] = {}
+        self._attempts: dict[str, int] = {}
+        self._outcomes: dict[str, Outcome] = {}
+
+    @workflow.signal
+    def responses(self, batch: Responses) -> None:
+        """Settle every waiting item the batch answers; others (late, unknown) are ignored."""
+        for response in batch.responses:
+            item = self._waiting.pop(response.command_id, None)
+            if item is None:
+                continue
+            attempts = self._attempts[item.command_id]
+            if response.ok:
+                outcome = Outcome(item.id, ItemStatus.SUCCEEDED, attempts)
+            else:
+                error = f"domain rejected the command: {response.error or 'no reason given'}"
+                outcome = Outcome(item.id, ItemStatus.FAILED, attempts, error)
+            self._outcomes[item.command_id] = outcome
+
+    @workflow.run
+    async def run(self, params: ChunkInput) -> ChunkResult:
+        info = workflow.info()
+        begun: BeginChunkResult = await workflow.execute_activity(
+            BEGIN_CHUNK,
+            BeginChunkInput(params.batch_id, params.chunk, info.workflow_id),
+            result_type=BeginChunkResult,
+            start_to_close_timeout=STORE_TIMEOUT,
+            retry_policy=RETRY,
+        )
+        items = begun.items
+        if items and len(items) <= params.search_vins_max:
+            workflow.upsert_search_attributes([sa.VINS.value_set([i.vin for i in items])])
+        if items:
+            await self._check_consent(items)
+            await self._command(params)
+            await workflow.execute_activity(
+                RECORD_OUTCOMES,
+                RecordOutcomesInput(list(self._outcomes.values())),
+                start_to_close_timeout=STORE_TIMEOUT,
+                retry_policy=RETRY,
+            )
+        counts: dict[str, int] = {}
+        for outcome in self._outcomes.values():
+            counts[outcome.status.value] = counts.get(outcome.status.value, 0) + 1
+        result = ChunkResult(info.workflow_id, len(items), counts)
+        await self._report(params.batch_workflow_id, result)
+        return result
+
+    async def _check_consent(self, items: list[ItemRef]) -> None:
+        consent: ConsentResult = await workflow.execute_activity(
+            CHECK_CONSENT,
+            ConsentInput([i.vin for i in items]),
+            result_type=ConsentResult,
+            start_to_close_timeout=CONSENT_TIMEOUT,
+            retry_policy=RETRY,
+        )
+        denied = set(consent.denied)
+        for item in items:
+            if item.vin in denied:
+                self._outcomes[item.command_id] = Outcome(
+                    item.id, ItemStatus.SKIPPED_NO_CONSENT, 0, "owner has not consented"
+                )
+            else:
+                self._waiting[item.command_id] = item
+                self._attempts[item.command_id] = 0
+
+    async def _command(self, params: ChunkInput) -> None:
+        """Publish, wait, and re-publish what timed out with the same command ids."""
+        timeout = timedelta(seconds=params.response_timeout_seconds)
+        for attempt in range(1, params.max_attempts + 1):
+            if not self._waiting:
+                return
+            for command_id in self._waiting:
+                self._attempts[command_id] = attempt
+            await workflow.execute_activity(
+                PUBLISH_COMMANDS,
+                PublishInput(
+                    domain=params.domain,
+                    command=params.command,
+                    batch_id=params.batch_id,
+                    reply_to=workflow.info().workflow_id,
+                    attempt=attempt,
+                    items=list(self._waiting.values()),
+                ),
+                start_to_close_timeout=BUS_TIMEOUT,
+                retry_policy=RETRY,
+            )
+            try:
+                await workflow.wait_condition(lambda: not self._waiting, timeout=timeout)
+            except TimeoutError:
+                workflow.logger.info(
+                    "%d of the chunk's commands unanswered after attempt %d",
+                    len(self._waiting),
+                    attempt,
+                )
+        reason = (
+            f"no response after {params.max_attempts} attempts "
+            f"({params.response_timeout_seconds:g}s each)"
+        )
+        for command_id, item in self._waiting.items():
+            self._outcomes[command_id] = Outcome(
+                item.id, ItemStatus.FAILED, self._attempts[command_id], reason
+            )
+        self._waiting.clear()
+
+    async def _report(self, batch_workflow_id: str, result: ChunkResult) -> None:
+        """Tell the batch by signal, so the report reaches whichever run it is now."""
+        handle = workflow.get_external_workflow_handle(batch_workflow_id)
+        try:
+            await handle.signal(CHUNK_DONE_SIGNAL, result)
+        except Exception as exc:  # the batch was terminated by an operator
+            workflow.logger.warning("could not report to %s: %s", batch_workflow_id, exc)
