@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from fleetbatch.errors import BatchConflictError
@@ -98,6 +99,26 @@ class UploadWriter:
                     .values(status=BatchStatus.OPEN, updated_at=now(), finished_at=None)
                 )
         return result
+
+    async def stream_rejections(
+        self, batch_id: str, page: int = 5000
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every rejected row of the batch, by upload and line."""
+        after = 0
+        while True:
+            query = (
+                select(rejections)
+                .where(rejections.c.batch_id == batch_id, rejections.c.id > after)
+                .order_by(rejections.c.id)
+                .limit(page)
+            )
+            async with self._engine.connect() as conn:
+                rows = [dict(r._mapping) for r in await conn.execute(query)]
+            if not rows:
+                return
+            for row in rows:
+                yield row
+            after = rows[-1]["id"]
 
 
 class _Ingest:

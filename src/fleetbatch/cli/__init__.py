@@ -1,0 +1,1 @@
+"""The ``fleetbatch`` command line: a thin layer over the library."""

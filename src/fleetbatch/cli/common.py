@@ -1,0 +1,52 @@
+"""What every command shares: settings, error reporting, the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Coroutine
+from typing import Any, NoReturn
+
+from pydantic import ValidationError
+from rich.console import Console
+
+from fleetbatch.config import Settings
+from fleetbatch.errors import FleetbatchError
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def settings() -> Settings:
+    """Settings from the environment and env file, or a clean exit on bad ones."""
+    try:
+        return Settings()
+    except (ValidationError, FleetbatchError) as exc:
+        fail(f"invalid settings: {exc}")
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print ``message`` as an error and exit with ``code``."""
+    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    sys.exit(code)
+
+
+def run(coro: Coroutine[Any, Any, int | None]) -> None:
+    """Run a command's coroutine; fleetbatch errors become a message and exit code 1."""
+    try:
+        code = asyncio.run(coro)
+    except FleetbatchError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        errors.print("stopped")
+        code = 130
+    sys.exit(code or 0)
+
+
+def setup_logging(level: int = logging.WARNING) -> None:
+    """Log to stderr; temporalio's own chatter stays at warnings."""
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("temporalio").setLevel(max(level, logging.WARNING))

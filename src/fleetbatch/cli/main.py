@@ -1,0 +1,230 @@
+"""``fleetbatch``: run the stack, submit files, watch batches, get reports."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import logging
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from fleetbatch.cli.common import console, fail, run, settings, setup_logging
+from fleetbatch.cli.demo import demo_file
+from fleetbatch.cli.progress import watch
+from fleetbatch.config import Settings
+from fleetbatch.domain import TERMINAL
+from fleetbatch.services.submission import submit_file
+from fleetbatch.stack import open_store, run_stack, temporal_client
+from fleetbatch.store import UploadResult
+
+app = typer.Typer(
+    help="Send a command to every vehicle of a file, durably, on Temporal.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+REPORT_FIELDS = ["vin", "status", "attempts", "command_id", "last_error", "line", "updated_at"]
+
+
+async def _until_stopped() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+@app.command()
+def dev() -> None:
+    """Run the whole stack in one process: dev server, worker, simulators, responder."""
+    setup_logging(logging.INFO)
+
+    async def main() -> None:
+        s = settings()
+        async with run_stack(s) as stack:
+            console.print(f"fleetbatch dev running; Temporal at {s.effective_temporal_address}")
+            if stack.ui_url:
+                console.print(f"Temporal Web UI: {stack.ui_url}")
+            console.print("submit with `fleetbatch submit FILE --command NAME`; Ctrl+C stops")
+            await _until_stopped()
+        console.print("stopped cleanly")
+
+    run(main())
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker with the in-process bus, simulators and responder (no dev server)."""
+    setup_logging(logging.INFO)
+
+    async def main() -> None:
+        s = settings()
+        if s.embedded_temporal:
+            s = s.model_copy(update={"temporal_address": s.effective_temporal_address})
+        async with run_stack(s):
+            console.print(f"worker polling {s.temporal_task_queue!r} at {s.temporal_address}")
+            await _until_stopped()
+
+    run(main())
+
+
+def _print_upload(result: UploadResult, limit: int = 20) -> None:
+    console.print(
+        f"batch [bold]{result.batch_id}[/] ({result.command}): "
+        f"{result.accepted:,} accepted, {result.rejected:,} rejected"
+    )
+    if result.rejections:
+        table = Table("line", "value", "reason", title="rejected rows")
+        for r in result.rejections[:limit]:
+            table.add_row(str(r.line), r.value, r.reason)
+        console.print(table)
+        if result.rejected > limit:
+            console.print(
+                f"… {result.rejected - limit:,} more: `fleetbatch report {result.batch_id} --rejections`"
+            )
+
+
+async def _submit(
+    s: Settings,
+    path: Path,
+    command: str | None,
+    batch: str | None,
+    chunk_size: int | None,
+    max_in_flight: int | None,
+) -> UploadResult:
+    async with temporal_client(s, start_embedded=False) as client, open_store(s) as store:
+        with path.open("rb") as stream:
+            return await submit_file(
+                store,
+                client,
+                s,
+                stream,
+                filename=path.name,
+                command=command,
+                batch_id=batch,
+                chunk_size=chunk_size,
+                max_in_flight=max_in_flight,
+            )
+
+
+@app.command()
+def submit(
+    file: Annotated[Path, typer.Argument(help="CSV with a 'vin' column, or NDJSON")],
+    command: Annotated[str | None, typer.Option("--command", "-c", help="command to send")] = None,
+    batch: Annotated[str | None, typer.Option("--batch", "-b", help="add to this batch")] = None,
+    chunk_size: Annotated[int | None, typer.Option(min=1, max=5000)] = None,
+    max_in_flight: Annotated[int | None, typer.Option(min=1, max=1000)] = None,
+) -> None:
+    """Validate and store a file's VINs and start (or extend) the batch."""
+    if not file.is_file():
+        fail(f"no such file: {file}")
+
+    async def main() -> int:
+        result = await _submit(settings(), file, command, batch, chunk_size, max_in_flight)
+        _print_upload(result)
+        if not result.accepted:
+            console.print("[red]no valid rows: nothing to run[/]")
+            return 1
+        console.print(f"follow it with `fleetbatch status {result.batch_id}`")
+        return 0
+
+    run(main())
+
+
+@app.command()
+def status(
+    batch: Annotated[str, typer.Argument(help="batch id")],
+    watch_: Annotated[bool, typer.Option("--watch/--once", help="follow until done")] = True,
+) -> None:
+    """Show a batch's progress: counts by status, rate, ETA."""
+
+    async def main() -> None:
+        s = settings()
+        async with temporal_client(s, start_embedded=False) as client, open_store(s) as store:
+            await watch(client, store, batch, follow=watch_, tty=console.is_terminal)
+
+    run(main())
+
+
+@app.command()
+def report(
+    batch: Annotated[str, typer.Argument(help="batch id")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="file; stdout if unset")
+    ] = None,
+    rejections: Annotated[bool, typer.Option(help="the rejected rows instead of items")] = False,
+) -> None:
+    """Write a CSV of every item's final state (or of the rejected rows)."""
+
+    async def main() -> None:
+        s = settings()
+        async with open_store(s) as store:
+            await store.batches.get(batch)
+            out = output.open("w", newline="") if output else sys.stdout
+            try:
+                if rejections:
+                    fields = ["upload_id", "line", "value", "reason"]
+                    rows = store.uploads.stream_rejections(batch)
+                else:
+                    fields = REPORT_FIELDS
+                    rows = store.items.stream(batch)
+                writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
+                writer.writeheader()
+                async for row in rows:
+                    writer.writerow(row)
+            finally:
+                if output:
+                    out.close()
+
+    run(main())
+
+
+@app.command()
+def demo(
+    items: Annotated[int, typer.Option(min=1, help="VINs in the generated file")] = 3000,
+    chunk_size: Annotated[int, typer.Option(min=1, max=5000)] = 100,
+    command: Annotated[str, typer.Option(help="command to send")] = "lock_doors",
+) -> None:
+    """Generate a file of VINs, run it through the embedded stack, show it finish."""
+    setup_logging(logging.WARNING)
+
+    async def main() -> int:
+        s = settings().model_copy(update={"idle_close_after_seconds": 2.0})
+        async with run_stack(s) as stack:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = demo_file(Path(tmp) / "demo-vins.csv", items)
+                console.print(f"generated {path.name}: {items:,} VINs plus a few bad rows")
+                with path.open("rb") as stream:
+                    result = await submit_file(
+                        stack.store,
+                        stack.client,
+                        s,
+                        stream,
+                        filename=path.name,
+                        command=command,
+                        chunk_size=chunk_size,
+                    )
+            _print_upload(result, limit=5)
+            if stack.ui_url:
+                console.print(f"Temporal Web UI: {stack.ui_url}")
+            snap = await watch(stack.client, stack.store, result.batch_id, tty=console.is_terminal)
+            counts = await stack.store.items.counts(result.batch_id)
+            terminal = sum(counts[t] for t in TERMINAL)
+            console.print(
+                f"[bold]summary[/]: {terminal:,} of {result.accepted:,} items terminal "
+                f"({', '.join(f'{k} {v:,}' for k, v in counts.items() if v)}); phase {snap.phase}"
+            )
+            console.print(f"report: `fleetbatch report {result.batch_id}`")
+            return 0 if terminal == result.accepted else 1
+
+    run(main())
+
+
+if __name__ == "__main__":
+    app()
