@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     chunk_size: int = Field(default=100, ge=1, le=5000)
     max_in_flight: int = Field(default=20, ge=1, le=1000)
     idle_close_after_seconds: float = Field(default=30.0, ge=0)
+    max_history_events: int = Field(
+        default=2000,
+        ge=100,
+        description="a batch workflow run continues-as-new past this many history events",
+    )
     search_vins_max: int = Field(
         default=100,
         ge=0,

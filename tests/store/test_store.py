@@ -1,0 +1,525 @@
+"""The store against SQLite and PostgreSQL: uploads, duplicates, atomicity, item state."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+from sqlalchemy import Table, func, select, text
+
+from fleetbatch.domain import ChunkSpec, ItemRef, ItemStatus, Outcome, command_id_for
+from fleetbatch.domain.commands import get_command
+from fleetbatch.domain.vin import make_vin
+from fleetbatch.errors import BatchConflictError, BatchNotFoundError, InputFileError
+from fleetbatch.intake import Rejection, read_rows, validate_rows
+from fleetbatch.store import BatchStatus, NewBatch, Store, UploadResult
+from fleetbatch.store.tables import batches, items, rejections, uploads
+from fleetbatch.store.uploads import FLUSH_ROWS
+
+V1 = "1HGCM82633A004352"
+V2 = "1M8GDM9AXKP042788"
+V3 = "JH4KA7561PC008269"
+
+
+def make_vins(count: int, start: int = 0) -> list[str]:
+    return [make_vin(start + i) for i in range(count)]
+
+
+def csv_of(*lines: str) -> bytes:
+    return ("vin\n" + "".join(f"{line}\n" for line in lines)).encode()
+
+
+async def upload(
+    store: Store,
+    batch_id: str,
+    data: bytes,
+    *,
+    filename: str = "vins.csv",
+    command: str = "lock_doors",
+    chunk_size: int = 100,
+    max_in_flight: int = 4,
+) -> UploadResult:
+    rows = validate_rows(read_rows(io.BytesIO(data), filename=filename), get_command(command))
+    return await store.uploads.store(
+        batch_id, NewBatch(command, chunk_size, max_in_flight), filename, rows
+    )
+
+
+async def rows_of(store: Store, table: Table, batch_id: str) -> list[dict[str, Any]]:
+    column = table.c.id if table is batches else table.c.batch_id
+    query = select(table).where(column == batch_id).order_by(table.c.id)
+    async with store.engine.connect() as conn:
+        return [dict(r._mapping) for r in await conn.execute(query)]
+
+
+async def all_items(store: Store, batch_id: str) -> list[dict[str, Any]]:
+    return [row async for row in store.items.stream(batch_id)]
+
+
+def reasons(result: UploadResult) -> list[tuple[int, str, str]]:
+    return [(r.line, r.value, r.reason) for r in result.rejections]
+
+
+# --- opening and migrations -------------------------------------------------------
+
+
+async def test_open_is_idempotent(store_url: str, batch_id: str) -> None:
+    first = await Store.open(store_url)
+    try:
+        await upload(first, batch_id, csv_of(V1, V2))
+    finally:
+        await first.close()
+    # Opening again runs the migrations again: nothing changes, nothing is lost.
+    for _ in range(2):
+        again = await Store.open(store_url)
+        try:
+            assert [r["vin"] for r in await all_items(again, batch_id)] == [V1, V2]
+            async with again.engine.connect() as conn:
+                versions = await conn.execute(text("SELECT version_num FROM alembic_version"))
+                assert [v for (v,) in versions] == ["0001"]
+        finally:
+            await again.close()
+
+
+async def test_unknown_batch(store: Store) -> None:
+    assert await store.batches.find("no-such-batch") is None
+    with pytest.raises(BatchNotFoundError, match="no batch 'no-such-batch'"):
+        await store.batches.get("no-such-batch")
+
+
+# --- uploads -----------------------------------------------------------------
+
+
+async def test_upload_creates_batch_and_counts(store: Store, batch_id: str) -> None:
+    data = csv_of(V1, "1HGCM82643A004352", V2, "short", V3)
+    result = await upload(store, batch_id, data, chunk_size=7, max_in_flight=3)
+
+    assert result.batch_id == batch_id
+    assert result.command == "lock_doors"
+    assert (result.accepted, result.rejected) == (3, 2)
+    assert reasons(result) == [
+        (3, "1HGCM82643A004352", "VIN check digit is 4, expected 3"),
+        (5, "short", "VIN must be 17 characters, got 5"),
+    ]
+
+    batch = await store.batches.get(batch_id)
+    assert (batch.id, batch.command, batch.status) == (batch_id, "lock_doors", BatchStatus.OPEN)
+    assert (batch.chunk_size, batch.max_in_flight) == (7, 3)
+    assert batch.finished_at is None
+    assert batch.summary is None
+
+    [up] = await rows_of(store, uploads, batch_id)
+    assert up["id"] == result.upload_id
+    assert (up["filename"], up["accepted"], up["rejected"]) == ("vins.csv", 3, 2)
+
+    stored = await all_items(store, batch_id)
+    assert [(r["line"], r["vin"]) for r in stored] == [(2, V1), (4, V2), (6, V3)]
+    for row in stored:
+        assert row["status"] == ItemStatus.PENDING
+        assert row["attempts"] == 0
+        assert row["upload_id"] == result.upload_id
+        assert row["command_id"] == command_id_for(batch_id, row["vin"])
+        assert row["workflow_id"] is None
+        assert row["last_error"] is None
+
+    stored_rejections = await rows_of(store, rejections, batch_id)
+    assert [(r["upload_id"], r["line"], r["value"], r["reason"]) for r in stored_rejections] == [
+        (result.upload_id, 3, "1HGCM82643A004352", "VIN check digit is 4, expected 3"),
+        (result.upload_id, 5, "short", "VIN must be 17 characters, got 5"),
+    ]
+    streamed = [r async for r in store.uploads.stream_rejections(batch_id)]
+    assert streamed == stored_rejections
+
+
+async def test_upload_ndjson(store: Store, batch_id: str) -> None:
+    data = f'{{"vin": "{V1}"}}\n{{"vin": \n{{"vin": "{V2}"}}\n'.encode()
+    result = await upload(store, batch_id, data, filename="cars.ndjson")
+    assert (result.accepted, result.rejected) == (2, 1)
+    assert result.rejections[0].line == 2
+    assert result.rejections[0].reason.startswith("invalid JSON")
+
+
+async def test_duplicate_within_a_file(store: Store, batch_id: str) -> None:
+    data = csv_of(V1, V2, V1, V1.lower(), V3, V2)
+    result = await upload(store, batch_id, data)
+    assert (result.accepted, result.rejected) == (3, 3)
+    assert sorted(reasons(result)) == [
+        (4, V1, "duplicate VIN, first seen on line 2"),
+        (5, V1, "duplicate VIN, first seen on line 2"),
+        (7, V2, "duplicate VIN, first seen on line 3"),
+    ]
+    assert [(r["line"], r["vin"]) for r in await all_items(store, batch_id)] == [
+        (2, V1),
+        (3, V2),
+        (6, V3),
+    ]
+    stored = await rows_of(store, rejections, batch_id)
+    assert sorted((r["line"], r["reason"]) for r in stored) == [
+        (4, "duplicate VIN, first seen on line 2"),
+        (5, "duplicate VIN, first seen on line 2"),
+        (7, "duplicate VIN, first seen on line 3"),
+    ]
+
+
+async def test_duplicate_across_bulk_flushes(store: Store, batch_id: str) -> None:
+    many = make_vins(FLUSH_ROWS + 500)
+    # The repeat comes after the first bulk flush: found in the store, not in memory.
+    data = csv_of(*many, many[0], many[FLUSH_ROWS + 10])
+    result = await upload(store, batch_id, data)
+    assert result.accepted == len(many)
+    assert sorted(reasons(result)) == [
+        (len(many) + 2, many[0], "duplicate VIN, first seen on line 2"),
+        (
+            len(many) + 3,
+            many[FLUSH_ROWS + 10],
+            f"duplicate VIN, first seen on line {FLUSH_ROWS + 12}",
+        ),
+    ]
+
+
+async def test_duplicate_across_uploads(store: Store, batch_id: str) -> None:
+    first = await upload(store, batch_id, csv_of(V1, V2), filename="one.csv")
+    second = await upload(store, batch_id, csv_of(V3, V2, V3, V1), filename="two.csv")
+    assert second.upload_id != first.upload_id
+    assert (second.accepted, second.rejected) == (1, 3)
+    assert sorted(reasons(second)) == [
+        (3, V2, f"duplicate VIN, first seen on line 3 of upload {first.upload_id}"),
+        (4, V3, "duplicate VIN, first seen on line 2"),
+        (5, V1, f"duplicate VIN, first seen on line 2 of upload {first.upload_id}"),
+    ]
+    stored = await all_items(store, batch_id)
+    assert [(r["upload_id"], r["line"], r["vin"]) for r in stored] == [
+        (first.upload_id, 2, V1),
+        (first.upload_id, 3, V2),
+        (second.upload_id, 2, V3),
+    ]
+    ups = await rows_of(store, uploads, batch_id)
+    assert [(u["filename"], u["accepted"], u["rejected"]) for u in ups] == [
+        ("one.csv", 2, 0),
+        ("two.csv", 1, 3),
+    ]
+
+
+async def test_same_vin_in_two_batches(store: Store, batch_id: str) -> None:
+    other = batch_id + "-other"
+    first = await upload(store, batch_id, csv_of(V1, V2))
+    second = await upload(store, other, csv_of(V2, V1))
+    assert (first.accepted, first.rejected) == (2, 0)
+    assert (second.accepted, second.rejected) == (2, 0)
+    a = {r["vin"]: r["command_id"] for r in await all_items(store, batch_id)}
+    b = {r["vin"]: r["command_id"] for r in await all_items(store, other)}
+    assert set(a) == set(b) == {V1, V2}
+    # Command ids are per batch and VIN.
+    assert a[V1] != b[V1]
+
+
+async def test_batch_with_another_command_conflicts(store: Store, batch_id: str) -> None:
+    await upload(store, batch_id, csv_of(V1))
+    with pytest.raises(BatchConflictError) as caught:
+        await upload(store, batch_id, csv_of(V2), command="unlock_doors")
+    assert str(caught.value) == (
+        f"batch {batch_id!r} runs command 'lock_doors', not 'unlock_doors'"
+    )
+    assert len(await rows_of(store, uploads, batch_id)) == 1
+    assert [r["vin"] for r in await all_items(store, batch_id)] == [V1]
+    assert (await store.batches.get(batch_id)).command == "lock_doors"
+
+
+async def test_upload_only_rejections_stores_upload(store: Store, batch_id: str) -> None:
+    result = await upload(store, batch_id, csv_of("bad", "worse"))
+    assert (result.accepted, result.rejected) == (0, 2)
+    assert await all_items(store, batch_id) == []
+    assert len(await rows_of(store, uploads, batch_id)) == 1
+    assert len(await rows_of(store, rejections, batch_id)) == 2
+
+
+async def test_many_rejections_are_all_stored(store: Store, batch_id: str) -> None:
+    count = FLUSH_ROWS * 2 + 10
+    result = await upload(store, batch_id, csv_of(*(f"bad{i}" for i in range(count)), V1))
+    assert (result.accepted, result.rejected) == (1, count)
+    assert len(result.rejections) == 1000  # the report holds the first ones only
+    assert result.rejections[0] == Rejection(2, "bad0", "VIN must be 17 characters, got 4")
+    stored = await rows_of(store, rejections, batch_id)
+    assert len(stored) == count
+    assert [r["line"] for r in stored] == list(range(2, count + 2))
+
+
+async def test_upload_reopens_finished_batch(store: Store, batch_id: str) -> None:
+    await upload(store, batch_id, csv_of(V1))
+    await store.batches.set_status(batch_id, BatchStatus.COMPLETED, summary={"succeeded": 1})
+    assert (await store.batches.get(batch_id)).finished_at is not None
+    await upload(store, batch_id, csv_of(V2))
+    batch = await store.batches.get(batch_id)
+    assert batch.status == BatchStatus.OPEN
+    assert batch.finished_at is None
+
+
+# --- atomicity ---------------------------------------------------------------
+
+
+def _failing_file(count: int) -> bytes:
+    # Valid rows and rejections past a bulk flush of each, then a line that is not UTF-8.
+    good = make_vins(count)
+    bad = [f"bad{i}" for i in range(FLUSH_ROWS + 5)]
+    return csv_of(*good, *bad, good[0]).rstrip(b"\n") + b"\nabc\xff\n" + csv_of(V1)[4:]
+
+
+async def test_failing_file_stores_nothing(store: Store, batch_id: str) -> None:
+    count = FLUSH_ROWS * 2 + 7
+    data = _failing_file(count)
+    with pytest.raises(InputFileError) as caught:
+        await upload(store, batch_id, data)
+    assert str(caught.value) == (
+        f"line {count + FLUSH_ROWS + 5 + 3}: not valid UTF-8 (byte 0xff at offset 3)"
+    )
+    assert await store.batches.find(batch_id) is None
+    for table in (batches, uploads, items, rejections):
+        assert await rows_of(store, table, batch_id) == [], table.name
+    async with store.engine.connect() as conn:
+        upload_ids = select(uploads.c.id).where(uploads.c.batch_id == batch_id)
+        orphans = await conn.execute(
+            select(func.count()).select_from(items).where(items.c.upload_id.in_(upload_ids))
+        )
+        assert orphans.scalar_one() == 0
+
+    # The store is not left locked or half-written: the same batch can be uploaded now.
+    result = await upload(store, batch_id, csv_of(V1, V2))
+    assert (result.accepted, result.rejected) == (2, 0)
+    assert [r["line"] for r in await all_items(store, batch_id)] == [2, 3]
+
+
+async def test_failing_second_file_keeps_the_first(store: Store, batch_id: str) -> None:
+    first = await upload(store, batch_id, csv_of(V1, "bad"))
+    with pytest.raises(InputFileError):
+        await upload(store, batch_id, _failing_file(FLUSH_ROWS + 50))
+    [up] = await rows_of(store, uploads, batch_id)
+    assert up["id"] == first.upload_id
+    assert [r["vin"] for r in await all_items(store, batch_id)] == [V1]
+    assert [r["value"] for r in await rows_of(store, rejections, batch_id)] == ["bad"]
+    assert (await store.batches.get(batch_id)).status == BatchStatus.OPEN
+
+
+async def test_too_long_line_stores_nothing(store: Store, batch_id: str) -> None:
+    data = csv_of(*make_vins(FLUSH_ROWS + 1)) + b"A" * 200_000 + b"\n"
+    with pytest.raises(InputFileError, match=r"longer than 65536 bytes"):
+        await upload(store, batch_id, data)
+    for table in (batches, uploads, items, rejections):
+        assert await rows_of(store, table, batch_id) == [], table.name
+
+
+# --- items: chunks and outcomes -------------------------------------------------------
+
+
+async def test_next_chunks(store: Store, batch_id: str) -> None:
+    vins = make_vins(7)
+    await upload(store, batch_id, csv_of(*vins))
+    ids = [r["id"] for r in await all_items(store, batch_id)]
+
+    chunks = await store.items.next_chunks(batch_id, 0, 3, 10)
+    assert chunks == [
+        ChunkSpec(ids[0], ids[2], 3),
+        ChunkSpec(ids[3], ids[5], 3),
+        ChunkSpec(ids[6], ids[6], 1, vins[6]),
+    ]
+    assert [c.vin for c in chunks] == [None, None, vins[6]]
+
+    # At most max_chunks.
+    assert await store.items.next_chunks(batch_id, 0, 3, 2) == chunks[:2]
+    # The cursor: only items after it.
+    assert await store.items.next_chunks(batch_id, chunks[0].last_id, 3, 10) == [
+        ChunkSpec(ids[3], ids[5], 3),
+        ChunkSpec(ids[6], ids[6], 1, vins[6]),
+    ]
+    assert await store.items.next_chunks(batch_id, ids[-1], 3, 10) == []
+    # Per-VIN chunks all carry their VIN.
+    single = await store.items.next_chunks(batch_id, ids[1], 1, 100)
+    assert single == [ChunkSpec(i, i, 1, v) for i, v in zip(ids[2:], vins[2:], strict=True)]
+    # One chunk holding everything.
+    assert await store.items.next_chunks(batch_id, 0, 100, 5) == [ChunkSpec(ids[0], ids[-1], 7)]
+    assert await store.items.next_chunks("no-such-batch", 0, 3, 10) == []
+
+
+async def test_next_chunks_only_pending(store: Store, batch_id: str) -> None:
+    vins = make_vins(6)
+    await upload(store, batch_id, csv_of(*vins))
+    ids = [r["id"] for r in await all_items(store, batch_id)]
+    first = ChunkSpec(ids[0], ids[1], 2)
+    await store.items.begin_chunk(batch_id, first, "wf-1")
+    await store.items.record_outcomes([Outcome(ids[2], ItemStatus.SUCCEEDED, 1)])
+    assert await store.items.next_chunks(batch_id, 0, 2, 10) == [
+        ChunkSpec(ids[3], ids[4], 2),
+        ChunkSpec(ids[5], ids[5], 1, vins[5]),
+    ]
+
+
+async def test_chunks_skip_other_batches(store: Store, batch_id: str) -> None:
+    other = batch_id + "-other"
+    a1, b1, a2 = make_vins(2), make_vins(2, 100), make_vins(2, 200)
+    await upload(store, batch_id, csv_of(*a1))
+    await upload(store, other, csv_of(*b1))
+    await upload(store, batch_id, csv_of(*a2))
+    [chunk] = await store.items.next_chunks(batch_id, 0, 10, 10)
+    assert chunk.size == 4
+    # The id range spans the other batch's items; the chunk only ever holds its own.
+    refs = await store.items.begin_chunk(batch_id, chunk, "wf-a")
+    assert [r.vin for r in refs] == a1 + a2
+    assert {r["status"] for r in await all_items(store, other)} == {ItemStatus.PENDING}
+
+
+async def test_begin_chunk(store: Store, batch_id: str) -> None:
+    vins = make_vins(5)
+    await upload(store, batch_id, csv_of(*vins))
+    ids = [r["id"] for r in await all_items(store, batch_id)]
+    chunk, rest = await store.items.next_chunks(batch_id, 0, 3, 10)
+
+    refs = await store.items.begin_chunk(batch_id, chunk, "batch/chunk-1")
+    assert refs == [
+        ItemRef(i, v, command_id_for(batch_id, v)) for i, v in zip(ids[:3], vins[:3], strict=True)
+    ]
+    stored = await all_items(store, batch_id)
+    assert [(r["status"], r["workflow_id"]) for r in stored] == [
+        (ItemStatus.IN_FLIGHT, "batch/chunk-1"),
+    ] * 3 + [(ItemStatus.PENDING, None)] * 2
+
+    # Repeat-safe: a retried activity gets the same items back.
+    assert await store.items.begin_chunk(batch_id, chunk, "batch/chunk-1") == refs
+    assert [r["status"] for r in await all_items(store, batch_id)][:3] == [ItemStatus.IN_FLIGHT] * 3
+
+    # Items that finished meanwhile are not handed out again.
+    await store.items.record_outcomes([Outcome(ids[1], ItemStatus.SUCCEEDED, 1)])
+    again = await store.items.begin_chunk(batch_id, chunk, "batch/chunk-1")
+    assert [r.id for r in again] == [ids[0], ids[2]]
+    assert (await all_items(store, batch_id))[1]["status"] == ItemStatus.SUCCEEDED
+
+    # The other chunk was untouched.
+    assert [r.id for r in await store.items.begin_chunk(batch_id, rest, "batch/chunk-2")] == ids[3:]
+
+
+async def test_record_outcomes(store: Store, batch_id: str) -> None:
+    vins = make_vins(6)
+    await upload(store, batch_id, csv_of(*vins))
+    ids = [r["id"] for r in await all_items(store, batch_id)]
+    [chunk] = await store.items.next_chunks(batch_id, 0, 10, 1)
+    await store.items.begin_chunk(batch_id, chunk, "wf")
+
+    await store.items.record_outcomes(
+        [
+            Outcome(ids[0], ItemStatus.SUCCEEDED, 1),
+            Outcome(ids[1], ItemStatus.FAILED, 3, "no response after 3 attempts"),
+            Outcome(ids[2], ItemStatus.SKIPPED_NO_CONSENT, 0, "no consent"),
+            Outcome(ids[3], ItemStatus.CANCELLED, 0),
+            Outcome(ids[4], ItemStatus.SUCCEEDED, 2),
+        ]
+    )
+    stored = await all_items(store, batch_id)
+    assert [(r["status"], r["attempts"], r["last_error"]) for r in stored] == [
+        (ItemStatus.SUCCEEDED, 1, None),
+        (ItemStatus.FAILED, 3, "no response after 3 attempts"),
+        (ItemStatus.SKIPPED_NO_CONSENT, 0, "no consent"),
+        (ItemStatus.CANCELLED, 0, None),
+        (ItemStatus.SUCCEEDED, 2, None),
+        (ItemStatus.IN_FLIGHT, 0, None),
+    ]
+
+    # A second, different outcome for a terminal item changes nothing; open items still update.
+    await store.items.record_outcomes(
+        [
+            Outcome(ids[0], ItemStatus.FAILED, 5, "late failure"),
+            Outcome(ids[1], ItemStatus.SUCCEEDED, 4),
+            Outcome(ids[3], ItemStatus.SUCCEEDED, 1),
+            Outcome(ids[5], ItemStatus.FAILED, 2, "rejected by vehicle"),
+        ]
+    )
+    stored = await all_items(store, batch_id)
+    assert [(r["status"], r["attempts"], r["last_error"]) for r in stored] == [
+        (ItemStatus.SUCCEEDED, 1, None),
+        (ItemStatus.FAILED, 3, "no response after 3 attempts"),
+        (ItemStatus.SKIPPED_NO_CONSENT, 0, "no consent"),
+        (ItemStatus.CANCELLED, 0, None),
+        (ItemStatus.SUCCEEDED, 2, None),
+        (ItemStatus.FAILED, 2, "rejected by vehicle"),
+    ]
+    await store.items.record_outcomes([])
+
+
+async def test_record_outcomes_of_pending_items(store: Store, batch_id: str) -> None:
+    # Cancelling a batch finishes items that never started.
+    await upload(store, batch_id, csv_of(V1, V2))
+    ids = [r["id"] for r in await all_items(store, batch_id)]
+    await store.items.record_outcomes([Outcome(i, ItemStatus.CANCELLED, 0) for i in ids])
+    assert {r["status"] for r in await all_items(store, batch_id)} == {ItemStatus.CANCELLED}
+    assert await store.items.next_chunks(batch_id, 0, 10, 10) == []
+
+
+async def test_counts(store: Store, batch_id: str) -> None:
+    assert await store.items.counts(batch_id) == {s.value: 0 for s in ItemStatus}
+    await upload(store, batch_id, csv_of(*make_vins(8)))
+    ids = [r["id"] for r in await all_items(store, batch_id)]
+    await store.items.begin_chunk(batch_id, ChunkSpec(ids[0], ids[4], 5), "wf")
+    await store.items.record_outcomes(
+        [
+            Outcome(ids[0], ItemStatus.SUCCEEDED, 1),
+            Outcome(ids[1], ItemStatus.SUCCEEDED, 1),
+            Outcome(ids[2], ItemStatus.FAILED, 3, "boom"),
+            Outcome(ids[3], ItemStatus.SKIPPED_NO_CONSENT, 0),
+        ]
+    )
+    counts = await store.items.counts(batch_id)
+    assert counts == {
+        "pending": 3,
+        "in_flight": 1,
+        "succeeded": 2,
+        "failed": 1,
+        "skipped_no_consent": 1,
+        "cancelled": 0,
+    }
+    assert list(counts) == [s.value for s in ItemStatus]
+    assert all(type(n) is int for n in counts.values())
+
+
+async def test_stream_pages_in_id_order(store: Store, batch_id: str) -> None:
+    other = batch_id + "-other"
+    first, second = make_vins(6), make_vins(5, 6)
+    await upload(store, batch_id, csv_of(*first))
+    await upload(store, other, csv_of(*make_vins(4, 500)))
+    await upload(store, batch_id, csv_of(*second))
+
+    streamed = [r async for r in store.items.stream(batch_id, page=3)]
+    assert [r["vin"] for r in streamed] == first + second
+    ids = [r["id"] for r in streamed]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(ids)
+    assert {r["batch_id"] for r in streamed} == {batch_id}
+    # Any page size gives the same rows.
+    for page in (1, 2, 11, 5000):
+        assert [r async for r in store.items.stream(batch_id, page=page)] == streamed
+    assert [r async for r in store.items.stream("no-such-batch")] == []
+
+
+async def test_set_status(store: Store, batch_id: str) -> None:
+    await upload(store, batch_id, csv_of(V1))
+    created = await store.batches.get(batch_id)
+
+    await store.batches.set_status(batch_id, BatchStatus.RUNNING)
+    running = await store.batches.get(batch_id)
+    assert running.status == BatchStatus.RUNNING
+    assert running.finished_at is None
+    assert running.summary is None
+    assert running.updated_at >= created.updated_at
+
+    summary = {"succeeded": 1, "failed": 0, "reasons": {"timeout": 0}, "ratio": 1.0}
+    await store.batches.set_status(batch_id, BatchStatus.COMPLETED, summary=summary)
+    done = await store.batches.get(batch_id)
+    assert done.status == BatchStatus.COMPLETED
+    assert done.summary == summary
+    assert done.finished_at is not None
+    assert done.finished_at >= running.updated_at
+
+
+async def test_list_batches_newest_first(store: Store, batch_id: str) -> None:
+    names = [f"{batch_id}-{i}" for i in range(3)]
+    for name in names:
+        await upload(store, name, csv_of(V1))
+    listed = [b.id for b in await store.batches.list(limit=1000) if b.id in names]
+    assert listed == names[::-1]

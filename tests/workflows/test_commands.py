@@ -1,0 +1,125 @@
+"""Chunk behaviour on the time-skipping server: responses, timeouts, consent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from support import harness, vins
+from temporalio.testing import WorkflowEnvironment
+
+from fleetbatch.bus import CommandMessage
+from fleetbatch.services.simulators import Decision
+
+
+async def test_every_item_succeeds_once(
+    time_skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    batch = vins(25)
+    async with harness(time_skipping_env.client, tmp_path, chunk_size=10) as h:
+        with time_skipping_env.auto_time_skipping_disabled():
+            upload = await h.submit(batch)
+            counts = await h.result(upload.batch_id)
+        items = await h.items(upload.batch_id)
+    assert counts["succeeded"] == 25
+    assert {row["status"] for row in items.values()} == {"succeeded"}
+    assert all(row["attempts"] == 1 for row in items.values())
+    assert sorted(h.domain.delivered.values()) == [1] * 25
+    assert {row["command_id"] for row in items.values()} == set(h.domain.executed)
+
+
+async def test_timeout_republishes_with_same_command_id(
+    time_skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    slow = vins(1)[0]
+    seen: list[CommandMessage] = []
+
+    def decide(message: CommandMessage) -> Decision:
+        seen.append(message)
+        return Decision.DROP if message.attempt == 1 else Decision.SUCCEED
+
+    async with harness(time_skipping_env.client, tmp_path, decide=decide) as h:
+        with time_skipping_env.auto_time_skipping_disabled():
+            upload = await h.submit([slow])
+            # past lock_doors' 30 s response timeout
+            await h.skip_response_timeout(time_skipping_env, upload.batch_id, timers=1)
+            counts = await h.result(upload.batch_id)
+        item = (await h.items(upload.batch_id))[slow]
+    assert counts["succeeded"] == 1
+    assert [m.attempt for m in seen] == [1, 2]
+    assert seen[0].command_id == seen[1].command_id == item["command_id"]
+    assert item["attempts"] == 2
+    assert h.domain.executed[item["command_id"]] == 1
+
+
+async def test_max_attempts_exhausted_fails_with_reason(
+    time_skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    lost, fine = vins(2)
+
+    def decide(message: CommandMessage) -> Decision:
+        return Decision.DROP if message.vin == lost else Decision.SUCCEED
+
+    async with harness(time_skipping_env.client, tmp_path, decide=decide) as h:
+        with time_skipping_env.auto_time_skipping_disabled():
+            upload = await h.submit([lost, fine])
+            for attempt in (1, 2, 3):
+                await h.skip_response_timeout(time_skipping_env, upload.batch_id, timers=attempt)
+            counts = await h.result(upload.batch_id)
+        items = await h.items(upload.batch_id)
+    assert counts["failed"] == 1
+    assert counts["succeeded"] == 1
+    assert items[lost]["status"] == "failed"
+    assert items[lost]["attempts"] == 3
+    assert items[lost]["last_error"] == "no response after 3 attempts (30s each)"
+    assert h.domain.delivered[items[lost]["command_id"]] == 3
+    assert h.domain.executed[items[lost]["command_id"]] == 0
+
+
+async def test_domain_failure_is_an_outcome(
+    time_skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    bad, good = vins(2)
+
+    def decide(message: CommandMessage) -> Decision:
+        return Decision.FAIL if message.vin == bad else Decision.SUCCEED
+
+    async with harness(time_skipping_env.client, tmp_path, decide=decide) as h:
+        with time_skipping_env.auto_time_skipping_disabled():
+            upload = await h.submit([bad, good])
+            counts = await h.result(upload.batch_id)
+        items = await h.items(upload.batch_id)
+    assert counts == {**counts, "failed": 1, "succeeded": 1}
+    assert items[bad]["last_error"] == "domain rejected the command: vehicle unreachable"
+    assert items[bad]["attempts"] == 1
+
+
+async def test_no_consent_is_skipped_and_never_published(
+    time_skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    denied, allowed = vins(2)
+    async with harness(time_skipping_env.client, tmp_path, denied_vins=[denied]) as h:
+        with time_skipping_env.auto_time_skipping_disabled():
+            upload = await h.submit([denied, allowed])
+            counts = await h.result(upload.batch_id)
+        items = await h.items(upload.batch_id)
+    assert counts["skipped_no_consent"] == 1
+    assert items[denied]["status"] == "skipped_no_consent"
+    assert items[denied]["last_error"] == "owner has not consented"
+    assert items[denied]["command_id"] not in h.domain.delivered
+    assert items[allowed]["status"] == "succeeded"
+
+
+async def test_per_vin_mode_names_the_workflow_after_the_vin(
+    time_skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    batch = vins(3)
+    async with harness(time_skipping_env.client, tmp_path, chunk_size=1) as h:
+        with time_skipping_env.auto_time_skipping_disabled():
+            upload = await h.submit(batch)
+            await h.result(upload.batch_id)
+        items = await h.items(upload.batch_id)
+    for vin in batch:
+        workflow_id = f"fleetbatch-{upload.batch_id}-vin-{vin}"
+        assert items[vin]["workflow_id"] == workflow_id
+        result = await h.client.get_workflow_handle(workflow_id).result()
+        assert result["size"] == 1 if isinstance(result, dict) else result.size == 1
