@@ -79,7 +79,9 @@ class Harness:
         total = 0
         for workflow_id in {r["workflow_id"] for r in rows.values() if r["workflow_id"]}:
             history = await self.client.get_workflow_handle(workflow_id).fetch_history()
-            total += sum(1 for e in history.events if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED)
+            total += sum(
+                1 for e in history.events if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED
+            )
         return total
 
     async def skip_response_timeout(
@@ -90,6 +92,13 @@ class Harness:
             while await self.timers_started(batch_id) < timers:
                 await asyncio.sleep(0.02)
         await env.sleep(seconds)
+
+    async def until_progress(self, batch_id: str, check: Callable[[Any], bool]) -> Any:
+        """Poll the batch's progress query until ``check(progress)`` holds; return it."""
+        async with asyncio.timeout(30):
+            while not check(progress := await self.progress(batch_id)):
+                await asyncio.sleep(0.05)
+        return progress
 
     async def until(self, check: Callable[[], bool], timeout: float = 30.0) -> None:
         """Wait in real time until ``check()`` holds."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -253,6 +255,59 @@ async def test_upload_reopens_finished_batch(store: Store, batch_id: str) -> Non
     batch = await store.batches.get(batch_id)
     assert batch.status == BatchStatus.OPEN
     assert batch.finished_at is None
+
+
+async def test_rejections_stream_by_upload_and_line(store: Store, batch_id: str) -> None:
+    # A duplicate is only found when accepted rows are flushed, after later bad rows.
+    first = await upload(store, batch_id, csv_of(V1, V1, "bad", V2))
+    second = await upload(store, batch_id, csv_of(V2, "worse"))
+    streamed = [
+        (r["upload_id"], r["line"], r["reason"])
+        async for r in store.uploads.stream_rejections(batch_id)
+    ]
+    assert streamed == [
+        (first.upload_id, 3, "duplicate VIN, first seen on line 2"),
+        (first.upload_id, 4, "VIN must be 17 characters, got 3"),
+        (second.upload_id, 2, f"duplicate VIN, first seen on line 5 of upload {first.upload_id}"),
+        (second.upload_id, 3, "VIN must be 17 characters, got 5"),
+    ]
+
+
+async def test_concurrent_uploads_create_one_batch(store: Store, batch_id: str) -> None:
+    files = [csv_of(*make_vins(1500, start)) for start in (0, 10_000)]
+    results = await asyncio.gather(*(upload(store, batch_id, data) for data in files))
+    assert [r.accepted for r in results] == [1500, 1500]
+    assert len(await rows_of(store, batches, batch_id)) == 1
+    assert len(await all_items(store, batch_id)) == 3000
+
+
+async def test_concurrent_uploads_of_the_same_vins(store: Store, batch_id: str) -> None:
+    await upload(store, batch_id, csv_of(V1))
+    vins = make_vins(1500)
+    results = await asyncio.gather(*(upload(store, batch_id, csv_of(*vins)) for _ in range(2)))
+    # Each VIN is accepted once; the other file reports it as a duplicate.
+    assert sorted(r.accepted for r in results) == [0, 1500]
+    assert sorted(r.rejected for r in results) == [0, 1500]
+    later = max(results, key=lambda r: r.rejected)
+    # Whether the other file had committed when this one looked decides the wording.
+    assert later.rejections[0].reason in (
+        f"duplicate VIN, first seen on line 2 of upload {min(results, key=lambda r: r.rejected).upload_id}",
+        "duplicate VIN, added by a concurrent upload",
+    )
+    assert len(await all_items(store, batch_id)) == 1501
+
+
+async def test_batch_times_are_timezone_aware(store: Store, batch_id: str) -> None:
+    before = datetime.now(UTC)
+    await upload(store, batch_id, csv_of(V1))
+    await store.batches.set_status(batch_id, BatchStatus.COMPLETED, summary={})
+    batch = await store.batches.get(batch_id)
+    after = datetime.now(UTC)
+    for stamp in (batch.created_at, batch.updated_at, batch.finished_at):
+        assert stamp is not None
+        # Naive values are read as local time by .timestamp() and cannot be compared to now().
+        assert stamp.utcoffset() == timedelta(0), stamp
+        assert before - timedelta(seconds=1) <= stamp <= after + timedelta(seconds=1)
 
 
 # --- atomicity ---------------------------------------------------------------

@@ -142,8 +142,10 @@ def test_csv_long_value_is_truncated_in_rejection() -> None:
     assert rejection.reason == "VIN must be 17 characters, got 500"
 
 
-def test_csv_header_only_yields_no_rows() -> None:
-    assert validate(b"vin\n") == []
+def test_csv_header_only_is_a_file_error() -> None:
+    with pytest.raises(InputFileError) as caught:
+        validate(b"vin\n\n")
+    assert str(caught.value) == "file has a header but no rows to process"
 
 
 def test_check_digit_not_required_for_backoffice() -> None:

@@ -83,13 +83,17 @@ def _csv_rows(
         raise InputFileError(f"line {header[0]}: no 'vin' column in the header (found: {found})")
     vin_at = names.index("vin")
     cmd_at = names.index("command") if "command" in names else None
+    empty = True
     for number, text in lines:
+        empty = False
         fields = _split_csv(text)
         if len(fields) <= vin_at:
             yield BadRow(number, text[:100], f"expected {len(names)} fields, got {len(fields)}")
             continue
         command = fields[cmd_at] if cmd_at is not None and cmd_at < len(fields) else None
         yield RawRow(number, fields[vin_at], command or None)
+    if empty:
+        raise InputFileError("file has a header but no rows to process")
 
 
 def _ndjson_rows(lines: Iterator[tuple[int, str]]) -> Iterator[RawRow | BadRow]:

@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from fleetbatch.errors import BatchNotFoundError
+from fleetbatch.store.db import insert_ignoring_conflicts
 from fleetbatch.store.tables import batches
 
 
@@ -75,10 +76,10 @@ class BatchRepository:
     async def create(
         conn: AsyncConnection, batch_id: str, command: str, chunk_size: int, max_in_flight: int
     ) -> None:
-        """Insert a new open batch inside the caller's transaction."""
+        """Insert a new open batch inside the caller's transaction (no-op if it exists)."""
         stamp = now()
         await conn.execute(
-            batches.insert().values(
+            insert_ignoring_conflicts(conn, batches).values(
                 id=batch_id,
                 command=command,
                 status=BatchStatus.OPEN,

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from fleetbatch.domain import ChunkSpec, ItemRef, ItemStatus, Outcome, command_id_for
 from fleetbatch.store.batches import now
+from fleetbatch.store.db import insert_ignoring_conflicts
 from fleetbatch.store.tables import items
 
 _OPEN = (ItemStatus.PENDING, ItemStatus.IN_FLIGHT)
@@ -36,13 +37,17 @@ class ItemRepository:
     @staticmethod
     async def insert(
         conn: AsyncConnection, batch_id: str, upload_id: int, rows: Sequence[tuple[int, str]]
-    ) -> None:
-        """Insert (line, VIN) rows as pending items inside the caller's transaction."""
+    ) -> set[str]:
+        """Insert (line, VIN) rows as pending items inside the caller's transaction.
+
+        Returns:
+            The VINs inserted; a VIN another transaction added meanwhile is left out.
+        """
         if not rows:
-            return
+            return set()
         stamp = now()
-        await conn.execute(
-            items.insert(),
+        inserted = await conn.execute(
+            insert_ignoring_conflicts(conn, items).returning(items.c.vin),
             [
                 {
                     "batch_id": batch_id,
@@ -57,6 +62,7 @@ class ItemRepository:
                 for line, vin in rows
             ],
         )
+        return set(inserted.scalars())
 
     async def next_chunks(
         self, batch_id: str, after_id: int, chunk_size: int, max_chunks: int

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from fleetbatch.errors import BatchConflictError
@@ -61,12 +61,11 @@ class UploadWriter:
             InputFileError: from ``rows``; the transaction is rolled back.
         """
         async with self._engine.begin() as conn:
+            await BatchRepository.create(
+                conn, batch_id, new_batch.command, new_batch.chunk_size, new_batch.max_in_flight
+            )
             existing = await BatchRepository(self._engine).find(batch_id, conn)
-            if existing is None:
-                await BatchRepository.create(
-                    conn, batch_id, new_batch.command, new_batch.chunk_size, new_batch.max_in_flight
-                )
-            elif existing.command != new_batch.command:
+            if existing is not None and existing.command != new_batch.command:
                 raise BatchConflictError(
                     f"batch {batch_id!r} runs command {existing.command!r}, "
                     f"not {new_batch.command!r}"
@@ -87,6 +86,7 @@ class UploadWriter:
             )
             await ingest.consume(rows)
             result = ingest.result
+            result.rejections.sort(key=lambda r: r.line)
             await conn.execute(
                 update(uploads)
                 .where(uploads.c.id == result.upload_id)
@@ -104,21 +104,22 @@ class UploadWriter:
         self, batch_id: str, page: int = 5000
     ) -> AsyncIterator[dict[str, Any]]:
         """Every rejected row of the batch, by upload and line."""
-        after = 0
+        order = (rejections.c.upload_id, rejections.c.line, rejections.c.id)
+        after: tuple[int, int, int] | None = None
         while True:
-            query = (
-                select(rejections)
-                .where(rejections.c.batch_id == batch_id, rejections.c.id > after)
-                .order_by(rejections.c.id)
-                .limit(page)
-            )
+            query = select(rejections).where(rejections.c.batch_id == batch_id)
+            if after is not None:
+                query = query.where(tuple_(*order) > tuple_(*after))
             async with self._engine.connect() as conn:
-                rows = [dict(r._mapping) for r in await conn.execute(query)]
+                rows = [
+                    dict(r._mapping) for r in await conn.execute(query.order_by(*order).limit(page))
+                ]
             if not rows:
                 return
             for row in rows:
                 yield row
-            after = rows[-1]["id"]
+            last = rows[-1]
+            after = (last["upload_id"], last["line"], last["id"])
 
 
 class _Ingest:
@@ -167,8 +168,11 @@ class _Ingest:
             where = "" if first[0] == result.upload_id else f" of upload {first[0]}"
             reason = f"duplicate VIN, first seen on line {first[1]}{where}"
             self._reject(Rejection(row.line, row.vin, reason))
-        await ItemRepository.insert(self.conn, result.batch_id, result.upload_id, fresh)
-        result.accepted += len(fresh)
+        stored = await ItemRepository.insert(self.conn, result.batch_id, result.upload_id, fresh)
+        for line, vin in fresh:
+            if vin not in stored:
+                self._reject(Rejection(line, vin, "duplicate VIN, added by a concurrent upload"))
+        result.accepted += len(stored)
 
     async def _flush_rejections(self) -> None:
         rows, self._rejected = self._rejected, []
