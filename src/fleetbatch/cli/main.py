@@ -18,7 +18,8 @@ from fleetbatch.cli.common import console, fail, run, settings, setup_logging
 from fleetbatch.cli.demo import demo_file
 from fleetbatch.cli.progress import watch
 from fleetbatch.config import Settings
-from fleetbatch.domain import TERMINAL
+from fleetbatch.domain import TERMINAL, get_command
+from fleetbatch.errors import UnknownCommandError
 from fleetbatch.services.submission import submit_file
 from fleetbatch.stack import open_store, run_stack, temporal_client
 from fleetbatch.store import UploadResult
@@ -124,6 +125,11 @@ def submit(
     """Validate and store a file's VINs and start (or extend) the batch."""
     if not file.is_file():
         fail(f"no such file: {file}")
+    if command is not None:
+        try:
+            get_command(command)
+        except UnknownCommandError as exc:
+            fail(str(exc))
 
     async def main() -> int:
         result = await _submit(settings(), file, command, batch, chunk_size, max_in_flight)

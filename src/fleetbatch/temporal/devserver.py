@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import IO
 
 from temporalio.client import Client
 
@@ -100,10 +101,17 @@ class DevServer:
                 f"port {self.port} is already in use; is another fleetbatch dev running? "
                 "Set FLEETBATCH_DEV_SERVER_PORT or FLEETBATCH_TEMPORAL_ADDRESS."
             )
-        output = self.log_file.open("ab") if self.log_file else subprocess.DEVNULL
-        self._process = subprocess.Popen(
-            self.command(), stdout=output, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        if self.log_file is None:
+            output: int | IO[bytes] = subprocess.DEVNULL
+        else:
+            output = self.log_file.open("ab")
+        try:
+            self._process = subprocess.Popen(
+                self.command(), stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        finally:
+            if not isinstance(output, int):
+                output.close()  # the child has its own descriptor
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline:

@@ -73,7 +73,8 @@ class DomainSimulator:
         """Deliveries per command id, including repeats."""
         self.executed: Counter[str] = Counter()
         """Executions per command id; at most 1 each if deduplication holds."""
-        self._results: dict[str, ResponseMessage] = {}
+        self.results: dict[str, ResponseMessage] = {}
+        """The answer of each executed command, repeated to later deliveries."""
 
     async def start(self) -> None:
         """Subscribe to every configured domain's command subject."""
@@ -105,7 +106,7 @@ class DomainSimulator:
     async def _on_command(self, data: bytes) -> None:
         message = CommandMessage.decode(data)
         self.delivered[message.command_id] += 1
-        response = self._results.get(message.command_id)
+        response = self.results.get(message.command_id)
         if response is None:
             decision = self._decide(message)
             if decision is Decision.DROP:
@@ -117,7 +118,7 @@ class DomainSimulator:
                 ok=decision is Decision.SUCCEED,
                 error=None if decision is Decision.SUCCEED else "vehicle unreachable",
             )
-            self._results[message.command_id] = response
+            self.results[message.command_id] = response
         delay = self._latency()
         if delay == 0:
             await self._bus.publish(RESPONSES_SUBJECT, [response.encode()])
