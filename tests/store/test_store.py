@@ -290,8 +290,9 @@ async def test_concurrent_uploads_of_the_same_vins(store: Store, batch_id: str) 
     assert sorted(r.rejected for r in results) == [0, 1500]
     later = max(results, key=lambda r: r.rejected)
     # Whether the other file had committed when this one looked decides the wording.
+    earlier = min(results, key=lambda r: r.rejected)
     assert later.rejections[0].reason in (
-        f"duplicate VIN, first seen on line 2 of upload {min(results, key=lambda r: r.rejected).upload_id}",
+        f"duplicate VIN, first seen on line 2 of upload {earlier.upload_id}",
         "duplicate VIN, added by a concurrent upload",
     )
     assert len(await all_items(store, batch_id)) == 1501

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from support import harness, vins
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from fleetbatch.workflows.ids import batch_workflow_id
+from support import harness, vins
 
 
 async def _run_lengths(client: Client, workflow_id: str, first_run_id: str) -> list[int]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from support import harness, vins
 from temporalio.testing import WorkflowEnvironment
 
 from fleetbatch.bus import CommandMessage
 from fleetbatch.services.simulators import Decision
+from support import harness, vins
 
 
 async def test_every_item_succeeds_once(

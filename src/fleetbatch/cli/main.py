@@ -86,9 +86,8 @@ def _print_upload(result: UploadResult, limit: int = 20) -> None:
             table.add_row(str(r.line), r.value, r.reason)
         console.print(table)
         if result.rejected > limit:
-            console.print(
-                f"… {result.rejected - limit:,} more: `fleetbatch report {result.batch_id} --rejections`"
-            )
+            more = result.rejected - limit
+            console.print(f"… {more:,} more: `fleetbatch report {result.batch_id} --rejections`")
 
 
 async def _submit(

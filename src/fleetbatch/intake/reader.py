@@ -57,9 +57,8 @@ def _lines(stream: BinaryIO, max_line_bytes: int) -> Iterator[tuple[int, str]]:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise InputFileError(
-                f"line {number}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
-            ) from None
+            bad = f"byte 0x{raw[exc.start]:02x} at offset {exc.start}"
+            raise InputFileError(f"line {number}: not valid UTF-8 ({bad})") from None
         if number == 1:
             text = text.removeprefix("\ufeff")
         text = text.rstrip("\r\n")

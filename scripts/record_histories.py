@@ -1,0 +1,84 @@
+"""Record workflow histories for the replay tests.
+
+Run after a deliberate, versioned workflow change:
+``.venv/bin/python scripts/record_histories.py``. It runs a small batch on the
+embedded dev server (a re-publish after a 30 s timeout, a consent skip, a
+domain failure, continue-as-new) and writes every run's history as JSON into
+tests/workflows/histories/. Old files stay: running histories must keep replaying.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from temporalio.api.enums.v1 import EventType  # noqa: E402
+from temporalio.client import Client  # noqa: E402
+
+from fleetbatch.bus import CommandMessage  # noqa: E402
+from fleetbatch.services.simulators import Decision  # noqa: E402
+from fleetbatch.temporal import DevServer, ensure_search_attributes  # noqa: E402
+from fleetbatch.workflows.ids import batch_workflow_id  # noqa: E402
+from support import harness, vins  # noqa: E402
+
+OUT = ROOT / "tests" / "workflows" / "histories"
+
+
+async def main(tag: str) -> None:
+    server = DevServer(port=17999, ui_port=18999, db_file=None)
+    await server.start()
+    client = await Client.connect(server.address)
+    await ensure_search_attributes(client)
+    batch = vins(120)
+    slow, failing, denied = batch[0], batch[1], batch[2]
+
+    def decide(message: CommandMessage) -> Decision:
+        if message.vin == slow and message.attempt == 1:
+            return Decision.DROP
+        return Decision.FAIL if message.vin == failing else Decision.SUCCEED
+
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            async with harness(
+                client,
+                Path(tmp),
+                decide=decide,
+                denied_vins=[denied],
+                chunk_size=5,
+                max_in_flight=4,
+                max_history_events=100,
+            ) as h:
+                upload = await h.submit(batch, batch_id=f"replay-{tag}")
+                await h.result(upload.batch_id)
+                items = await h.items(upload.batch_id)
+                await _save(client, batch_workflow_id(upload.batch_id), f"batch-{tag}")
+                await _save(client, items[slow]["workflow_id"], f"chunk-{tag}")
+    finally:
+        server.stop()
+
+
+async def _save(client: Client, workflow_id: str, name: str) -> None:
+    """Every run of ``workflow_id`` (following continue-as-new) as one file each."""
+    latest = await client.get_workflow_handle(workflow_id).fetch_history()
+    first_run = latest.events[0].workflow_execution_started_event_attributes.first_execution_run_id
+    history = await client.get_workflow_handle(workflow_id, run_id=first_run).fetch_history()
+    chain = [history]
+    while history.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+        attrs = history.events[-1].workflow_execution_continued_as_new_event_attributes
+        history = await client.get_workflow_handle(
+            workflow_id, run_id=attrs.new_execution_run_id
+        ).fetch_history()
+        chain.append(history)
+    for index, run in enumerate(chain):
+        path = OUT / f"{name}-run{index}.json"
+        path.write_text(run.to_json())
+        print(f"wrote {path.relative_to(ROOT)} ({len(run.events)} events)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else "v1"))
