@@ -6,10 +6,10 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from support import Harness, harness, vins
 from temporalio.client import Client
 
 from fleetbatch.workflows import ChunkWorkflow
+from support import Harness, harness, vins
 
 pytestmark = pytest.mark.integration
 
