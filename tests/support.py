@@ -12,9 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
-from temporalio.testing import WorkflowEnvironment
 
 from fleetbatch.bus import CommandMessage, MemoryBus
 from fleetbatch.config import Settings
@@ -72,26 +70,6 @@ class Harness:
     async def items(self, batch_id: str) -> dict[str, dict[str, Any]]:
         """VIN → item row."""
         return {row["vin"]: row async for row in self.store.items.stream(batch_id)}
-
-    async def timers_started(self, batch_id: str) -> int:
-        """Timers started so far by the batch's chunk workflows."""
-        rows = await self.items(batch_id)
-        total = 0
-        for workflow_id in {r["workflow_id"] for r in rows.values() if r["workflow_id"]}:
-            history = await self.client.get_workflow_handle(workflow_id).fetch_history()
-            total += sum(
-                1 for e in history.events if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED
-            )
-        return total
-
-    async def skip_response_timeout(
-        self, env: WorkflowEnvironment, batch_id: str, timers: int, seconds: float = 31
-    ) -> None:
-        """Once the chunks have started ``timers`` response timers, skip past the newest."""
-        async with asyncio.timeout(30):
-            while await self.timers_started(batch_id) < timers:
-                await asyncio.sleep(0.02)
-        await env.sleep(seconds)
 
     async def until_progress(self, batch_id: str, check: Callable[[Any], bool]) -> Any:
         """Poll the batch's progress query until ``check(progress)`` holds; return it."""

@@ -58,6 +58,11 @@ class Settings(BaseSettings):
         ge=100,
         description="a batch workflow run continues-as-new past this many history events",
     )
+    response_timeout_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="overrides every command type's response timeout (tests, demos)",
+    )
     search_vins_max: int = Field(
         default=100,
         ge=0,

@@ -10,12 +10,14 @@ from typing import Any, NoReturn
 
 from pydantic import ValidationError
 from rich.console import Console
+from rich.text import Text
 
 from fleetbatch.config import Settings
 from fleetbatch.errors import FleetbatchError
 
-console = Console()
-errors = Console(stderr=True)
+# soft_wrap: never cut a message or a path into 80-column lines in pipes and logs.
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 
 def settings() -> Settings:
@@ -28,7 +30,8 @@ def settings() -> Settings:
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print ``message`` as an error and exit with ``code``."""
-    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    # The message is data (paths, header names): never read it as markup.
+    errors.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False)
     sys.exit(code)
 
 

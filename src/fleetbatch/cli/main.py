@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from fleetbatch.cli.common import console, fail, run, settings, setup_logging
+from fleetbatch.cli.common import console, errors, fail, run, settings, setup_logging
 from fleetbatch.cli.demo import demo_file
 from fleetbatch.cli.progress import watch
 from fleetbatch.config import Settings
@@ -77,13 +79,13 @@ def worker() -> None:
 
 def _print_upload(result: UploadResult, limit: int = 20) -> None:
     console.print(
-        f"batch [bold]{result.batch_id}[/] ({result.command}): "
+        f"batch [bold]{escape(result.batch_id)}[/] ({result.command}): "
         f"{result.accepted:,} accepted, {result.rejected:,} rejected"
     )
     if result.rejections:
         table = Table("line", "value", "reason", title="rejected rows")
         for r in result.rejections[:limit]:
-            table.add_row(str(r.line), r.value, r.reason)
+            table.add_row(str(r.line), Text(r.value), Text(r.reason))
         console.print(table)
         if result.rejected > limit:
             more = result.rejected - limit
@@ -227,6 +229,37 @@ def demo(
             )
             console.print(f"report: `fleetbatch report {result.batch_id}`")
             return 0 if terminal == result.accepted else 1
+
+    run(main())
+
+
+@app.command()
+def bench(
+    items: Annotated[
+        int | None, typer.Option(min=1, help="VINs per configuration (overrides every default)")
+    ] = None,
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="run this configuration (repeatable)")
+    ] = None,
+    max_in_flight: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    json_: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+) -> None:
+    """Measure throughput: per-VIN reference vs chunk sizes, each on a fresh dev server."""
+    from fleetbatch.bench import configs, report, runner
+
+    setup_logging(logging.WARNING)
+
+    async def main() -> None:
+        chosen = configs.select_configs(only or (), items)
+        results = await runner.run_bench(
+            chosen,
+            max_in_flight=max_in_flight,
+            on_start=lambda c: errors.print(f"bench {c.label}: {c.items:,} VINs…"),
+        )
+        if json_:
+            print(report.to_json(results, max_in_flight=max_in_flight))
+        else:
+            report.print_table(results, console)
 
     run(main())
 

@@ -7,11 +7,13 @@ import secrets
 from datetime import UTC, datetime
 from typing import BinaryIO
 
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from fleetbatch.config import Settings
-from fleetbatch.domain import get_command
-from fleetbatch.errors import BatchConflictError, UnknownCommandError
+from fleetbatch.domain import ItemStatus, get_command
+from fleetbatch.errors import BatchConflictError, TemporalUnavailableError, UnknownCommandError
 from fleetbatch.intake import read_rows, validate_rows
 from fleetbatch.store import BatchStatus, NewBatch, Store, UploadResult
 from fleetbatch.workflows import BatchInput, BatchWorkflow, FileAdded
@@ -44,12 +46,14 @@ async def submit_file(
         UnknownCommandError: no command, or an unknown one.
         BatchConflictError: bad batch id, or the batch runs another command.
         InputFileError: the file cannot be read; nothing of it is stored.
+        TemporalUnavailableError: Temporal cannot be used; checked before storing.
     """
     batch_id = batch_id or new_batch_id()
     if not _BATCH_ID.fullmatch(batch_id):
         raise BatchConflictError(
             f"invalid batch id {batch_id!r}: use 1-64 letters, digits, '.', '_' or '-'"
         )
+    await check_namespace(client)
     existing = await store.batches.find(batch_id)
     if command is None:
         if existing is None:
@@ -66,37 +70,66 @@ async def submit_file(
         filename,
         validate_rows(read_rows(stream, filename=filename), kind),
     )
-    if result.accepted:
+    # Also starts items left pending by an earlier file whose start failed.
+    if result.accepted or (await store.items.counts(batch_id))[ItemStatus.PENDING]:
         await start_batch(
             client, settings, store, batch_id, FileAdded(result.upload_id, result.accepted)
         )
     return result
 
 
+async def check_namespace(client: Client) -> None:
+    """Fail before anything is stored when Temporal or its namespace is not there.
+
+    Raises:
+        TemporalUnavailableError: with the server's reason.
+    """
+    try:
+        await client.workflow_service.describe_namespace(
+            DescribeNamespaceRequest(namespace=client.namespace)
+        )
+    except RPCError as exc:
+        raise TemporalUnavailableError(
+            f"Temporal namespace {client.namespace!r} is not usable: {exc.message}"
+        ) from None
+
+
 async def start_batch(
     client: Client, settings: Settings, store: Store, batch_id: str, file: FileAdded
 ) -> None:
-    """Signal-with-start: tell the running batch workflow about a file, or start it."""
+    """Signal-with-start: tell the running batch workflow about a file, or start it.
+
+    Raises:
+        TemporalUnavailableError: the start failed; the items stay stored and pending.
+    """
     batch = await store.batches.get(batch_id)
     kind = get_command(batch.command)
-    await client.start_workflow(
-        BatchWorkflow.run,
-        BatchInput(
-            batch_id=batch_id,
-            command=batch.command,
-            domain=kind.domain,
-            chunk_size=batch.chunk_size,
-            max_in_flight=batch.max_in_flight,
-            response_timeout_seconds=kind.response_timeout_seconds,
-            max_attempts=kind.max_attempts,
-            idle_close_after_seconds=settings.idle_close_after_seconds,
-            search_vins_max=settings.search_vins_max,
-            max_history_events=settings.max_history_events,
-        ),
-        id=batch_workflow_id(batch_id),
-        task_queue=settings.temporal_task_queue,
-        start_signal="file_added",
-        start_signal_args=[file],
-        search_attributes=sa.for_batch(batch_id, batch.command),
+    params = BatchInput(
+        batch_id=batch_id,
+        command=batch.command,
+        domain=kind.domain,
+        chunk_size=batch.chunk_size,
+        max_in_flight=batch.max_in_flight,
+        response_timeout_seconds=settings.response_timeout_seconds or kind.response_timeout_seconds,
+        max_attempts=kind.max_attempts,
+        idle_close_after_seconds=settings.idle_close_after_seconds,
+        search_vins_max=settings.search_vins_max,
+        max_history_events=settings.max_history_events,
     )
+    try:
+        await client.start_workflow(
+            BatchWorkflow.run,
+            params,
+            id=batch_workflow_id(batch_id),
+            task_queue=settings.temporal_task_queue,
+            start_signal="file_added",
+            start_signal_args=[file],
+            search_attributes=sa.for_batch(batch_id, batch.command),
+        )
+    except RPCError as exc:
+        raise TemporalUnavailableError(
+            f"batch {batch_id!r}: the items are stored but the batch workflow could not be "
+            f"started ({exc.message}); submit the same file again once Temporal is reachable: "
+            "its rows are skipped as duplicates and the batch starts"
+        ) from None
     await store.batches.set_status(batch_id, BatchStatus.RUNNING)

@@ -1,0 +1,124 @@
+"""The benchmark's pure parts: choosing configurations, ratios, the table and JSON."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import replace
+
+import pytest
+from rich.console import Console
+
+from fleetbatch.bench.configs import DEFAULT_CONFIGS, select_configs
+from fleetbatch.bench.procfs import cpu_seconds, peak_rss_bytes, reset_peak_rss
+from fleetbatch.bench.report import print_table, to_json, versus_reference
+from fleetbatch.bench.runner import BenchResult, vin_csv
+from fleetbatch.errors import ConfigError
+
+ROW = BenchResult(
+    label="reference",
+    reference=True,
+    items=300,
+    chunk_size=1,
+    server_state="memory",
+    wall_seconds=20.0,
+    items_per_second=15.0,
+    intake_seconds=0.1,
+    close_seconds=0.0,
+    terminal=300,
+    counts={"succeeded": 300},
+    workflow_executions=301,
+    history_events=10_000,
+    history_events_per_item=33.3,
+    longest_history=2_000,
+    worker_peak_rss=150 * 1024 * 1024,
+    server_peak_rss=None,
+    worker_cpu_seconds=12.5,
+    server_cpu_seconds=None,
+)
+CHUNKED = replace(ROW, label="chunk-100", reference=False, chunk_size=100, items_per_second=3000.0)
+
+
+def test_every_default_configuration_runs_without_only() -> None:
+    assert select_configs() == list(DEFAULT_CONFIGS)
+    assert [c.label for c in DEFAULT_CONFIGS] == [
+        "reference",
+        "chunk-1",
+        "chunk-10",
+        "chunk-100",
+        "chunk-500",
+        "chunk-100-file",
+    ]
+    assert [c.server_state for c in DEFAULT_CONFIGS].count("file") == 1
+
+
+def test_only_keeps_table_order_and_items_overrides_every_size() -> None:
+    chosen = select_configs(["chunk-500", "reference"], items=1_000_000)
+    assert [(c.label, c.items, c.chunk_size) for c in chosen] == [
+        ("reference", 1_000_000, 1),
+        ("chunk-500", 1_000_000, 500),
+    ]
+
+
+def test_unknown_configuration_is_refused_with_the_known_ones() -> None:
+    with pytest.raises(ConfigError) as caught:
+        select_configs(["chunk-7"])
+    assert str(caught.value) == (
+        "unknown bench configuration 'chunk-7'; known: reference, chunk-1, chunk-10, "
+        "chunk-100, chunk-500, chunk-100-file"
+    )
+    with pytest.raises(ConfigError, match="items must be at least 1, got 0"):
+        select_configs(items=0)
+
+
+def test_rates_are_relative_to_the_reference_row() -> None:
+    assert versus_reference([ROW, CHUNKED]) == [1.0, 200.0]
+    assert versus_reference([CHUNKED]) == [None]
+
+
+def test_json_holds_machine_settings_and_rows() -> None:
+    document = json.loads(to_json([ROW, CHUNKED], max_in_flight=20))
+    assert document["machine"]["cpu_count"] >= 1
+    assert document["machine"]["temporalio"]
+    assert document["settings"]["max_in_flight"] == 20
+    assert [r["label"] for r in document["results"]] == ["reference", "chunk-100"]
+    assert document["results"][1]["vs_reference"] == 200.0
+    assert document["results"][0]["server_peak_rss"] is None
+
+
+def test_table_is_printed_whole_on_a_narrow_console() -> None:
+    out = io.StringIO()
+    console = Console(file=out, width=60)
+    print_table([ROW, CHUNKED], console)
+    text = out.getvalue()
+    assert "…" not in text
+    line = next(line for line in text.splitlines() if "chunk-100" in line).split()
+    # config, server, items, chunk, wall, VINs/s, x ref, events/item, longest, RSS, RSS, ...
+    assert line[:9] == [
+        "chunk-100",
+        "memory",
+        "300",
+        "100",
+        "20.0",
+        "3,000",
+        "200.0",
+        "33.30",
+        "2,000",
+    ]
+    assert line[9:11] == ["150", "-"]
+    assert console.width == 60
+
+
+def test_generated_file_has_distinct_valid_vins() -> None:
+    lines = vin_csv(3).decode().splitlines()
+    assert lines[0] == "vin"
+    assert len(set(lines[1:])) == 3
+
+
+def test_process_figures_come_from_proc() -> None:
+    reset_peak_rss()
+    peak = peak_rss_bytes()
+    cpu = cpu_seconds()
+    assert peak is not None and peak > 10 * 1024 * 1024
+    assert cpu is not None and cpu > 0
+    assert peak_rss_bytes(2**22 + 12_345) is None  # no such process
