@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     temporal_api_key: str | None = None
     temporal_ui_url: str | None = None
 
+    metrics_address: str | None = Field(
+        default="127.0.0.1:9464",
+        description="where a worker process serves Prometheus metrics; unset to turn off",
+    )
+
     # Embedded dev server.
     dev_server_port: int = 7233
     dev_server_ui_port: int = 8233

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
 from fleetbatch.bus import Bus, MemoryBus
@@ -16,6 +17,7 @@ from fleetbatch.config import Settings
 from fleetbatch.services.responder import Responder
 from fleetbatch.services.simulators import ConsentSimulator, DomainSimulator, DomainSimulatorConfig
 from fleetbatch.store import Store
+from fleetbatch.telemetry import metrics_runtime
 from fleetbatch.temporal import DevServer, build_worker, connect, ensure_search_attributes
 from fleetbatch.temporal.devserver import port_open
 
@@ -48,7 +50,9 @@ def dev_server_for(settings: Settings) -> DevServer:
 
 
 @contextlib.asynccontextmanager
-async def temporal_client(settings: Settings, *, start_embedded: bool) -> AsyncIterator[Client]:
+async def temporal_client(
+    settings: Settings, *, start_embedded: bool, runtime: Runtime | None = None
+) -> AsyncIterator[Client]:
     """A connected client; starts the embedded dev server when asked and none runs."""
     server: DevServer | None = None
     if settings.embedded_temporal and start_embedded and not port_open(settings.dev_server_port):
@@ -56,7 +60,7 @@ async def temporal_client(settings: Settings, *, start_embedded: bool) -> AsyncI
         server = dev_server_for(settings)
         await server.start()
     try:
-        client = await connect(settings)
+        client = await connect(settings, runtime=runtime)
         if server is not None:
             await ensure_search_attributes(client)
         yield client
@@ -77,11 +81,12 @@ async def open_store(settings: Settings) -> AsyncIterator[Store]:
 
 
 @contextlib.asynccontextmanager
-async def run_stack(settings: Settings) -> AsyncIterator[Stack]:
+async def run_stack(settings: Settings, *, start_embedded: bool = True) -> AsyncIterator[Stack]:
     """The whole single-process stack: dev server (if embedded), store, in-process
     bus, simulators, responder and a worker, until the context exits."""
+    runtime = metrics_runtime(settings.metrics_address) if settings.metrics_address else None
     async with (
-        temporal_client(settings, start_embedded=True) as client,
+        temporal_client(settings, start_embedded=start_embedded, runtime=runtime) as client,
         open_store(settings) as store,
     ):
         bus = MemoryBus()

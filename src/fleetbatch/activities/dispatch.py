@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 from temporalio import activity
 
+from fleetbatch import metrics
 from fleetbatch.activities.types import PUBLISH_COMMANDS, PublishInput
 from fleetbatch.bus import Bus, CommandMessage, commands_subject
 
@@ -28,4 +31,8 @@ class Dispatcher:
             ).encode()
             for item in params.items
         ]
+        started = time.monotonic()
         await self._bus.publish(commands_subject(params.domain), messages)
+        activity.metric_meter().create_histogram_float(
+            metrics.PUBLISH_DURATION, "time to hand a chunk's commands to the bus", "s"
+        ).record(time.monotonic() - started, {"command": params.command})

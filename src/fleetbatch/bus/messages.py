@@ -43,6 +43,8 @@ class ResponseMessage:
     reply_to: str
     ok: bool
     error: str | None = None
+    vin: str = ""
+    batch_id: str = ""
 
     def encode(self) -> bytes:
         """JSON bytes."""

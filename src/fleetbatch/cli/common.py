@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 from collections.abc import Coroutine
 from typing import Any, NoReturn
@@ -45,11 +44,3 @@ def run(coro: Coroutine[Any, Any, int | None]) -> None:
         errors.print("stopped")
         code = 130
     sys.exit(code or 0)
-
-
-def setup_logging(level: int = logging.WARNING) -> None:
-    """Log to stderr; temporalio's own chatter stays at warnings."""
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("temporalio").setLevel(max(level, logging.WARNING))

@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from fleetbatch.cli.common import console, errors, fail, run, settings, setup_logging
+from fleetbatch.cli.common import console, errors, fail, run, settings
 from fleetbatch.cli.demo import demo_file
 from fleetbatch.cli.progress import watch
 from fleetbatch.config import Settings
@@ -25,6 +25,7 @@ from fleetbatch.errors import UnknownCommandError
 from fleetbatch.services.submission import submit_file
 from fleetbatch.stack import open_store, run_stack, temporal_client
 from fleetbatch.store import UploadResult
+from fleetbatch.telemetry import setup_logging
 
 app = typer.Typer(
     help="Send a command to every vehicle of a file, durably, on Temporal.",
@@ -68,10 +69,10 @@ def worker() -> None:
 
     async def main() -> None:
         s = settings()
-        if s.embedded_temporal:
-            s = s.model_copy(update={"temporal_address": s.effective_temporal_address})
-        async with run_stack(s):
-            console.print(f"worker polling {s.temporal_task_queue!r} at {s.temporal_address}")
+        async with run_stack(s, start_embedded=False):
+            console.print(
+                f"worker polling {s.temporal_task_queue!r} at {s.effective_temporal_address}"
+            )
             await _until_stopped()
 
     run(main())

@@ -36,7 +36,7 @@ class Responder:
         self._client = client
         self._interval = flush_interval
         self._max_group = max_group
-        self._pending: dict[str, list[Response]] = defaultdict(list)
+        self._pending: dict[str, list[ResponseMessage]] = defaultdict(list)
         self._wake = asyncio.Event()
         self._sub: Subscription | None = None
         self._task: asyncio.Task[None] | None = None
@@ -61,7 +61,7 @@ class Responder:
     async def _on_response(self, data: bytes) -> None:
         message = ResponseMessage.decode(data)
         group = self._pending[message.reply_to]
-        group.append(Response(message.command_id, message.ok, message.error))
+        group.append(message)
         if len(group) >= self._max_group:
             self._wake.set()
 
@@ -77,10 +77,11 @@ class Responder:
         if groups:
             await asyncio.gather(*(self._signal(wf, rs) for wf, rs in groups.items()))
 
-    async def _signal(self, workflow_id: str, responses: list[Response]) -> None:
+    async def _signal(self, workflow_id: str, responses: list[ResponseMessage]) -> None:
         handle = self._client.get_workflow_handle(workflow_id)
+        signal = Responses([Response(r.command_id, r.ok, r.error) for r in responses])
         try:
-            await handle.signal(ChunkWorkflow.responses, Responses(responses))
+            await handle.signal(ChunkWorkflow.responses, signal)
             self.signals_sent += 1
         except RPCError as exc:
             if exc.status != RPCStatusCode.NOT_FOUND:
@@ -88,7 +89,15 @@ class Responder:
                 log.warning("signal to %s failed, will retry: %s", workflow_id, exc)
                 self._pending[workflow_id].extend(responses)
                 return
-            log.warning("orphan responses for %s (workflow gone or finished)", workflow_id)
-            self.orphans.extend(
-                ResponseMessage(r.command_id, workflow_id, r.ok, r.error) for r in responses
-            )
+            for r in responses:
+                log.warning(
+                    "orphan response: workflow %s is gone or finished",
+                    workflow_id,
+                    extra={
+                        "workflow_id": workflow_id,
+                        "command_id": r.command_id,
+                        "vin": r.vin,
+                        "batch_id": r.batch_id,
+                    },
+                )
+            self.orphans.extend(responses)

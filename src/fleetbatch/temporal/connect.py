@@ -9,6 +9,7 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.client import Client
 from temporalio.common import SearchAttributeIndexedValueType
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from fleetbatch.config import Settings
@@ -30,7 +31,9 @@ def _tls(settings: Settings) -> TLSConfig | bool:
     )
 
 
-async def connect(settings: Settings, address: str | None = None) -> Client:
+async def connect(
+    settings: Settings, address: str | None = None, runtime: Runtime | None = None
+) -> Client:
     """A client for the configured Temporal.
 
     Raises:
@@ -43,6 +46,7 @@ async def connect(settings: Settings, address: str | None = None) -> Client:
             namespace=settings.temporal_namespace,
             tls=_tls(settings),
             api_key=settings.temporal_api_key,
+            runtime=runtime,
         )
     except RuntimeError as exc:
         hint = (

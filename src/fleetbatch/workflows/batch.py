@@ -16,6 +16,7 @@ from temporalio import workflow
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from fleetbatch import metrics
     from fleetbatch.activities.types import (
         FINISH_BATCH,
         NEXT_CHUNKS,
@@ -106,6 +107,7 @@ class BatchWorkflow:
         if self._state.in_flight.pop(result.workflow_id, None) is None:
             return  # a duplicate report
         self._state.chunks_done += 1
+        self._report_in_flight()
         for status, n in result.counts.items():
             self._state.counts[status] = self._state.counts.get(status, 0) + n
 
@@ -196,7 +198,13 @@ class BatchWorkflow:
             return False
         starting, self._state.ready = self._state.ready[:room], self._state.ready[room:]
         await asyncio.gather(*(self._start_chunk(params, c) for c in starting))
+        self._report_in_flight()
         return True
+
+    def _report_in_flight(self) -> None:
+        workflow.metric_meter().create_gauge(
+            metrics.CHUNKS_IN_FLIGHT, "chunk workflows the batch has running"
+        ).set(len(self._state.in_flight), {"batch_id": self._batch_id})
 
     async def _start_chunk(self, params: BatchInput, chunk: ChunkSpec) -> None:
         child_id = chunk_workflow_id(params.batch_id, chunk)

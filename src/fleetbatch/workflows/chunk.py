@@ -7,11 +7,12 @@ of the original design. A failed item is an outcome, never a workflow failure.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from fleetbatch import metrics
     from fleetbatch.activities.types import (
         BEGIN_CHUNK,
         CHECK_CONSENT,
@@ -78,25 +79,37 @@ class ChunkWorkflow:
         self._waiting: dict[str, ItemRef] = {}
         self._attempts: dict[str, int] = {}
         self._outcomes: dict[str, Outcome] = {}
+        self._published_at: datetime | None = None
+        self._labels: dict[str, str] = {}
+        self._batch_id = ""
 
     @workflow.signal
     def responses(self, batch: Responses) -> None:
         """Settle every waiting item the batch answers; others (late, unknown) are ignored."""
+        latency = workflow.metric_meter().create_histogram_timedelta(
+            metrics.RESPONSE_LATENCY, "publish to domain response", "s"
+        )
         for response in batch.responses:
             item = self._waiting.pop(response.command_id, None)
             if item is None:
                 continue
+            if self._published_at is not None:
+                latency.record(workflow.now() - self._published_at, self._labels)
             attempts = self._attempts[item.command_id]
             if response.ok:
                 outcome = Outcome(item.id, ItemStatus.SUCCEEDED, attempts)
             else:
                 error = f"domain rejected the command: {response.error or 'no reason given'}"
                 outcome = Outcome(item.id, ItemStatus.FAILED, attempts, error)
+                self._log_failure(item, error)
             self._outcomes[item.command_id] = outcome
 
     @workflow.run
     async def run(self, params: ChunkInput) -> ChunkResult:
         info = workflow.info()
+        started = workflow.now()
+        self._labels = {"command": params.command}
+        self._batch_id = params.batch_id
         begun: BeginChunkResult = await workflow.execute_activity(
             BEGIN_CHUNK,
             BeginChunkInput(params.batch_id, params.chunk, info.workflow_id),
@@ -119,9 +132,26 @@ class ChunkWorkflow:
         counts: dict[str, int] = {}
         for outcome in self._outcomes.values():
             counts[outcome.status.value] = counts.get(outcome.status.value, 0) + 1
+        self._record_metrics(counts, workflow.now() - started)
         result = ChunkResult(info.workflow_id, len(items), counts)
         await self._report(params.batch_workflow_id, result)
         return result
+
+    def _log_failure(self, item: ItemRef, reason: str) -> None:
+        workflow.logger.warning(
+            "item failed: %s",
+            reason,
+            extra={"batch_id": self._batch_id, "vin": item.vin, "command_id": item.command_id},
+        )
+
+    def _record_metrics(self, counts: dict[str, int], duration: timedelta) -> None:
+        meter = workflow.metric_meter()
+        done = meter.create_counter(metrics.ITEMS, "items that reached a terminal status")
+        for status, n in counts.items():
+            done.add(n, {**self._labels, "status": status})
+        meter.create_histogram_timedelta(
+            metrics.CHUNK_DURATION, "chunk start to recorded outcomes", "s"
+        ).record(duration, self._labels)
 
     async def _check_consent(self, items: list[ItemRef]) -> None:
         consent: ConsentResult = await workflow.execute_activity(
@@ -132,6 +162,10 @@ class ChunkWorkflow:
             retry_policy=RETRY,
         )
         denied = set(consent.denied)
+        if denied:
+            workflow.metric_meter().create_counter(
+                metrics.CONSENT_DENIED, "items skipped for missing consent"
+            ).add(len(denied), self._labels)
         for item in items:
             if item.vin in denied:
                 self._outcomes[item.command_id] = Outcome(
@@ -149,6 +183,11 @@ class ChunkWorkflow:
                 return
             for command_id in self._waiting:
                 self._attempts[command_id] = attempt
+            if attempt > 1:
+                workflow.metric_meter().create_counter(
+                    metrics.REPUBLISHES, "commands re-published after a response timeout"
+                ).add(len(self._waiting), self._labels)
+            self._published_at = workflow.now()
             await workflow.execute_activity(
                 PUBLISH_COMMANDS,
                 PublishInput(
@@ -178,6 +217,7 @@ class ChunkWorkflow:
             self._outcomes[command_id] = Outcome(
                 item.id, ItemStatus.FAILED, self._attempts[command_id], reason
             )
+            self._log_failure(item, reason)
         self._waiting.clear()
 
     async def _report(self, batch_workflow_id: str, result: ChunkResult) -> None:

@@ -117,6 +117,8 @@ class DomainSimulator:
                 reply_to=message.reply_to,
                 ok=decision is Decision.SUCCEED,
                 error=None if decision is Decision.SUCCEED else "vehicle unreachable",
+                vin=message.vin,
+                batch_id=message.batch_id,
             )
             self.results[message.command_id] = response
         delay = self._latency()

@@ -1,0 +1,23 @@
+"""fleetbatch's own metric names, next to the Temporal SDK's on one Prometheus endpoint.
+
+Workflows record through ``workflow.metric_meter()`` (nothing is recorded during
+replay) and activities through ``activity.metric_meter()``; both reach the
+process's Temporal runtime, whose Prometheus exporter serves them. Pure: workflow
+code imports this module.
+
+The table of names, types, labels and meanings is in docs/metrics.md.
+"""
+
+ITEMS = "fleetbatch_items_total"
+CONSENT_DENIED = "fleetbatch_consent_denied_total"
+REPUBLISHES = "fleetbatch_republishes_total"
+PUBLISH_DURATION = "fleetbatch_publish_duration_seconds"
+RESPONSE_LATENCY = "fleetbatch_response_latency_seconds"
+CHUNK_DURATION = "fleetbatch_chunk_duration_seconds"
+CHUNKS_IN_FLIGHT = "fleetbatch_chunks_in_flight"
+
+SECONDS_BUCKETS = {
+    PUBLISH_DURATION: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0],
+    RESPONSE_LATENCY: [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0],
+    CHUNK_DURATION: [0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0],
+}
