@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from dataclasses import replace
 
 import pytest
 from rich.console import Console
 
 from fleetbatch.bench.configs import DEFAULT_CONFIGS, select_configs
-from fleetbatch.bench.procfs import cpu_seconds, peak_rss_bytes, reset_peak_rss
-from fleetbatch.bench.report import print_table, to_json, versus_reference
+from fleetbatch.bench.procfs import CpuSample, cpu_seconds, peak_rss_bytes, reset_peak_rss
+from fleetbatch.bench.report import (
+    engine_output_to_stderr,
+    print_table,
+    to_json,
+    versus_reference,
+)
 from fleetbatch.bench.runner import BenchResult, vin_csv
 from fleetbatch.errors import ConfigError
 
@@ -35,6 +41,7 @@ ROW = BenchResult(
     server_peak_rss=None,
     worker_cpu_seconds=12.5,
     server_cpu_seconds=None,
+    other_cpu_seconds=0.5,
 )
 CHUNKED = replace(ROW, label="chunk-100", reference=False, chunk_size=100, items_per_second=3000.0)
 
@@ -105,7 +112,8 @@ def test_table_is_printed_whole_on_a_narrow_console() -> None:
         "33.30",
         "2,000",
     ]
-    assert line[9:11] == ["150", "-"]
+    # worker and server RSS, worker, server and other CPU, intake, close
+    assert line[9:] == ["150", "-", "12.5", "-", "0.5", "0.1", "0.0"]
     assert console.width == 60
 
 
@@ -122,3 +130,24 @@ def test_process_figures_come_from_proc() -> None:
     assert peak is not None and peak > 10 * 1024 * 1024
     assert cpu is not None and cpu > 0
     assert peak_rss_bytes(2**22 + 12_345) is None  # no such process
+
+
+def test_cpu_of_the_rest_of_the_machine_is_what_the_run_did_not_use() -> None:
+    before = CpuSample(worker=1.0, server=2.0, machine=10.0)
+    after = CpuSample(worker=4.0, server=5.5, machine=17.0)
+    assert after.minus(before) == CpuSample(3.0, 3.5, 7.0)
+    assert after.minus(before).others == 0.5
+    assert CpuSample(3.0, 3.5, 6.0).others == 0.0  # coarse clocks never make it negative
+    assert CpuSample(3.0, None, 6.0).others is None
+    sample = CpuSample.take(os.getpid())
+    assert sample.machine is not None and sample.machine >= (sample.worker or 0)
+
+
+def test_engine_output_goes_to_stderr_while_the_bench_runs(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    with engine_output_to_stderr():
+        os.write(1, b"core warning\n")  # as Temporal's Rust core writes: to fd 1
+    print("result")
+    out, err = capfd.readouterr()
+    assert (out, err) == ("result\n", "core warning\n")

@@ -20,16 +20,17 @@ class Dispatcher:
     @activity.defn(name=PUBLISH_COMMANDS)
     async def publish(self, params: PublishInput) -> None:
         """Publish one command per item, each with its stable command id."""
+        items = params.items
         messages = [
             CommandMessage(
-                command_id=item.command_id,
+                command_id=command_id,
                 command=params.command,
-                vin=item.vin,
+                vin=vin,
                 batch_id=params.batch_id,
                 reply_to=params.reply_to,
                 attempt=params.attempt,
             ).encode()
-            for item in params.items
+            for vin, command_id in zip(items.vins, items.command_ids, strict=True)
         ]
         started = time.monotonic()
         await self._bus.publish(commands_subject(params.domain), messages)

@@ -15,6 +15,7 @@ from fleetbatch.activities.types import (
     BeginChunkResult,
     FinishBatchInput,
     FinishBatchResult,
+    ItemColumns,
     NextChunksInput,
     NextChunksResult,
     RecordOutcomesInput,
@@ -56,19 +57,25 @@ class ItemActivities:
         refs = await self._store.items.begin_chunk(
             params.batch_id, params.chunk, params.workflow_id
         )
-        return BeginChunkResult(refs)
+        return BeginChunkResult(ItemColumns.of(refs))
 
     @activity.defn(name=RECORD_OUTCOMES)
     async def record_outcomes(self, params: RecordOutcomesInput) -> None:
         """Write the chunk's final statuses in one statement."""
-        wrong = [o for o in params.outcomes if o.status not in TERMINAL]
+        try:
+            outcomes = params.outcomes()
+        except ValueError as exc:  # an unknown status, or columns of different lengths
+            raise ApplicationError(
+                f"bad outcomes: {exc}", type=INVALID_INPUT, non_retryable=True
+            ) from None
+        wrong = [o for o in outcomes if o.status not in TERMINAL]
         if wrong:
             raise ApplicationError(
                 f"outcome for item {wrong[0].item_id} is not terminal: {wrong[0].status}",
                 type=INVALID_INPUT,
                 non_retryable=True,
             )
-        await self._store.items.record_outcomes(params.outcomes)
+        await self._store.items.record_outcomes(outcomes)
 
     @activity.defn(name=FINISH_BATCH)
     async def finish_batch(self, params: FinishBatchInput) -> FinishBatchResult:

@@ -1,10 +1,16 @@
-"""Activity names, inputs and outputs. Pure: workflow code imports this module."""
+"""Activity names, inputs and outputs. Pure: workflow code imports this module.
+
+Per-item data travels column by column (lists of ids, VINs, …), not as a list
+of small objects: the payload converter decodes a list of 500 strings far
+faster than 500 dataclasses, and the JSON is smaller in history.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from fleetbatch.domain import ChunkSpec, ItemRef, Outcome
+from fleetbatch.domain import ChunkSpec, ItemRef, ItemStatus, Outcome
 
 NEXT_CHUNKS = "items.next_chunks"
 BEGIN_CHUNK = "items.begin_chunk"
@@ -38,8 +44,29 @@ class BeginChunkInput:
 
 
 @dataclass(frozen=True)
+class ItemColumns:
+    """A chunk's items as parallel lists."""
+
+    ids: list[int] = field(default_factory=list)
+    vins: list[str] = field(default_factory=list)
+    command_ids: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, refs: Sequence[ItemRef]) -> ItemColumns:
+        return cls([r.id for r in refs], [r.vin for r in refs], [r.command_id for r in refs])
+
+    def refs(self) -> list[ItemRef]:
+        return [ItemRef(*row) for row in zip(self.ids, self.vins, self.command_ids, strict=True)]
+
+
+@dataclass(frozen=True)
 class BeginChunkResult:
-    items: list[ItemRef]
+    columns: ItemColumns = field(default_factory=ItemColumns)
+    items: list[ItemRef] = field(default_factory=list)
+    """The first release's row-by-row form, still decoded when old histories replay."""
+
+    def refs(self) -> list[ItemRef]:
+        return self.items or self.columns.refs()
 
 
 @dataclass(frozen=True)
@@ -60,12 +87,33 @@ class PublishInput:
     batch_id: str
     reply_to: str
     attempt: int
-    items: list[ItemRef]
+    items: ItemColumns
 
 
 @dataclass(frozen=True)
 class RecordOutcomesInput:
-    outcomes: list[Outcome]
+    item_ids: list[int]
+    statuses: list[str]
+    attempts: list[int]
+    errors: list[str | None]
+
+    @classmethod
+    def of(cls, outcomes: Sequence[Outcome]) -> RecordOutcomesInput:
+        return cls(
+            [o.item_id for o in outcomes],
+            [o.status.value for o in outcomes],
+            [o.attempts for o in outcomes],
+            [o.error for o in outcomes],
+        )
+
+    def outcomes(self) -> list[Outcome]:
+        """The outcomes; raises ValueError for a status that is not an ItemStatus."""
+        return [
+            Outcome(item_id, ItemStatus(status), attempts, error)
+            for item_id, status, attempts, error in zip(
+                self.item_ids, self.statuses, self.attempts, self.errors, strict=True
+            )
+        ]
 
 
 @dataclass(frozen=True)

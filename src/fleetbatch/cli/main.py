@@ -252,11 +252,12 @@ def bench(
 
     async def main() -> None:
         chosen = configs.select_configs(only or (), items)
-        results = await runner.run_bench(
-            chosen,
-            max_in_flight=max_in_flight,
-            on_start=lambda c: errors.print(f"bench {c.label}: {c.items:,} VINs…"),
-        )
+        with report.engine_output_to_stderr():
+            results = await runner.run_bench(
+                chosen,
+                max_in_flight=max_in_flight,
+                on_start=lambda c: errors.print(f"bench {c.label}: {c.items:,} VINs…"),
+            )
         if json_:
             print(report.to_json(results, max_in_flight=max_in_flight))
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from fleetbatch.activities.consent import ConsentActivities, ConsentService
 from fleetbatch.activities.dispatch import Dispatcher
@@ -37,4 +38,9 @@ def build_worker(
             Dispatcher(bus).publish,
         ],
         max_concurrent_activities=max_concurrent_activities,
+        # fleetbatch's workflow modules hold no mutable state: sharing them saves
+        # re-importing them into every new workflow's sandbox.
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules("fleetbatch")
+        ),
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from temporalio import workflow
 
@@ -22,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
         BeginChunkResult,
         ConsentInput,
         ConsentResult,
+        ItemColumns,
         PublishInput,
         RecordOutcomesInput,
     )
@@ -36,6 +38,8 @@ with workflow.unsafe.imports_passed_through():
 
 
 CHUNK_DONE_SIGNAL = "chunk_done"
+LOCAL_ACTIVITIES_PATCH = "local-activities"
+T = TypeVar("T")
 
 
 @dataclass
@@ -82,6 +86,7 @@ class ChunkWorkflow:
         self._published_at: datetime | None = None
         self._labels: dict[str, str] = {}
         self._batch_id = ""
+        self._local = True
 
     @workflow.signal
     def responses(self, batch: Responses) -> None:
@@ -110,24 +115,25 @@ class ChunkWorkflow:
         started = workflow.now()
         self._labels = {"command": params.command}
         self._batch_id = params.batch_id
-        begun: BeginChunkResult = await workflow.execute_activity(
+        # Short store, consent and bus calls run as local activities: no task-queue
+        # round trip each. Histories from before the patch replay the old way.
+        self._local = workflow.patched(LOCAL_ACTIVITIES_PATCH)
+        begun = await self._activity(
             BEGIN_CHUNK,
             BeginChunkInput(params.batch_id, params.chunk, info.workflow_id),
-            result_type=BeginChunkResult,
-            start_to_close_timeout=STORE_TIMEOUT,
-            retry_policy=RETRY,
+            STORE_TIMEOUT,
+            BeginChunkResult,
         )
-        items = begun.items
+        items = begun.refs()
         if items and len(items) <= params.search_vins_max:
             workflow.upsert_search_attributes([sa.VINS.value_set([i.vin for i in items])])
         if items:
             await self._check_consent(items)
             await self._command(params)
-            await workflow.execute_activity(
+            await self._activity(
                 RECORD_OUTCOMES,
-                RecordOutcomesInput(list(self._outcomes.values())),
-                start_to_close_timeout=STORE_TIMEOUT,
-                retry_policy=RETRY,
+                RecordOutcomesInput.of(list(self._outcomes.values())),
+                STORE_TIMEOUT,
             )
         counts: dict[str, int] = {}
         for outcome in self._outcomes.values():
@@ -154,12 +160,8 @@ class ChunkWorkflow:
         ).record(duration, self._labels)
 
     async def _check_consent(self, items: list[ItemRef]) -> None:
-        consent: ConsentResult = await workflow.execute_activity(
-            CHECK_CONSENT,
-            ConsentInput([i.vin for i in items]),
-            result_type=ConsentResult,
-            start_to_close_timeout=CONSENT_TIMEOUT,
-            retry_policy=RETRY,
+        consent = await self._activity(
+            CHECK_CONSENT, ConsentInput([i.vin for i in items]), CONSENT_TIMEOUT, ConsentResult
         )
         denied = set(consent.denied)
         if denied:
@@ -188,7 +190,7 @@ class ChunkWorkflow:
                     metrics.REPUBLISHES, "commands re-published after a response timeout"
                 ).add(len(self._waiting), self._labels)
             self._published_at = workflow.now()
-            await workflow.execute_activity(
+            await self._activity(
                 PUBLISH_COMMANDS,
                 PublishInput(
                     domain=params.domain,
@@ -196,10 +198,9 @@ class ChunkWorkflow:
                     batch_id=params.batch_id,
                     reply_to=workflow.info().workflow_id,
                     attempt=attempt,
-                    items=list(self._waiting.values()),
+                    items=ItemColumns.of(list(self._waiting.values())),
                 ),
-                start_to_close_timeout=BUS_TIMEOUT,
-                retry_policy=RETRY,
+                BUS_TIMEOUT,
             )
             try:
                 await workflow.wait_condition(lambda: not self._waiting, timeout=timeout)
@@ -219,6 +220,21 @@ class ChunkWorkflow:
             )
             self._log_failure(item, reason)
         self._waiting.clear()
+
+    async def _activity(
+        self, name: str, arg: Any, timeout: timedelta, result_type: type[T] | None = None
+    ) -> T:
+        if self._local:
+            return await workflow.execute_local_activity(  # type: ignore[no-any-return]
+                name,
+                arg,
+                result_type=result_type,
+                start_to_close_timeout=timeout,
+                retry_policy=RETRY,
+            )
+        return await workflow.execute_activity(  # type: ignore[no-any-return]
+            name, arg, result_type=result_type, start_to_close_timeout=timeout, retry_policy=RETRY
+        )
 
     async def _report(self, batch_workflow_id: str, result: ChunkResult) -> None:
         """Tell the batch by signal, so the report reaches whichever run it is now."""

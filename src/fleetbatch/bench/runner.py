@@ -1,0 +1,264 @@
+"""Running the benchmark: each configuration on a fresh dev server and store.
+
+Per configuration: start an embedded dev server on free ports (in memory, or
+with its SQLite file), open a fresh SQLite store, start the stack's worker,
+in-process bus, responder and simulators that answer at once and never fail,
+then submit a generated file and stop the clock when the store shows every
+item terminal. The clock starts before the file is submitted, so intake is in
+the figure; the batch's close (its idle wait for late files) is not, and is
+reported apart.
+"""
+
+from __future__ import annotations
+
+import gc
+import io
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from temporalio.client import Client
+
+from fleetbatch.bench.configs import BenchConfig
+from fleetbatch.bench.measure import BenchError, HistoryStats, history_stats, until_terminal
+from fleetbatch.bench.procfs import CpuSample, peak_rss_bytes, reset_peak_rss
+from fleetbatch.bench.reference import (
+    PAGE_SIZE,
+    ReferenceBatchWorkflow,
+    ReferenceInput,
+    reference_worker,
+)
+from fleetbatch.config import Settings
+from fleetbatch.domain import TERMINAL, get_command
+from fleetbatch.domain.vin import make_vin
+from fleetbatch.intake import read_rows, validate_rows
+from fleetbatch.services.simulators import ConsentSimulator
+from fleetbatch.services.submission import new_batch_id, submit_file
+from fleetbatch.stack import dev_server_for, open_store, run_stack, temporal_client
+from fleetbatch.store import NewBatch, Store
+from fleetbatch.temporal import DevServer, ensure_search_attributes
+from fleetbatch.workflows.ids import batch_workflow_id
+
+COMMAND = "lock_doors"
+IDLE_CLOSE_AFTER_SECONDS = 0.2
+TASK_QUEUE = "fleetbatch-bench"
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """One configuration's figures. Times in seconds, memory in bytes."""
+
+    label: str
+    reference: bool
+    items: int
+    chunk_size: int
+    server_state: str
+    wall_seconds: float
+    """Submit → every item terminal in the store."""
+    items_per_second: float
+    intake_seconds: float
+    """Part of the wall time spent storing the file (and starting the batch)."""
+    close_seconds: float
+    """After the wall time: until the batch workflow closed (its idle wait, its report)."""
+    terminal: int
+    counts: dict[str, int]
+    workflow_executions: int
+    history_events: int
+    history_events_per_item: float
+    longest_history: int
+    worker_peak_rss: int | None
+    """This process's: worker, bus, simulators, responder and the benchmark's polling."""
+    server_peak_rss: int | None
+    worker_cpu_seconds: float | None
+    """CPU figures cover submit → the batch workflow closed."""
+    server_cpu_seconds: float | None
+    other_cpu_seconds: float | None
+    """CPU the rest of the machine used meanwhile; more than a little means a noisy run."""
+
+
+@dataclass(frozen=True)
+class _Timing:
+    intake: float
+    wall: float
+    close: float
+    counts: dict[str, int]
+
+
+def vin_csv(items: int) -> bytes:
+    """A CSV file of ``items`` distinct valid VINs."""
+    return ("vin\n" + "".join(f"{make_vin(i)}\n" for i in range(items))).encode()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def bench_settings(workdir: Path, config: BenchConfig, max_in_flight: int) -> Settings:
+    """Settings for one configuration: its own data dir, ports, store and batch shape;
+    simulators answer at once, never fail, never time out and always consent."""
+    return Settings(
+        data_dir=workdir,
+        database_url=f"sqlite:///{workdir / 'fleetbatch.db'}",
+        temporal_address=None,
+        temporal_task_queue=TASK_QUEUE,
+        dev_server_port=_free_port(),
+        dev_server_ui_port=_free_port(),
+        dev_server_persist=config.server_file,
+        # Metrics on, as a worker runs by default, on a port of its own.
+        metrics_address=f"127.0.0.1:{_free_port()}",
+        chunk_size=config.chunk_size,
+        max_in_flight=max_in_flight,
+        idle_close_after_seconds=IDLE_CLOSE_AFTER_SECONDS,
+        sim_latency_ms=0,
+        sim_latency_jitter_ms=0,
+        sim_failure_rate=0,
+        sim_timeout_rate=0,
+        sim_no_consent_rate=0,
+        sim_seed=0,
+    )
+
+
+async def _run_chunked(settings: Settings, config: BenchConfig, data: bytes) -> _Timing:
+    """fleetbatch's own path: submit the file, the batch workflow runs the chunks."""
+    async with run_stack(settings) as stack:
+        started = time.perf_counter()
+        upload = await submit_file(
+            stack.store,
+            stack.client,
+            settings,
+            io.BytesIO(data),
+            filename="bench.csv",
+            command=COMMAND,
+            chunk_size=config.chunk_size,
+            max_in_flight=settings.max_in_flight,
+        )
+        intake = time.perf_counter() - started
+        counts, ended = await until_terminal(stack.store, upload.batch_id, upload.accepted)
+        await stack.client.get_workflow_handle(batch_workflow_id(upload.batch_id)).result()
+        return _Timing(intake, ended - started, time.perf_counter() - ended, counts)
+
+
+async def _store_file(store: Store, data: bytes) -> tuple[str, int]:
+    """Store the file's items as intake does, without starting fleetbatch's batch."""
+    batch_id = new_batch_id()
+    result = await store.uploads.store(
+        batch_id,
+        NewBatch(COMMAND, chunk_size=1, max_in_flight=PAGE_SIZE),
+        "bench.csv",
+        validate_rows(read_rows(io.BytesIO(data), filename="bench.csv"), get_command(COMMAND)),
+    )
+    return batch_id, result.accepted
+
+
+async def _run_reference(settings: Settings, data: bytes) -> _Timing:
+    """The original design's shape: one child workflow per VIN, 50 VINs a page."""
+    async with (
+        temporal_client(settings, start_embedded=False) as client,
+        open_store(settings) as store,
+        reference_worker(client, TASK_QUEUE, store, ConsentSimulator(0.0)),
+    ):
+        started = time.perf_counter()
+        batch_id, accepted = await _store_file(store, data)
+        handle = await client.start_workflow(
+            ReferenceBatchWorkflow.run,
+            ReferenceInput(batch_id),
+            id=f"bench-reference-{batch_id}",
+            task_queue=TASK_QUEUE,
+        )
+        intake = time.perf_counter() - started
+        counts, ended = await until_terminal(store, batch_id, accepted)
+        await handle.result()
+        return _Timing(intake, ended - started, time.perf_counter() - ended, counts)
+
+
+def _server_pid(server: DevServer) -> int:
+    # DevServer keeps its process private; the benchmark only reads its pid.
+    process = server._process
+    if process is None:
+        raise BenchError("the dev server has no process")
+    return process.pid
+
+
+async def run_config(config: BenchConfig, workdir: Path, *, max_in_flight: int) -> BenchResult:
+    """Run one configuration on its own dev server and store under ``workdir``.
+
+    Raises:
+        BenchError: the run stalled, or items were left not terminal.
+    """
+    settings = bench_settings(workdir, config, max_in_flight)
+    data = vin_csv(config.items)
+    server = dev_server_for(settings)
+    await server.start()
+    try:
+        pid = _server_pid(server)
+        client = await Client.connect(server.address)
+        await ensure_search_attributes(client)
+        gc.collect()
+        reset_peak_rss()
+        before = CpuSample.take(pid)
+        if config.reference:
+            timing = await _run_reference(settings, data)
+        else:
+            timing = await _run_chunked(settings, config, data)
+        cpu = CpuSample.take(pid).minus(before)
+        worker_peak, server_peak = peak_rss_bytes(), peak_rss_bytes(pid)
+        history = await history_stats(client)
+    finally:
+        server.stop()
+    return _result(config, timing, history, worker_peak, server_peak, cpu)
+
+
+def _result(
+    config: BenchConfig,
+    timing: _Timing,
+    history: HistoryStats,
+    worker_peak: int | None,
+    server_peak: int | None,
+    cpu: CpuSample,
+) -> BenchResult:
+    terminal = sum(timing.counts[s] for s in TERMINAL)
+    if terminal != config.items:
+        raise BenchError(f"{config.label}: {terminal:,} of {config.items:,} items terminal")
+    return BenchResult(
+        label=config.label,
+        reference=config.reference,
+        items=config.items,
+        chunk_size=config.chunk_size,
+        server_state=config.server_state,
+        wall_seconds=timing.wall,
+        items_per_second=config.items / timing.wall,
+        intake_seconds=timing.intake,
+        close_seconds=timing.close,
+        terminal=terminal,
+        counts={k: v for k, v in timing.counts.items() if v},
+        workflow_executions=history.executions,
+        history_events=history.events,
+        history_events_per_item=history.events / config.items,
+        longest_history=history.longest,
+        worker_peak_rss=worker_peak,
+        server_peak_rss=server_peak,
+        worker_cpu_seconds=cpu.worker,
+        server_cpu_seconds=cpu.server,
+        other_cpu_seconds=cpu.others,
+    )
+
+
+async def run_bench(
+    configs: Sequence[BenchConfig],
+    *,
+    max_in_flight: int = 20,
+    on_start: Callable[[BenchConfig], None] | None = None,
+) -> list[BenchResult]:
+    """Run every configuration in turn, each in a temporary directory of its own."""
+    results = []
+    for config in configs:
+        if on_start is not None:
+            on_start(config)
+        with tempfile.TemporaryDirectory(prefix=f"fleetbatch-bench-{config.label}-") as tmp:
+            results.append(await run_config(config, Path(tmp), max_in_flight=max_in_flight))
+    return results
