@@ -79,7 +79,7 @@ class Responder:
 
     async def _signal(self, workflow_id: str, responses: list[ResponseMessage]) -> None:
         handle = self._client.get_workflow_handle(workflow_id)
-        signal = Responses([Response(r.command_id, r.ok, r.error) for r in responses])
+        signal = Responses.of([Response(r.command_id, r.ok, r.error) for r in responses])
         try:
             await handle.signal(ChunkWorkflow.responses, signal)
             self.signals_sent += 1

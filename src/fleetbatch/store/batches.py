@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from fleetbatch.errors import BatchNotFoundError
-from fleetbatch.store.db import insert_ignoring_conflicts
+from fleetbatch.store.db import insert_ignoring_conflicts, write_transaction
 from fleetbatch.store.tables import batches
 
 
@@ -97,5 +97,5 @@ class BatchRepository:
         values: dict[str, Any] = {"status": status, "updated_at": now()}
         if summary is not None:
             values |= {"summary": summary, "finished_at": now()}
-        async with self._engine.begin() as conn:
+        async with write_transaction(self._engine) as conn:
             await conn.execute(update(batches).where(batches.c.id == batch_id).values(**values))

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import weakref
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Insert, Table, event
+from sqlalchemy import Connection, Engine, Insert, Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -38,7 +41,7 @@ def create_engine(url: str) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        # Let SQLAlchemy own transactions, so every one can start IMMEDIATE: a
+        # Let SQLAlchemy own transactions, so write ones can start IMMEDIATE: a
         # deferred read-then-write transaction fails at once under a concurrent writer.
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
@@ -50,9 +53,35 @@ def create_engine(url: str) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers lock at BEGIN; readers (deferred, under WAL) never block anyone.
+        write = conn.get_execution_options().get(_WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
+
+
+_WRITE_OPTION = "fleetbatch_write"
+_write_locks: weakref.WeakKeyDictionary[Engine, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+@contextlib.asynccontextmanager
+async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A write transaction. On SQLite, writers of one process take turns here.
+
+    SQLite has one writer at a time; left to its busy handler, concurrent
+    writers sleep and retry in steps of up to 100 ms, which stalled chunks for
+    seconds under load. Queueing them in-process costs nothing of the sort.
+    PostgreSQL writes run concurrently.
+    """
+    if engine.dialect.name != "sqlite":
+        async with engine.begin() as conn:
+            yield conn
+        return
+    lock = _write_locks.setdefault(engine.sync_engine, asyncio.Lock())
+    async with lock, engine.connect() as plain:
+        conn = await plain.execution_options(**{_WRITE_OPTION: True})
+        async with conn.begin():
+            yield conn
 
 
 def insert_ignoring_conflicts(conn: AsyncConnection, table: Table) -> Insert:
@@ -76,5 +105,5 @@ _migrate_lock = asyncio.Lock()
 
 async def migrate(engine: AsyncEngine) -> None:
     """Bring the schema to the newest migration (idempotent)."""
-    async with _migrate_lock, engine.begin() as conn:
+    async with _migrate_lock, write_transaction(engine) as conn:
         await conn.run_sync(_upgrade)

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from fleetbatch.domain import ChunkSpec, ItemRef, ItemStatus, Outcome, command_id_for
 from fleetbatch.store.batches import now
-from fleetbatch.store.db import insert_ignoring_conflicts
+from fleetbatch.store.db import insert_ignoring_conflicts, write_transaction
 from fleetbatch.store.tables import items
 
 _OPEN = (ItemStatus.PENDING, ItemStatus.IN_FLIGHT)
@@ -93,7 +93,7 @@ class ItemRepository:
     async def begin_chunk(self, batch_id: str, chunk: ChunkSpec, workflow_id: str) -> list[ItemRef]:
         """Mark the chunk's open items in flight and return them (safe to repeat)."""
         where = and_(self._in_chunk(batch_id, chunk), items.c.status.in_([s.value for s in _OPEN]))
-        async with self._engine.begin() as conn:
+        async with write_transaction(self._engine) as conn:
             await conn.execute(
                 update(items)
                 .where(where)
@@ -138,7 +138,7 @@ class ItemRepository:
             }
             for o in outcomes
         ]
-        async with self._engine.begin() as conn:
+        async with write_transaction(self._engine) as conn:
             await conn.execute(statement, params)
 
     async def counts(self, batch_id: str) -> dict[str, int]:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from fleetbatch.errors import BatchConflictError
 from fleetbatch.intake import Accepted, Rejection
 from fleetbatch.store.batches import BatchRepository, BatchStatus, now
+from fleetbatch.store.db import write_transaction
 from fleetbatch.store.items import ItemRepository
 from fleetbatch.store.tables import batches, rejections, uploads
 
@@ -60,7 +61,7 @@ class UploadWriter:
             BatchConflictError: the batch exists with another command.
             InputFileError: from ``rows``; the transaction is rolled back.
         """
-        async with self._engine.begin() as conn:
+        async with write_transaction(self._engine) as conn:
             await BatchRepository.create(
                 conn, batch_id, new_batch.command, new_batch.chunk_size, new_batch.max_in_flight
             )
