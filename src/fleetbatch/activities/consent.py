@@ -10,7 +10,7 @@ from temporalio import activity
 
 from fleetbatch.activities.types import CHECK_CONSENT, ConsentInput, ConsentResult
 
-_MAX_CACHED = 1_000_000
+_MAX_CACHED = 200_000
 
 
 class ConsentService(abc.ABC):
