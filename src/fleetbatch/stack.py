@@ -80,11 +80,24 @@ async def open_store(settings: Settings) -> AsyncIterator[Store]:
         await store.close()
 
 
+def _metrics_runtime(address: str | None) -> Runtime | None:
+    """The metrics runtime; a busy address costs the metrics, not the worker."""
+    if not address:
+        return None
+    try:
+        return metrics_runtime(address)
+    except ValueError as exc:
+        log.warning(
+            "no metrics endpoint (%s); set FLEETBATCH_METRICS_ADDRESS to a free host:port", exc
+        )
+        return None
+
+
 @contextlib.asynccontextmanager
 async def run_stack(settings: Settings, *, start_embedded: bool = True) -> AsyncIterator[Stack]:
     """The whole single-process stack: dev server (if embedded), store, in-process
     bus, simulators, responder and a worker, until the context exits."""
-    runtime = metrics_runtime(settings.metrics_address) if settings.metrics_address else None
+    runtime = _metrics_runtime(settings.metrics_address)
     async with (
         temporal_client(settings, start_embedded=start_embedded, runtime=runtime) as client,
         open_store(settings) as store,
