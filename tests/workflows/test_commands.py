@@ -13,6 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from fleetbatch.bus import CommandMessage
 from fleetbatch.services.simulators import Decision
+from fleetbatch.workflows import ChunkWorkflow
 from support import harness, vins
 
 
@@ -126,5 +127,5 @@ async def test_per_vin_mode_names_the_workflow_after_the_vin(
     for vin in batch:
         workflow_id = f"fleetbatch-{upload.batch_id}-vin-{vin}"
         assert items[vin]["workflow_id"] == workflow_id
-        result = await h.client.get_workflow_handle(workflow_id).result()
-        assert result["size"] == 1 if isinstance(result, dict) else result.size == 1
+        handle = h.client.get_workflow_handle_for(ChunkWorkflow.run, workflow_id)
+        assert (await handle.result()).size == 1
