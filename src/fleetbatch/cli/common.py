@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 from collections.abc import Coroutine
 from typing import Any, NoReturn
@@ -34,13 +35,27 @@ def fail(message: str, code: int = 1) -> NoReturn:
     sys.exit(code)
 
 
+async def _cancel_on_sigterm(coro: Coroutine[Any, Any, int | None]) -> int | None:
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    return await coro
+
+
 def run(coro: Coroutine[Any, Any, int | None]) -> None:
-    """Run a command's coroutine; fleetbatch errors become a message and exit code 1."""
+    """Run a command's coroutine; fleetbatch errors become a message and exit code 1.
+
+    SIGTERM stops it like Ctrl+C, so context managers close: an embedded dev
+    server is never left running behind a terminated command.
+    """
     try:
-        code = asyncio.run(coro)
+        code = asyncio.run(_cancel_on_sigterm(coro))
     except FleetbatchError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
         errors.print("stopped")
         code = 130
+    except asyncio.CancelledError:
+        errors.print("stopped")
+        code = 143
     sys.exit(code or 0)
