@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from fleetbatch.domain import command_id_for
+from fleetbatch.store.tables import items
 from fleetbatch.workflows.ids import batch_workflow_id
 from support import harness, vins
 
@@ -127,3 +130,37 @@ async def test_duplicate_and_invalid_rows_are_rejected_and_the_rest_runs(
     )
     assert len(items) == 6
     assert {row["status"] for row in items.values()} == {"succeeded"}
+
+
+async def test_item_committed_below_the_cursor_still_runs(
+    time_skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """On PostgreSQL a file can commit after a later one, with smaller ids than the
+    batch has already paged past. Simulated here by an item put in a freed low id."""
+    first, late = vins(5), vins(1, start=50)[0]
+    async with harness(time_skipping_env.client, tmp_path, idle_close_after_seconds=1) as h:
+        with time_skipping_env.auto_time_skipping_disabled():
+            filler = await h.submit(vins(3, start=90))
+            await h.result(filler.batch_id)
+            async with h.store.engine.begin() as conn:
+                await conn.execute(items.delete().where(items.c.id == 2))
+            upload = await h.submit(first)
+            await h.until_progress(upload.batch_id, lambda p: p.chunks_done == 1)
+            async with h.store.engine.begin() as conn:
+                await conn.execute(
+                    items.insert().values(
+                        id=2,
+                        batch_id=upload.batch_id,
+                        upload_id=upload.upload_id,
+                        line=99,
+                        vin=late,
+                        command_id=command_id_for(upload.batch_id, late),
+                        status="pending",
+                        attempts=0,
+                        updated_at=datetime.now(UTC),
+                    )
+                )
+            counts = await h.result(upload.batch_id)
+        rows = await h.items(upload.batch_id)
+    assert counts["succeeded"] == 6
+    assert rows[late]["status"] == "succeeded"
