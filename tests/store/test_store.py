@@ -579,3 +579,33 @@ async def test_list_batches_newest_first(store: Store, batch_id: str) -> None:
         await upload(store, name, csv_of(V1))
     listed = [b.id for b in await store.batches.list(limit=1000) if b.id in names]
     assert listed == names[::-1]
+
+
+# --- closing a batch ---------------------------------------------------------------
+
+
+async def test_close_batch_waits_for_pending_items(store: Store, batch_id: str) -> None:
+    await upload(store, batch_id, csv_of(*make_vins(3)))
+    counts, pending = await store.items.close_batch(batch_id)
+    assert (pending, counts["pending"]) == (3, 3)
+    assert (await store.batches.get(batch_id)).status == "open"
+
+
+async def test_close_batch_fails_orphaned_in_flight_items(store: Store, batch_id: str) -> None:
+    await upload(store, batch_id, csv_of(*make_vins(4)))
+    chunk = (await store.items.next_chunks(batch_id, 0, 4, 1))[0]
+    refs = await store.items.begin_chunk(batch_id, chunk, "wf-gone")
+    await store.items.record_outcomes([Outcome(refs[0].id, ItemStatus.SUCCEEDED, 1)])
+
+    counts, pending = await store.items.close_batch(batch_id)
+
+    assert pending == 0
+    assert (counts["succeeded"], counts["failed"], counts["in_flight"]) == (1, 3, 0)
+    failed = [r for r in await all_items(store, batch_id) if r["status"] == "failed"]
+    assert {r["last_error"] for r in failed} == {
+        "its chunk workflow ended without recording an outcome"
+    }
+    batch = await store.batches.get(batch_id)
+    assert batch.status == "completed"
+    assert batch.summary == {"counts": counts}
+    assert batch.finished_at is not None

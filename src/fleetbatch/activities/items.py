@@ -20,8 +20,8 @@ from fleetbatch.activities.types import (
     NextChunksResult,
     RecordOutcomesInput,
 )
-from fleetbatch.domain import TERMINAL, ItemStatus
-from fleetbatch.store import BatchStatus, Store
+from fleetbatch.domain import TERMINAL
+from fleetbatch.store import Store
 
 
 class ItemActivities:
@@ -79,11 +79,6 @@ class ItemActivities:
 
     @activity.defn(name=FINISH_BATCH)
     async def finish_batch(self, params: FinishBatchInput) -> FinishBatchResult:
-        """Close the batch with its summary, unless items are still open."""
-        counts = await self._store.items.counts(params.batch_id)
-        open_items = counts[ItemStatus.PENDING] + counts[ItemStatus.IN_FLIGHT]
-        if open_items == 0:
-            await self._store.batches.set_status(
-                params.batch_id, BatchStatus.COMPLETED, summary={"counts": counts}
-            )
-        return FinishBatchResult(counts, open_items)
+        """Close the batch with its summary, unless items are still pending."""
+        counts, pending = await self._store.items.close_batch(params.batch_id)
+        return FinishBatchResult(counts, pending)

@@ -125,4 +125,4 @@ class FinishBatchInput:
 class FinishBatchResult:
     counts: dict[str, int] = field(default_factory=dict)
     open_items: int = 0
-    """Items still pending or in flight; non-zero means the batch must go on."""
+    """Items still pending; non-zero means the batch must go on."""

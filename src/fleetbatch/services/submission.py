@@ -132,4 +132,5 @@ async def start_batch(
             f"started ({exc.message}); submit the same file again once Temporal is reachable: "
             "its rows are skipped as duplicates and the batch starts"
         ) from None
-    await store.batches.set_status(batch_id, BatchStatus.RUNNING)
+    # Only from OPEN: a batch that already finished again keeps its COMPLETED.
+    await store.batches.set_status(batch_id, BatchStatus.RUNNING, only_from=BatchStatus.OPEN)

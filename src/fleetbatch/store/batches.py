@@ -91,11 +91,20 @@ class BatchRepository:
         )
 
     async def set_status(
-        self, batch_id: str, status: str, summary: dict[str, Any] | None = None
+        self,
+        batch_id: str,
+        status: str,
+        summary: dict[str, Any] | None = None,
+        *,
+        only_from: str | None = None,
     ) -> None:
-        """Move the batch to ``status``; a summary marks it finished."""
+        """Move the batch to ``status`` (only from ``only_from``, when given);
+        a summary marks it finished."""
         values: dict[str, Any] = {"status": status, "updated_at": now()}
         if summary is not None:
             values |= {"summary": summary, "finished_at": now()}
+        where = batches.c.id == batch_id
+        if only_from is not None:
+            where = where & (batches.c.status == only_from)
         async with write_transaction(self._engine) as conn:
-            await conn.execute(update(batches).where(batches.c.id == batch_id).values(**values))
+            await conn.execute(update(batches).where(where).values(**values))

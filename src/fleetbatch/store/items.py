@@ -9,9 +9,9 @@ from sqlalchemy import and_, bindparam, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from fleetbatch.domain import ChunkSpec, ItemRef, ItemStatus, Outcome, command_id_for
-from fleetbatch.store.batches import now
+from fleetbatch.store.batches import BatchStatus, now
 from fleetbatch.store.db import insert_ignoring_conflicts, write_transaction
-from fleetbatch.store.tables import items
+from fleetbatch.store.tables import batches, items
 
 _OPEN = (ItemStatus.PENDING, ItemStatus.IN_FLIGHT)
 
@@ -141,16 +141,65 @@ class ItemRepository:
         async with write_transaction(self._engine) as conn:
             await conn.execute(statement, params)
 
-    async def counts(self, batch_id: str) -> dict[str, int]:
-        """Items of the batch by status (every status present, zeros included)."""
+    async def close_batch(self, batch_id: str) -> tuple[dict[str, int], int]:
+        """Close the batch unless items are pending, in one write transaction.
+
+        Items still in flight have no chunk left to finish them (the batch calls
+        this with none running): they are marked failed with a reason, so every
+        item ends terminal. The batch row is locked first, so an upload to it
+        either committed before (its items count as pending) or reopens it after.
+
+        Returns:
+            The counts by status and how many items are pending.
+        """
+        async with write_transaction(self._engine) as conn:
+            await conn.execute(
+                select(batches.c.id).where(batches.c.id == batch_id).with_for_update()
+            )
+            counts = await self._counts(conn, batch_id)
+            pending = counts[ItemStatus.PENDING.value]
+            if pending:
+                return counts, pending
+            if counts[ItemStatus.IN_FLIGHT.value]:
+                await conn.execute(
+                    update(items)
+                    .where(
+                        items.c.batch_id == batch_id,
+                        items.c.status == ItemStatus.IN_FLIGHT.value,
+                    )
+                    .values(
+                        status=ItemStatus.FAILED.value,
+                        last_error="its chunk workflow ended without recording an outcome",
+                        updated_at=now(),
+                    )
+                )
+                counts = await self._counts(conn, batch_id)
+            await conn.execute(
+                update(batches)
+                .where(batches.c.id == batch_id)
+                .values(
+                    status=BatchStatus.COMPLETED,
+                    summary={"counts": counts},
+                    updated_at=now(),
+                    finished_at=now(),
+                )
+            )
+            return counts, 0
+
+    @staticmethod
+    async def _counts(conn: AsyncConnection, batch_id: str) -> dict[str, int]:
         query = (
             select(items.c.status, func.count())
             .where(items.c.batch_id == batch_id)
             .group_by(items.c.status)
         )
-        async with self._engine.connect() as conn:
-            found = {status: n for status, n in await conn.execute(query)}
+        found = {status: n for status, n in await conn.execute(query)}
         return {s.value: int(found.get(s.value, 0)) for s in ItemStatus}
+
+    async def counts(self, batch_id: str) -> dict[str, int]:
+        """Items of the batch by status (every status present, zeros included)."""
+        async with self._engine.connect() as conn:
+            return await self._counts(conn, batch_id)
 
     async def stream(self, batch_id: str, page: int = 5000) -> AsyncIterator[dict[str, Any]]:
         """Every item of the batch in id order, read page by page."""

@@ -159,10 +159,11 @@ class BatchWorkflow:
                 start_to_close_timeout=STORE_TIMEOUT,
                 retry_policy=RETRY,
             )
-            if done.open_items:
-                # A file committed whose signal is still on its way, or (PostgreSQL)
-                # one whose ids sit below the cursor because a later file committed
-                # first. Nothing is in flight, so paging again from the start is safe.
+            if done.open_items or not self._exhausted:
+                # Pending items: a file committed whose signal is still on its way,
+                # or (PostgreSQL) one whose ids sit below the cursor because a later
+                # file committed first. Not exhausted: a file was signalled while
+                # closing. Nothing is in flight, so paging from the start is safe.
                 self._state.cursor = 0
                 self._exhausted = False
                 self._phase = "running"

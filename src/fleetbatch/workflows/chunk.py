@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from fleetbatch import metrics
@@ -129,6 +130,19 @@ class ChunkWorkflow:
 
     @workflow.run
     async def run(self, params: ChunkInput) -> ChunkResult:
+        try:
+            result = await self._run(params)
+        except ActivityError:
+            # Bad data failed the chunk: the batch must still free its window slot.
+            # Its items stay in flight; the batch marks them failed when it closes.
+            await self._report(
+                params.batch_workflow_id, ChunkResult(workflow.info().workflow_id, 0)
+            )
+            raise
+        await self._report(params.batch_workflow_id, result)
+        return result
+
+    async def _run(self, params: ChunkInput) -> ChunkResult:
         info = workflow.info()
         started = workflow.now()
         self._labels = {"command": params.command}
@@ -157,9 +171,7 @@ class ChunkWorkflow:
         for outcome in self._outcomes.values():
             counts[outcome.status.value] = counts.get(outcome.status.value, 0) + 1
         self._record_metrics(counts, workflow.now() - started)
-        result = ChunkResult(info.workflow_id, len(items), counts)
-        await self._report(params.batch_workflow_id, result)
-        return result
+        return ChunkResult(info.workflow_id, len(items), counts)
 
     def _log_failure(self, item: ItemRef, reason: str) -> None:
         workflow.logger.warning(
