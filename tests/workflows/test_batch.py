@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from fleetbatch.domain import command_id_for
+from fleetbatch.errors import BatchConflictError
 from fleetbatch.store.tables import items
 from fleetbatch.workflows.ids import batch_workflow_id
 from support import harness, vins
@@ -164,3 +166,20 @@ async def test_item_committed_below_the_cursor_still_runs(
         rows = await h.items(upload.batch_id)
     assert counts["succeeded"] == 6
     assert rows[late]["status"] == "succeeded"
+
+
+async def test_chunk_size_of_an_existing_batch_cannot_change(
+    time_skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    async with harness(time_skipping_env.client, tmp_path, chunk_size=10) as h:
+        with time_skipping_env.auto_time_skipping_disabled():
+            upload = await h.submit(vins(3))
+            with pytest.raises(BatchConflictError) as caught:
+                await h.submit(vins(2, start=10), batch_id=upload.batch_id, chunk_size=50)
+            await h.result(upload.batch_id)
+        stored = await h.items(upload.batch_id)
+    assert str(caught.value) == (
+        f"batch {upload.batch_id!r} runs with chunk size 10; chunk size is set when a batch "
+        "is created"
+    )
+    assert len(stored) == 3

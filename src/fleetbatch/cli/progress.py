@@ -51,6 +51,8 @@ async def snapshot(client: Client, store: Store, batch_id: str) -> Snapshot:
         return Snapshot(p.phase, p.items_total, p.counts, p.started_at)
     counts = await store.items.counts(batch_id)
     phase = batch.status
+    if status is None and phase == "open":
+        phase = "not started"  # stored, but its workflow never started: submit again
     if status is not None and status != WorkflowExecutionStatus.COMPLETED:
         phase = status.name.lower()  # failed, terminated, …
     return Snapshot(phase, sum(counts.values()), counts, batch.created_at.timestamp())

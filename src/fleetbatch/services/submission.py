@@ -60,6 +60,16 @@ async def submit_file(
             raise UnknownCommandError(f"batch {batch_id!r} is new: give the command to send")
         command = existing.command
     kind = get_command(command)
+    if existing is not None:
+        for name, given, current in (
+            ("chunk size", chunk_size, existing.chunk_size),
+            ("max in flight", max_in_flight, existing.max_in_flight),
+        ):
+            if given is not None and given != current:
+                raise BatchConflictError(
+                    f"batch {batch_id!r} runs with {name} {current}; "
+                    f"{name} is set when a batch is created"
+                )
     size = chunk_size or (
         existing.chunk_size if existing else kind.chunk_size or settings.chunk_size
     )
