@@ -25,8 +25,8 @@ from fleetbatch.services.simulators import (
     DomainSimulatorConfig,
 )
 from fleetbatch.services.submission import submit_file
+from fleetbatch.stack import serve
 from fleetbatch.store import Store, UploadResult
-from fleetbatch.temporal import build_worker
 from fleetbatch.workflows import BatchWorkflow
 from fleetbatch.workflows.ids import batch_workflow_id
 
@@ -98,13 +98,15 @@ async def harness(
     **settings: Any,
 ) -> AsyncIterator[Harness]:
     settings.setdefault("idle_close_after_seconds", 0.5)
+    # The time-skipping test server has no task queue configuration API.
+    settings.setdefault("apply_rates", False)
     config = Settings(
         data_dir=tmp_path,
         database_url=settings.pop("database_url", f"sqlite:///{tmp_path / 'test.db'}"),
         temporal_task_queue=f"tq-{uuid.uuid4()}",
         **settings,
     )
-    store = await Store.open(config.effective_database_url)
+    store = await Store.open(config.effective_database_url, config.breaker_policy)
     bus = MemoryBus()
     domain = DomainSimulator(
         bus,
@@ -118,9 +120,8 @@ async def harness(
     h = Harness(client, config, store, bus, domain, consent, responder)
     await domain.start()
     await responder.start()
-    worker = build_worker(client, config.temporal_task_queue, store, bus, consent)
     try:
-        async with worker:
+        async with serve(config, client, store, bus, consent):
             yield h
     finally:
         await responder.stop()

@@ -7,12 +7,45 @@ The file is ``fleetbatch.env`` in the working directory, or the path in
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from fleetbatch.domain.commands import COMMANDS, CommandType, parse_rate
 from fleetbatch.errors import ConfigError
+from fleetbatch.store.breakers import BreakerPolicy
+
+
+class CommandSettings(BaseModel):
+    """Changes to a built-in command type, or a new type (then ``domain`` is required).
+
+    ``rate`` is ``"10/s"``, ``"600/min"``, a number per second, or ``"off"``.
+    """
+
+    model_config = {"extra": "forbid"}
+
+    domain: str | None = None
+    requires_check_digit: bool | None = None
+    response_timeout_seconds: float | None = Field(default=None, gt=0)
+    max_attempts: int | None = Field(default=None, ge=1, le=100)
+    rate: str | float | None = None
+    publish_slice: int | None = Field(default=None, ge=1, le=5000)
+    chunk_size: int | None = Field(default=None, ge=1, le=5000)
+    max_in_flight: int | None = Field(default=None, ge=1, le=1000)
+
+    def apply(self, name: str, base: CommandType | None) -> CommandType:
+        """The command type with these changes made to ``base``."""
+        changes: dict[str, Any] = self.model_dump(exclude_unset=True, exclude={"rate"})
+        if "rate" in self.model_fields_set:
+            changes["rate_per_second"] = parse_rate(self.rate)
+        if base is None:
+            if self.domain is None:
+                raise ConfigError(f"command {name!r} is new: give its domain")
+            base = CommandType(name, self.domain)
+        return replace(base, **changes)
 
 
 class Settings(BaseSettings):
@@ -54,6 +87,22 @@ class Settings(BaseSettings):
         default=True, description="keep the dev server's state in a file in the data dir"
     )
 
+    commands: dict[str, CommandSettings] = Field(
+        default_factory=dict,
+        description="per command type changes or new types, as JSON: "
+        '{"lock_doors": {"rate": "20/s", "max_attempts": 5}}',
+    )
+
+    apply_rates: bool = Field(
+        default=True,
+        description="set each command type's rate on the Temporal server when a worker "
+        "starts (a rate set with `fleetbatch rate set` is kept)",
+    )
+    breaker_failure_share: float = Field(default=0.5, gt=0, le=1)
+    breaker_min_calls: int = Field(default=20, ge=1)
+    breaker_window_seconds: float = Field(default=60.0, gt=0)
+    breaker_cooldown_seconds: float = Field(default=30.0, gt=0)
+
     # Batch defaults.
     chunk_size: int = Field(default=100, ge=1, le=5000)
     max_in_flight: int = Field(default=20, ge=1, le=1000)
@@ -87,7 +136,26 @@ class Settings(BaseSettings):
     def _check(self) -> Settings:
         if (self.temporal_tls_cert is None) != (self.temporal_tls_key is None):
             raise ConfigError("temporal_tls_cert and temporal_tls_key must be set together")
+        self.command_types  # noqa: B018 - a bad rate or a new type without a domain fails here
         return self
+
+    @property
+    def command_types(self) -> dict[str, CommandType]:
+        """The built-in command types with the configured changes and additions."""
+        types = dict(COMMANDS)
+        for name, change in self.commands.items():
+            types[name] = change.apply(name, types.get(name))
+        return types
+
+    @property
+    def breaker_policy(self) -> BreakerPolicy:
+        """The circuit breakers' thresholds, the same for every command type."""
+        return BreakerPolicy(
+            failure_share=self.breaker_failure_share,
+            min_calls=self.breaker_min_calls,
+            window_seconds=self.breaker_window_seconds,
+            cooldown_seconds=self.breaker_cooldown_seconds,
+        )
 
     @property
     def embedded_temporal(self) -> bool:

@@ -15,6 +15,8 @@ PUBLISH_DURATION = "fleetbatch_publish_duration_seconds"
 RESPONSE_LATENCY = "fleetbatch_response_latency_seconds"
 CHUNK_DURATION = "fleetbatch_chunk_duration_seconds"
 CHUNKS_IN_FLIGHT = "fleetbatch_chunks_in_flight"
+PUBLISHED = "fleetbatch_commands_published_total"
+BREAKER_STATE = "fleetbatch_breaker_state"
 
 SECONDS_BUCKETS = {
     PUBLISH_DURATION: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0],

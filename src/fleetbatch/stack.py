@@ -12,14 +12,16 @@ from temporalio.client import Client
 from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
+from fleetbatch.activities.consent import ConsentService
 from fleetbatch.bus import Bus, MemoryBus
 from fleetbatch.config import Settings
 from fleetbatch.services.responder import Responder
 from fleetbatch.services.simulators import ConsentSimulator, DomainSimulator, DomainSimulatorConfig
 from fleetbatch.store import Store
 from fleetbatch.telemetry import metrics_runtime
-from fleetbatch.temporal import DevServer, build_worker, connect, ensure_search_attributes
+from fleetbatch.temporal import DevServer, build_workers, connect, ensure_search_attributes
 from fleetbatch.temporal.devserver import port_open
+from fleetbatch.temporal.rates import apply_configured_rates
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,7 @@ class Stack:
     bus: Bus | None = None
     domain: DomainSimulator | None = None
     responder: Responder | None = None
-    worker: Worker | None = None
+    workers: list[Worker] | None = None
     ui_url: str | None = None
 
 
@@ -73,7 +75,7 @@ async def temporal_client(
 async def open_store(settings: Settings) -> AsyncIterator[Store]:
     """The store, migrated to the newest schema."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = await Store.open(settings.effective_database_url)
+    store = await Store.open(settings.effective_database_url, settings.breaker_policy)
     try:
         yield store
     finally:
@@ -91,6 +93,21 @@ def _metrics_runtime(address: str | None) -> Runtime | None:
             "no metrics endpoint (%s); set FLEETBATCH_METRICS_ADDRESS to a free host:port", exc
         )
         return None
+
+
+@contextlib.asynccontextmanager
+async def serve(
+    settings: Settings, client: Client, store: Store, bus: Bus, consent: ConsentService
+) -> AsyncIterator[list[Worker]]:
+    """Every worker of this process, running; the command types' rates set first."""
+    types = settings.command_types
+    if settings.apply_rates:
+        await apply_configured_rates(client, settings.temporal_task_queue, types)
+    workers = build_workers(client, settings.temporal_task_queue, store, bus, consent, types)
+    async with contextlib.AsyncExitStack() as running:
+        for worker in workers:
+            await running.enter_async_context(worker)
+        yield workers
 
 
 @contextlib.asynccontextmanager
@@ -115,7 +132,6 @@ async def run_stack(settings: Settings, *, start_embedded: bool = True) -> Async
         )
         consent = ConsentSimulator(settings.sim_no_consent_rate, seed=settings.sim_seed or 0)
         responder = Responder(bus, client)
-        worker = build_worker(client, settings.temporal_task_queue, store, bus, consent)
         await domain.start()
         await responder.start()
         ui_url = (
@@ -124,8 +140,8 @@ async def run_stack(settings: Settings, *, start_embedded: bool = True) -> Async
             else settings.temporal_ui_url
         )
         try:
-            async with worker:
-                yield Stack(settings, client, store, bus, domain, responder, worker, ui_url)
+            async with serve(settings, client, store, bus, consent) as workers:
+                yield Stack(settings, client, store, bus, domain, responder, workers, ui_url)
         finally:
             await responder.stop()
             await domain.stop()

@@ -22,6 +22,7 @@ import pytest
 import pytest_asyncio
 
 from fleetbatch.store import Store
+from fleetbatch.store.tables import breakers, vin_leases
 
 PG_HOST = "127.0.0.1"
 PG_PORT = 5432
@@ -92,8 +93,12 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest_asyncio.fixture
 async def store(store_url: str) -> AsyncIterator[Store]:
-    """A migrated store; closed after the test."""
+    """A migrated store; closed after the test. VIN leases and breakers span
+    batches, so a shared database drops those earlier tests left behind."""
     opened = await Store.open(store_url)
+    async with opened.engine.begin() as conn:
+        await conn.execute(vin_leases.delete())
+        await conn.execute(breakers.delete())
     try:
         yield opened
     finally:

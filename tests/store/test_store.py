@@ -79,7 +79,7 @@ async def test_open_is_idempotent(store_url: str, batch_id: str) -> None:
             assert [r["vin"] for r in await all_items(again, batch_id)] == [V1, V2]
             async with again.engine.connect() as conn:
                 versions = await conn.execute(text("SELECT version_num FROM alembic_version"))
-                assert [v for (v,) in versions] == ["0001"]
+                assert [v for (v,) in versions] == ["0002"]
         finally:
             await again.close()
 
@@ -418,8 +418,8 @@ async def test_chunks_skip_other_batches(store: Store, batch_id: str) -> None:
     [chunk] = await store.items.next_chunks(batch_id, 0, 10, 10)
     assert chunk.size == 4
     # The id range spans the other batch's items; the chunk only ever holds its own.
-    refs = await store.items.begin_chunk(batch_id, chunk, "wf-a")
-    assert [r.vin for r in refs] == a1 + a2
+    refs, blocked = await store.items.begin_chunk(batch_id, chunk, "wf-a")
+    assert ([r.vin for r in refs], blocked) == (a1 + a2, 0)
     assert {r["status"] for r in await all_items(store, other)} == {ItemStatus.PENDING}
 
 
@@ -429,7 +429,7 @@ async def test_begin_chunk(store: Store, batch_id: str) -> None:
     ids = [r["id"] for r in await all_items(store, batch_id)]
     chunk, rest = await store.items.next_chunks(batch_id, 0, 3, 10)
 
-    refs = await store.items.begin_chunk(batch_id, chunk, "batch/chunk-1")
+    refs, _ = await store.items.begin_chunk(batch_id, chunk, "batch/chunk-1")
     assert refs == [
         ItemRef(i, v, command_id_for(batch_id, v)) for i, v in zip(ids[:3], vins[:3], strict=True)
     ]
@@ -439,17 +439,18 @@ async def test_begin_chunk(store: Store, batch_id: str) -> None:
     ] * 3 + [(ItemStatus.PENDING, None)] * 2
 
     # Repeat-safe: a retried activity gets the same items back.
-    assert await store.items.begin_chunk(batch_id, chunk, "batch/chunk-1") == refs
+    assert await store.items.begin_chunk(batch_id, chunk, "batch/chunk-1") == (refs, 0)
     assert [r["status"] for r in await all_items(store, batch_id)][:3] == [ItemStatus.IN_FLIGHT] * 3
 
     # Items that finished meanwhile are not handed out again.
     await store.items.record_outcomes([Outcome(ids[1], ItemStatus.SUCCEEDED, 1)])
-    again = await store.items.begin_chunk(batch_id, chunk, "batch/chunk-1")
+    again, _ = await store.items.begin_chunk(batch_id, chunk, "batch/chunk-1")
     assert [r.id for r in again] == [ids[0], ids[2]]
     assert (await all_items(store, batch_id))[1]["status"] == ItemStatus.SUCCEEDED
 
     # The other chunk was untouched.
-    assert [r.id for r in await store.items.begin_chunk(batch_id, rest, "batch/chunk-2")] == ids[3:]
+    others, _ = await store.items.begin_chunk(batch_id, rest, "batch/chunk-2")
+    assert [r.id for r in others] == ids[3:]
 
 
 async def test_record_outcomes(store: Store, batch_id: str) -> None:
@@ -594,7 +595,7 @@ async def test_close_batch_waits_for_pending_items(store: Store, batch_id: str) 
 async def test_close_batch_fails_orphaned_in_flight_items(store: Store, batch_id: str) -> None:
     await upload(store, batch_id, csv_of(*make_vins(4)))
     chunk = (await store.items.next_chunks(batch_id, 0, 4, 1))[0]
-    refs = await store.items.begin_chunk(batch_id, chunk, "wf-gone")
+    refs, _ = await store.items.begin_chunk(batch_id, chunk, "wf-gone")
     await store.items.record_outcomes([Outcome(refs[0].id, ItemStatus.SUCCEEDED, 1)])
 
     counts, pending = await store.items.close_batch(batch_id)

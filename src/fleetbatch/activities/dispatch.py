@@ -1,25 +1,57 @@
-"""Publishing commands to the domain over the bus."""
+"""Publishing commands to the domain over the bus, behind the command type's breaker."""
 
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from fleetbatch import metrics
-from fleetbatch.activities.types import PUBLISH_COMMANDS, PublishInput
+from fleetbatch.activities.types import (
+    CIRCUIT_OPEN,
+    PUBLISH_COMMANDS,
+    REPORT_TO_BREAKER,
+    BreakerReportInput,
+    PublishInput,
+    PublishResult,
+)
 from fleetbatch.bus import Bus, CommandMessage, commands_subject
+from fleetbatch.store import BreakerRepository
+from fleetbatch.store.breakers import STATES
+
+
+def _breaker_gauge(command: str, state: str) -> None:
+    activity.metric_meter().create_gauge(
+        metrics.BREAKER_STATE, "circuit breaker per command type: 0 closed, 1 half-open, 2 open"
+    ).set(STATES.index(state), {"command": command})
 
 
 class Dispatcher:
-    """Publishes a chunk's commands in one bus call."""
+    """Publishes a slice of a chunk's commands in one bus call."""
 
-    def __init__(self, bus: Bus) -> None:
+    def __init__(self, bus: Bus, breakers: BreakerRepository) -> None:
         self._bus = bus
+        self._breakers = breakers
 
     @activity.defn(name=PUBLISH_COMMANDS)
-    async def publish(self, params: PublishInput) -> None:
-        """Publish one command per item, each with its stable command id."""
+    async def publish(self, params: PublishInput) -> PublishResult:
+        """Publish one command per item, each with its stable command id.
+
+        Raises:
+            ApplicationError: ``CircuitOpen`` while the type's breaker holds
+                publishing back; the retry comes after the cool-down.
+        """
+        admission = await self._breakers.admit(params.command, params.reply_to)
+        _breaker_gauge(params.command, admission.state)
+        if not admission.allowed:
+            raise ApplicationError(
+                f"circuit breaker for {params.command!r} is {admission.state}: "
+                f"publishing waits {admission.retry_after:.1f}s",
+                type=CIRCUIT_OPEN,
+                next_retry_delay=timedelta(seconds=max(admission.retry_after, 0.1)),
+            )
         items = params.items
         messages = [
             CommandMessage(
@@ -35,5 +67,18 @@ class Dispatcher:
         started = time.monotonic()
         await self._bus.publish(commands_subject(params.domain), messages)
         activity.metric_meter().create_histogram_float(
-            metrics.PUBLISH_DURATION, "time to hand a chunk's commands to the bus", "s"
+            metrics.PUBLISH_DURATION, "time to hand a slice of commands to the bus", "s"
         ).record(time.monotonic() - started, {"command": params.command})
+        activity.metric_meter().create_counter(metrics.PUBLISHED, "commands handed to the bus").add(
+            len(messages), {"command": params.command}
+        )
+        return PublishResult(admission.probe)
+
+    @activity.defn(name=REPORT_TO_BREAKER)
+    async def report(self, params: BreakerReportInput) -> str:
+        """Count how a chunk's commands fared; returns the breaker's state after."""
+        state = await self._breakers.report(
+            params.command, params.successes, params.failures, params.probe
+        )
+        _breaker_gauge(params.command, state)
+        return state

@@ -7,12 +7,14 @@ from temporalio.exceptions import ApplicationError
 
 from fleetbatch.activities.types import (
     BEGIN_CHUNK,
+    END_CHUNK,
     FINISH_BATCH,
     INVALID_INPUT,
     NEXT_CHUNKS,
     RECORD_OUTCOMES,
     BeginChunkInput,
     BeginChunkResult,
+    EndChunkInput,
     FinishBatchInput,
     FinishBatchResult,
     ItemColumns,
@@ -54,10 +56,10 @@ class ItemActivities:
                 type=INVALID_INPUT,
                 non_retryable=True,
             )
-        refs = await self._store.items.begin_chunk(
+        refs, blocked = await self._store.items.begin_chunk(
             params.batch_id, params.chunk, params.workflow_id
         )
-        return BeginChunkResult(ItemColumns.of(refs))
+        return BeginChunkResult(ItemColumns.of(refs), blocked=blocked)
 
     @activity.defn(name=RECORD_OUTCOMES)
     async def record_outcomes(self, params: RecordOutcomesInput) -> None:
@@ -77,8 +79,16 @@ class ItemActivities:
             )
         await self._store.items.record_outcomes(outcomes)
 
+    @activity.defn(name=END_CHUNK)
+    async def end_chunk(self, params: EndChunkInput) -> int:
+        """Release the chunk's VIN leases; fail what it left in flight. Returns that count."""
+        return await self._store.items.end_chunk(params.workflow_id, params.reason)
+
     @activity.defn(name=FINISH_BATCH)
     async def finish_batch(self, params: FinishBatchInput) -> FinishBatchResult:
         """Close the batch with its summary, unless items are still pending."""
-        counts, pending = await self._store.items.close_batch(params.batch_id)
+        stop = None
+        if params.stop_status is not None:
+            stop = (params.stop_status, params.stop_reason or params.stop_status)
+        counts, pending = await self._store.items.close_batch(params.batch_id, stop)
         return FinishBatchResult(counts, pending)

@@ -15,12 +15,16 @@ from fleetbatch.domain import ChunkSpec, ItemRef, ItemStatus, Outcome
 NEXT_CHUNKS = "items.next_chunks"
 BEGIN_CHUNK = "items.begin_chunk"
 RECORD_OUTCOMES = "items.record_outcomes"
+END_CHUNK = "items.end_chunk"
 FINISH_BATCH = "items.finish_batch"
+REPORT_TO_BREAKER = "breaker.report"
 CHECK_CONSENT = "consent.check"
 PUBLISH_COMMANDS = "dispatch.publish_commands"
 
 INVALID_INPUT = "InvalidInput"
 """ApplicationError type for bad data; never retried."""
+CIRCUIT_OPEN = "CircuitOpen"
+"""ApplicationError type of a publish held back by an open breaker; retried after the cool-down."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,8 @@ class BeginChunkResult:
     columns: ItemColumns = field(default_factory=ItemColumns)
     items: list[ItemRef] = field(default_factory=list)
     """The first release's row-by-row form, still decoded when old histories replay."""
+    blocked: int = 0
+    """Open items whose VIN another chunk holds: they stay pending for a later try."""
 
     def refs(self) -> list[ItemRef]:
         return self.items or self.columns.refs()
@@ -117,8 +123,33 @@ class RecordOutcomesInput:
 
 
 @dataclass(frozen=True)
+class PublishResult:
+    probe: bool = False
+    """The breaker was half-open and this chunk is its probe: its report decides."""
+
+
+@dataclass(frozen=True)
+class EndChunkInput:
+    workflow_id: str
+    reason: str
+    """Why items the chunk leaves in flight failed (none when it recorded every outcome)."""
+
+
+@dataclass(frozen=True)
+class BreakerReportInput:
+    command: str
+    successes: int
+    failures: int
+    """Commands the domain rejected or did not answer in time."""
+    probe: bool = False
+
+
+@dataclass(frozen=True)
 class FinishBatchInput:
     batch_id: str
+    stop_status: str | None = None
+    """``cancelled`` or ``aborted`` when the batch was stopped; pending items are cancelled."""
+    stop_reason: str | None = None
 
 
 @dataclass(frozen=True)

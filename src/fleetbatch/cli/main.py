@@ -16,10 +16,11 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from fleetbatch.cli import control
 from fleetbatch.cli.common import console, errors, fail, run, settings
 from fleetbatch.cli.demo import demo_file
 from fleetbatch.cli.progress import watch
-from fleetbatch.config import Settings
+from fleetbatch.config import CommandSettings, Settings
 from fleetbatch.domain import TERMINAL, get_command
 from fleetbatch.errors import UnknownCommandError
 from fleetbatch.services.submission import submit_file
@@ -100,6 +101,8 @@ async def _submit(
     batch: str | None,
     chunk_size: int | None,
     max_in_flight: int | None,
+    priority: float | None,
+    max_failures: str | None,
 ) -> UploadResult:
     async with temporal_client(s, start_embedded=False) as client, open_store(s) as store:
         with path.open("rb") as stream:
@@ -113,6 +116,8 @@ async def _submit(
                 batch_id=batch,
                 chunk_size=chunk_size,
                 max_in_flight=max_in_flight,
+                priority=priority,
+                max_failures=max_failures,
             )
 
 
@@ -123,18 +128,28 @@ def submit(
     batch: Annotated[str | None, typer.Option("--batch", "-b", help="add to this batch")] = None,
     chunk_size: Annotated[int | None, typer.Option(min=1, max=5000)] = None,
     max_in_flight: Annotated[int | None, typer.Option(min=1, max=1000)] = None,
+    priority: Annotated[
+        float | None,
+        typer.Option(help="share of the command's rate against other batches (weight, default 1)"),
+    ] = None,
+    max_failures: Annotated[
+        str | None, typer.Option(help="abort past this many failed items: '5%' or '100'")
+    ] = None,
 ) -> None:
     """Validate and store a file's VINs and start (or extend) the batch."""
     if not file.is_file():
         fail(f"no such file: {file}")
+    s = settings()
     if command is not None:
         try:
-            get_command(command)
+            get_command(command, s.command_types)
         except UnknownCommandError as exc:
             fail(str(exc))
 
     async def main() -> int:
-        result = await _submit(settings(), file, command, batch, chunk_size, max_in_flight)
+        result = await _submit(
+            s, file, command, batch, chunk_size, max_in_flight, priority, max_failures
+        )
         _print_upload(result)
         if not result.accepted:
             console.print("[red]no valid rows: nothing to run[/]")
@@ -204,7 +219,12 @@ def demo(
     setup_logging(logging.ERROR)
 
     async def main() -> int:
-        s = settings().model_copy(update={"idle_close_after_seconds": 2.0})
+        # The demo shows throughput: its command runs without the type's rate limit.
+        base = settings()
+        unlimited = {command: CommandSettings(rate="off")} if command in base.command_types else {}
+        s = base.model_copy(
+            update={"idle_close_after_seconds": 2.0, "commands": {**base.commands, **unlimited}}
+        )
         async with run_stack(s) as stack:
             with tempfile.TemporaryDirectory() as tmp:
                 path = demo_file(Path(tmp) / "demo-vins.csv", items)
@@ -266,6 +286,8 @@ def bench(
 
     run(main())
 
+
+control.register(app)
 
 if __name__ == "__main__":
     app()

@@ -10,6 +10,7 @@ from rich.console import Group
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
+from rich.text import Text
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
@@ -28,6 +29,9 @@ class Snapshot:
     total: int
     counts: dict[str, int]
     started_at: float | None
+    breaker: str = "closed"
+    """The command type's circuit breaker: closed, half_open or open."""
+    stop_reason: str | None = None
 
     @property
     def done(self) -> int:
@@ -35,7 +39,7 @@ class Snapshot:
 
     @property
     def finished(self) -> bool:
-        return self.phase not in ("open", "running", "idle")
+        return self.phase not in ("open", "running", "idle", "paused", "stopping")
 
 
 async def snapshot(client: Client, store: Store, batch_id: str) -> Snapshot:
@@ -46,16 +50,19 @@ async def snapshot(client: Client, store: Store, batch_id: str) -> Snapshot:
         status = (await handle.describe()).status
     except RPCError:
         status = None  # not started yet, or its history is gone: the store knows
+    breaker = (await store.breakers.get(batch.command)).state
     if status == WorkflowExecutionStatus.RUNNING:
         p = await handle.query(BatchWorkflow.progress)
-        return Snapshot(p.phase, p.items_total, p.counts, p.started_at)
+        return Snapshot(p.phase, p.items_total, p.counts, p.started_at, breaker, p.stop_reason)
     counts = await store.items.counts(batch_id)
     phase = batch.status
     if status is None and phase == "open":
         phase = "not started"  # stored, but its workflow never started: submit again
     if status is not None and status != WorkflowExecutionStatus.COMPLETED:
         phase = status.name.lower()  # failed, terminated, …
-    return Snapshot(phase, sum(counts.values()), counts, batch.created_at.timestamp())
+    reason = (batch.summary or {}).get("reason")
+    started = batch.created_at.timestamp()
+    return Snapshot(phase, sum(counts.values()), counts, started, breaker, reason)
 
 
 def render(batch_id: str, snap: Snapshot, bar: Progress, task_id: int) -> Group:
@@ -70,6 +77,9 @@ def render(batch_id: str, snap: Snapshot, bar: Progress, task_id: int) -> Group:
         table.add_row(status.value, f"{snap.counts.get(status.value, 0):,}")
     table.add_row("", "")
     table.add_row("phase", snap.phase)
+    if snap.stop_reason:
+        table.add_row("reason", Text(snap.stop_reason))
+    table.add_row("breaker", snap.breaker)
     table.add_row("rate", f"{rate:,.1f} items/s")
     table.add_row("ETA", eta)
     return Group(f"[bold]batch {batch_id}[/]", bar, table)
@@ -78,7 +88,8 @@ def render(batch_id: str, snap: Snapshot, bar: Progress, task_id: int) -> Group:
 def line(snap: Snapshot) -> str:
     """One plain line of progress, for logs and pipes."""
     counts = ", ".join(f"{k} {v:,}" for k, v in snap.counts.items() if v)
-    return f"{snap.phase}: {snap.done:,}/{snap.total:,} done ({counts or 'nothing yet'})"
+    breaker = "" if snap.breaker == "closed" else f"; breaker {snap.breaker}"
+    return f"{snap.phase}: {snap.done:,}/{snap.total:,} done ({counts or 'nothing yet'}){breaker}"
 
 
 async def watch(

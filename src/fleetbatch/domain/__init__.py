@@ -1,6 +1,12 @@
 """Pure types and rules: no I/O, no Temporal. Safe to import from workflow code."""
 
-from fleetbatch.domain.commands import COMMANDS, CommandType, get_command
+from fleetbatch.domain.commands import (
+    COMMANDS,
+    CommandType,
+    format_rate,
+    get_command,
+    parse_rate,
+)
 from fleetbatch.domain.items import (
     TERMINAL,
     ChunkSpec,
@@ -9,6 +15,7 @@ from fleetbatch.domain.items import (
     Outcome,
     command_id_for,
 )
+from fleetbatch.domain.tolerance import check_tolerance, tolerance_exceeded
 from fleetbatch.domain.vin import vin_problem
 
 __all__ = [
@@ -19,7 +26,11 @@ __all__ = [
     "ItemRef",
     "ItemStatus",
     "Outcome",
+    "check_tolerance",
     "command_id_for",
+    "format_rate",
     "get_command",
+    "parse_rate",
+    "tolerance_exceeded",
     "vin_problem",
 ]

@@ -25,10 +25,11 @@ TERMINAL = frozenset(
 )
 
 
-def command_id_for(batch_id: str, vin: str) -> str:
+def command_id_for(batch_id: str, vin: str, redrive: int = 0) -> str:
     """The command id for a VIN in a batch: the same on every retry and re-publish,
-    so the domain can deduplicate."""
-    return str(uuid.uuid5(_COMMAND_NS, f"{batch_id}/{vin}"))
+    so the domain can deduplicate. Each redrive of the batch is a new command."""
+    suffix = f"/redrive-{redrive}" if redrive else ""
+    return str(uuid.uuid5(_COMMAND_NS, f"{batch_id}/{vin}{suffix}"))
 
 
 @dataclass(frozen=True)

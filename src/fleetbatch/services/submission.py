@@ -12,13 +12,18 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from fleetbatch.config import Settings
-from fleetbatch.domain import ItemStatus, get_command
-from fleetbatch.errors import BatchConflictError, TemporalUnavailableError, UnknownCommandError
+from fleetbatch.domain import ItemStatus, check_tolerance, get_command
+from fleetbatch.errors import (
+    BatchConflictError,
+    ConfigError,
+    TemporalUnavailableError,
+    UnknownCommandError,
+)
 from fleetbatch.intake import read_rows, validate_rows
-from fleetbatch.store import BatchStatus, NewBatch, Store, UploadResult
+from fleetbatch.store import BatchRecord, BatchStatus, NewBatch, Store, UploadResult
 from fleetbatch.workflows import BatchInput, BatchWorkflow, FileAdded
 from fleetbatch.workflows import search_attributes as sa
-from fleetbatch.workflows.ids import batch_workflow_id
+from fleetbatch.workflows.ids import batch_workflow_id, publish_task_queue
 
 _BATCH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -39,12 +44,16 @@ async def submit_file(
     batch_id: str | None = None,
     chunk_size: int | None = None,
     max_in_flight: int | None = None,
+    priority: float | None = None,
+    max_failures: str | None = None,
 ) -> UploadResult:
     """Store a file's valid rows in a new or open batch and get the batch running.
 
     Raises:
         UnknownCommandError: no command, or an unknown one.
-        BatchConflictError: bad batch id, or the batch runs another command.
+        BatchConflictError: bad batch id, the batch runs another command or was stopped,
+            or batch settings differ from the existing batch's.
+        ConfigError: a priority that is not positive or an unreadable failure tolerance.
         InputFileError: the file cannot be read; nothing of it is stored.
         TemporalUnavailableError: Temporal cannot be used; checked before storing.
     """
@@ -59,11 +68,16 @@ async def submit_file(
         if existing is None:
             raise UnknownCommandError(f"batch {batch_id!r} is new: give the command to send")
         command = existing.command
-    kind = get_command(command)
+    kind = get_command(command, settings.command_types)
+    if priority is not None and priority <= 0:
+        raise ConfigError(f"invalid priority {priority:g}: a fairness weight must be above zero")
+    tolerance = None if max_failures is None else check_tolerance(max_failures)
     if existing is not None:
         for name, given, current in (
             ("chunk size", chunk_size, existing.chunk_size),
             ("max in flight", max_in_flight, existing.max_in_flight),
+            ("priority", priority, existing.priority),
+            ("max failures", tolerance, existing.max_failures),
         ):
             if given is not None and given != current:
                 raise BatchConflictError(
@@ -73,10 +87,12 @@ async def submit_file(
     size = chunk_size or (
         existing.chunk_size if existing else kind.chunk_size or settings.chunk_size
     )
-    window = max_in_flight or (existing.max_in_flight if existing else settings.max_in_flight)
+    window = max_in_flight or (
+        existing.max_in_flight if existing else kind.max_in_flight or settings.max_in_flight
+    )
     result = await store.uploads.store(
         batch_id,
-        NewBatch(command, size, window),
+        NewBatch(command, size, window, priority or 1.0, tolerance),
         filename,
         validate_rows(read_rows(stream, filename=filename), kind),
     )
@@ -104,18 +120,11 @@ async def check_namespace(client: Client) -> None:
         ) from None
 
 
-async def start_batch(
-    client: Client, settings: Settings, store: Store, batch_id: str, file: FileAdded
-) -> None:
-    """Signal-with-start: tell the running batch workflow about a file, or start it.
-
-    Raises:
-        TemporalUnavailableError: the start failed; the items stay stored and pending.
-    """
-    batch = await store.batches.get(batch_id)
-    kind = get_command(batch.command)
-    params = BatchInput(
-        batch_id=batch_id,
+def batch_input(settings: Settings, batch: BatchRecord) -> BatchInput:
+    """How the batch workflow runs ``batch``."""
+    kind = get_command(batch.command, settings.command_types)
+    return BatchInput(
+        batch_id=batch.id,
         command=batch.command,
         domain=kind.domain,
         chunk_size=batch.chunk_size,
@@ -125,7 +134,23 @@ async def start_batch(
         idle_close_after_seconds=settings.idle_close_after_seconds,
         search_vins_max=settings.search_vins_max,
         max_history_events=settings.max_history_events,
+        publish_task_queue=publish_task_queue(settings.temporal_task_queue, kind.name),
+        publish_slice=kind.publish_slice,
+        priority=batch.priority,
+        max_failures=batch.max_failures,
     )
+
+
+async def start_batch(
+    client: Client, settings: Settings, store: Store, batch_id: str, file: FileAdded
+) -> None:
+    """Signal-with-start: tell the running batch workflow about a file, or start it.
+
+    Raises:
+        TemporalUnavailableError: the start failed; the items stay stored and pending.
+    """
+    batch = await store.batches.get(batch_id)
+    params = batch_input(settings, batch)
     try:
         await client.start_workflow(
             BatchWorkflow.run,

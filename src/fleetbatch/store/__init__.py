@@ -4,27 +4,29 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from fleetbatch.store.batches import BatchRecord, BatchRepository, BatchStatus
+from fleetbatch.store.batches import BatchRecord, BatchRepository, BatchStatus, NewBatch
+from fleetbatch.store.breakers import BreakerPolicy, BreakerRepository
 from fleetbatch.store.db import create_engine, migrate
 from fleetbatch.store.items import ItemRepository
-from fleetbatch.store.uploads import NewBatch, UploadResult, UploadWriter
+from fleetbatch.store.uploads import UploadResult, UploadWriter
 
 
 class Store:
     """The repositories over one engine."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, breaker_policy: BreakerPolicy | None = None) -> None:
         self.engine = engine
+        self.breakers = BreakerRepository(engine, breaker_policy or BreakerPolicy())
         self.batches = BatchRepository(engine)
         self.items = ItemRepository(engine)
         self.uploads = UploadWriter(engine)
 
     @classmethod
-    async def open(cls, url: str) -> Store:
+    async def open(cls, url: str, breaker_policy: BreakerPolicy | None = None) -> Store:
         """Connect and migrate to the newest schema."""
         engine = create_engine(url)
         await migrate(engine)
-        return cls(engine)
+        return cls(engine, breaker_policy)
 
     async def close(self) -> None:
         """Release every connection."""
@@ -35,6 +37,8 @@ __all__ = [
     "BatchRecord",
     "BatchRepository",
     "BatchStatus",
+    "BreakerPolicy",
+    "BreakerRepository",
     "ItemRepository",
     "NewBatch",
     "Store",

@@ -21,6 +21,11 @@ class BatchStatus:
     """Files stored, workflow not yet confirmed running."""
     RUNNING = "running"
     COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    ABORTED = "aborted"
+    """Stopped because failures exceeded the tolerated share."""
+
+    FINISHED = (COMPLETED, CANCELLED, ABORTED)
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,22 @@ class BatchRecord:
     updated_at: datetime
     finished_at: datetime | None
     summary: dict[str, Any] | None
+    priority: float = 1.0
+    """Fairness weight: concurrent batches of a command type share its rate by priority."""
+    max_failures: str | None = None
+    """Tolerated failures, ``"5%"`` of the batch's items or a count; None tolerates all."""
+    redrives: int = 0
+
+
+@dataclass(frozen=True)
+class NewBatch:
+    """Settings for a batch the upload creates if it does not exist."""
+
+    command: str
+    chunk_size: int
+    max_in_flight: int
+    priority: float = 1.0
+    max_failures: str | None = None
 
 
 def now() -> datetime:
@@ -73,22 +94,35 @@ class BatchRepository:
             return [BatchRecord(**r._mapping) for r in await conn.execute(query)]
 
     @staticmethod
-    async def create(
-        conn: AsyncConnection, batch_id: str, command: str, chunk_size: int, max_in_flight: int
-    ) -> None:
+    async def create(conn: AsyncConnection, batch_id: str, new: NewBatch) -> None:
         """Insert a new open batch inside the caller's transaction (no-op if it exists)."""
         stamp = now()
         await conn.execute(
             insert_ignoring_conflicts(conn, batches).values(
                 id=batch_id,
-                command=command,
+                command=new.command,
                 status=BatchStatus.OPEN,
-                chunk_size=chunk_size,
-                max_in_flight=max_in_flight,
+                chunk_size=new.chunk_size,
+                max_in_flight=new.max_in_flight,
+                priority=new.priority,
+                max_failures=new.max_failures,
                 created_at=stamp,
                 updated_at=stamp,
             )
         )
+
+    async def set_settings(
+        self, batch_id: str, *, max_in_flight: int | None, max_failures: str | None
+    ) -> None:
+        """Keep a running batch's changed window and tolerance (``"off"``: none) for
+        the runs that follow (late files, redrives)."""
+        values: dict[str, Any] = {"updated_at": now()}
+        if max_in_flight is not None:
+            values["max_in_flight"] = max_in_flight
+        if max_failures is not None:
+            values["max_failures"] = None if max_failures == "off" else max_failures
+        async with write_transaction(self._engine) as conn:
+            await conn.execute(update(batches).where(batches.c.id == batch_id).values(**values))
 
     async def set_status(
         self,

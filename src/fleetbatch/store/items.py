@@ -9,6 +9,8 @@ from sqlalchemy import and_, bindparam, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from fleetbatch.domain import ChunkSpec, ItemRef, ItemStatus, Outcome, command_id_for
+from fleetbatch.errors import BatchConflictError, BatchNotFoundError
+from fleetbatch.store import leases
 from fleetbatch.store.batches import BatchStatus, now
 from fleetbatch.store.db import insert_ignoring_conflicts, write_transaction
 from fleetbatch.store.tables import batches, items
@@ -90,23 +92,52 @@ class ItemRepository:
     def _in_chunk(self, batch_id: str, chunk: ChunkSpec) -> Any:
         return and_(items.c.batch_id == batch_id, items.c.id.between(chunk.first_id, chunk.last_id))
 
-    async def begin_chunk(self, batch_id: str, chunk: ChunkSpec, workflow_id: str) -> list[ItemRef]:
-        """Mark the chunk's open items in flight and return them (safe to repeat)."""
+    async def begin_chunk(
+        self, batch_id: str, chunk: ChunkSpec, workflow_id: str
+    ) -> tuple[list[ItemRef], int]:
+        """Lease the VINs of the chunk's open items, mark the leased ones in flight
+        and return them, with how many wait for a VIN another chunk holds (safe to repeat)."""
         where = and_(self._in_chunk(batch_id, chunk), items.c.status.in_([s.value for s in _OPEN]))
         async with write_transaction(self._engine) as conn:
-            await conn.execute(
-                update(items)
-                .where(where)
-                .values(
-                    status=ItemStatus.IN_FLIGHT.value, workflow_id=workflow_id, updated_at=now()
+            rows = list(
+                await conn.execute(
+                    select(items.c.id, items.c.vin, items.c.command_id)
+                    .where(where)
+                    .order_by(items.c.id)
                 )
             )
-            rows = await conn.execute(
-                select(items.c.id, items.c.vin, items.c.command_id)
-                .where(where)
-                .order_by(items.c.id)
+            held = await leases.acquire(conn, batch_id, workflow_id, [r.vin for r in rows])
+            mine = [ItemRef(r.id, r.vin, r.command_id) for r in rows if r.vin in held]
+            if mine:
+                await conn.execute(
+                    update(items)
+                    .where(where, items.c.vin.in_(held))
+                    .values(
+                        status=ItemStatus.IN_FLIGHT.value, workflow_id=workflow_id, updated_at=now()
+                    )
+                )
+            return mine, len(rows) - len(mine)
+
+    async def end_chunk(self, workflow_id: str, reason: str) -> int:
+        """Release the chunk's leases; items it left in flight fail with ``reason``.
+
+        The saga's compensation and its normal end are this one step: after a
+        chunk recorded its outcomes nothing of it is in flight any more.
+
+        Returns:
+            How many items were failed.
+        """
+        async with write_transaction(self._engine) as conn:
+            failed = await conn.execute(
+                update(items)
+                .where(
+                    items.c.workflow_id == workflow_id,
+                    items.c.status == ItemStatus.IN_FLIGHT.value,
+                )
+                .values(status=ItemStatus.FAILED.value, last_error=reason, updated_at=now())
             )
-            return [ItemRef(r.id, r.vin, r.command_id) for r in rows]
+            await leases.release_holder(conn, workflow_id)
+            return failed.rowcount or 0
 
     async def record_outcomes(self, outcomes: Sequence[Outcome]) -> None:
         """Write final statuses in one statement; items already terminal are left alone."""
@@ -141,13 +172,20 @@ class ItemRepository:
         async with write_transaction(self._engine) as conn:
             await conn.execute(statement, params)
 
-    async def close_batch(self, batch_id: str) -> tuple[dict[str, int], int]:
+    async def close_batch(
+        self, batch_id: str, stop: tuple[str, str] | None = None
+    ) -> tuple[dict[str, int], int]:
         """Close the batch unless items are pending, in one write transaction.
 
         Items still in flight have no chunk left to finish them (the batch calls
         this with none running): they are marked failed with a reason, so every
-        item ends terminal. The batch row is locked first, so an upload to it
-        either committed before (its items count as pending) or reopens it after.
+        item ends terminal, and leases left behind are released. The batch row
+        is locked first, so an upload to it either committed before (its items
+        count as pending) or reopens it after.
+
+        Args:
+            stop: (batch status, reason) when the batch was cancelled or aborted:
+                pending items are then cancelled with the reason, not left open.
 
         Returns:
             The counts by status and how many items are pending.
@@ -156,35 +194,109 @@ class ItemRepository:
             await conn.execute(
                 select(batches.c.id).where(batches.c.id == batch_id).with_for_update()
             )
+            if stop is not None:
+                await self._set_open(
+                    conn, batch_id, ItemStatus.PENDING, ItemStatus.CANCELLED, stop[1]
+                )
             counts = await self._counts(conn, batch_id)
             pending = counts[ItemStatus.PENDING.value]
             if pending:
                 return counts, pending
             if counts[ItemStatus.IN_FLIGHT.value]:
-                await conn.execute(
-                    update(items)
-                    .where(
-                        items.c.batch_id == batch_id,
-                        items.c.status == ItemStatus.IN_FLIGHT.value,
-                    )
-                    .values(
-                        status=ItemStatus.FAILED.value,
-                        last_error="its chunk workflow ended without recording an outcome",
-                        updated_at=now(),
-                    )
+                await self._set_open(
+                    conn,
+                    batch_id,
+                    ItemStatus.IN_FLIGHT,
+                    ItemStatus.FAILED,
+                    "its chunk workflow ended without recording an outcome",
                 )
                 counts = await self._counts(conn, batch_id)
+            await leases.release_batch(conn, batch_id)
+            summary: dict[str, Any] = {"counts": counts}
+            if stop is not None:
+                summary["reason"] = stop[1]
             await conn.execute(
                 update(batches)
                 .where(batches.c.id == batch_id)
                 .values(
-                    status=BatchStatus.COMPLETED,
-                    summary={"counts": counts},
+                    status=stop[0] if stop else BatchStatus.COMPLETED,
+                    summary=summary,
                     updated_at=now(),
                     finished_at=now(),
                 )
             )
             return counts, 0
+
+    @staticmethod
+    async def _set_open(
+        conn: AsyncConnection, batch_id: str, old: ItemStatus, new: ItemStatus, reason: str
+    ) -> None:
+        await conn.execute(
+            update(items)
+            .where(items.c.batch_id == batch_id, items.c.status == old.value)
+            .values(status=new.value, last_error=reason, updated_at=now())
+        )
+
+    async def redrive(self, batch_id: str) -> int:
+        """Make a finished batch's failed items pending again, each with a new command id
+        (the domain deduplicates by command id: the old one would repeat the old answer).
+
+        Returns:
+            How many items were reset; the batch is running again when there were any.
+
+        Raises:
+            BatchConflictError: the batch has not finished.
+        """
+        async with write_transaction(self._engine) as conn:
+            batch = (
+                await conn.execute(
+                    select(batches.c.status, batches.c.redrives)
+                    .where(batches.c.id == batch_id)
+                    .with_for_update()
+                )
+            ).first()
+            if batch is None:
+                raise BatchNotFoundError(f"no batch {batch_id!r}")
+            if batch.status not in BatchStatus.FINISHED:
+                raise BatchConflictError(
+                    f"batch {batch_id!r} is {batch.status}: only a finished batch can be redriven"
+                )
+            rows = list(
+                await conn.execute(
+                    select(items.c.id, items.c.vin).where(
+                        items.c.batch_id == batch_id, items.c.status == ItemStatus.FAILED.value
+                    )
+                )
+            )
+            if not rows:
+                return 0
+            redrive = batch.redrives + 1
+            stamp = now()
+            await conn.execute(
+                update(items)
+                .where(items.c.id == bindparam("item_id"))
+                .values(
+                    status=ItemStatus.PENDING.value,
+                    command_id=bindparam("new_command_id"),
+                    attempts=0,
+                    last_error=None,
+                    workflow_id=None,
+                    updated_at=stamp,
+                )
+                .execution_options(synchronize_session=False),
+                [
+                    {"item_id": r.id, "new_command_id": command_id_for(batch_id, r.vin, redrive)}
+                    for r in rows
+                ],
+            )
+            await conn.execute(
+                update(batches)
+                .where(batches.c.id == batch_id)
+                .values(
+                    status=BatchStatus.OPEN, redrives=redrive, updated_at=stamp, finished_at=None
+                )
+            )
+            return len(rows)
 
     @staticmethod
     async def _counts(conn: AsyncConnection, batch_id: str) -> dict[str, int]:

@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -54,6 +55,9 @@ batches = Table(
     Column("updated_at", UtcDateTime(), nullable=False),
     Column("finished_at", UtcDateTime()),
     Column("summary", JSON),
+    Column("priority", Float, nullable=False, server_default="1"),
+    Column("max_failures", String(16)),
+    Column("redrives", Integer, nullable=False, server_default="0"),
 )
 
 uploads = Table(
@@ -96,3 +100,27 @@ rejections = Table(
     Column("value", String(100), nullable=False),
     Column("reason", String(200), nullable=False),
 )
+
+vin_leases = Table(
+    "vin_leases",
+    metadata,
+    Column("vin", String(17), primary_key=True),
+    Column("batch_id", String(64), nullable=False, index=True),
+    Column("holder", String(200), nullable=False, index=True),
+    Column("acquired_at", UtcDateTime(), nullable=False),
+)
+"""Which chunk workflow commands a vehicle now: at most one, across every batch."""
+
+breakers = Table(
+    "breakers",
+    metadata,
+    Column("command", String(64), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("window_started_at", UtcDateTime(), nullable=False),
+    Column("successes", Integer, nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("opened_at", UtcDateTime()),
+    Column("probe", String(200)),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+"""One circuit breaker per command type, shared by every worker."""

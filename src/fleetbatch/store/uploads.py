@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from fleetbatch.errors import BatchConflictError
 from fleetbatch.intake import Accepted, Rejection
-from fleetbatch.store.batches import BatchRepository, BatchStatus, now
+from fleetbatch.store.batches import BatchRepository, BatchStatus, NewBatch, now
 from fleetbatch.store.db import write_transaction
 from fleetbatch.store.items import ItemRepository
 from fleetbatch.store.tables import batches, rejections, uploads
@@ -33,13 +33,7 @@ class UploadResult:
     """The first ``REPORT_LIMIT`` rejections; all of them are in the store."""
 
 
-@dataclass(frozen=True)
-class NewBatch:
-    """Settings for a batch the upload creates if it does not exist."""
-
-    command: str
-    chunk_size: int
-    max_in_flight: int
+STOPPED = (BatchStatus.CANCELLED, BatchStatus.ABORTED)
 
 
 class UploadWriter:
@@ -62,14 +56,17 @@ class UploadWriter:
             InputFileError: from ``rows``; the transaction is rolled back.
         """
         async with write_transaction(self._engine) as conn:
-            await BatchRepository.create(
-                conn, batch_id, new_batch.command, new_batch.chunk_size, new_batch.max_in_flight
-            )
+            await BatchRepository.create(conn, batch_id, new_batch)
             existing = await BatchRepository(self._engine).find(batch_id, conn)
             if existing is not None and existing.command != new_batch.command:
                 raise BatchConflictError(
                     f"batch {batch_id!r} runs command {existing.command!r}, "
                     f"not {new_batch.command!r}"
+                )
+            if existing is not None and existing.status in STOPPED:
+                raise BatchConflictError(
+                    f"batch {batch_id!r} was {existing.status}; it takes no more files "
+                    "(start a new batch)"
                 )
             inserted = await conn.execute(
                 uploads.insert()

@@ -2,6 +2,6 @@
 
 from fleetbatch.temporal.connect import connect, ensure_search_attributes
 from fleetbatch.temporal.devserver import DevServer
-from fleetbatch.temporal.worker import build_worker
+from fleetbatch.temporal.worker import build_workers
 
-__all__ = ["DevServer", "build_worker", "connect", "ensure_search_attributes"]
+__all__ = ["DevServer", "build_workers", "connect", "ensure_search_attributes"]

@@ -84,6 +84,9 @@ class DevServer:
             # Room for a chunk's VINs in its search attribute.
             "--dynamic-config-value",
             "limit.searchAttributeSize=65536",
+            # Concurrent batches of a command type share its rate by fairness weight.
+            "--dynamic-config-value",
+            "matching.enableFairness=true",
         ]
         if self.db_file is not None:
             self.db_file.parent.mkdir(parents=True, exist_ok=True)

@@ -25,9 +25,16 @@ with workflow.unsafe.imports_passed_through():
         NextChunksInput,
         NextChunksResult,
     )
-    from fleetbatch.domain import ChunkSpec
+    from fleetbatch.domain import TERMINAL, ChunkSpec, tolerance_exceeded
     from fleetbatch.workflows import search_attributes as sa
-    from fleetbatch.workflows.chunk import CHUNK_DONE_SIGNAL, ChunkInput, ChunkResult, ChunkWorkflow
+    from fleetbatch.workflows.chunk import (
+        CANCEL_SIGNAL,
+        CHUNK_DONE_SIGNAL,
+        CancelChunk,
+        ChunkInput,
+        ChunkResult,
+        ChunkWorkflow,
+    )
     from fleetbatch.workflows.ids import chunk_workflow_id
     from fleetbatch.workflows.options import RETRY, STORE_TIMEOUT
 
@@ -45,6 +52,15 @@ class BatchState:
     chunks_done: int = 0
     runs: int = 1
     started_at: float = 0.0
+    paused: bool = False
+    stop_status: str | None = None
+    """``cancelled`` or ``aborted`` once the batch is stopping."""
+    stop_reason: str | None = None
+    chunks_told_to_stop: bool = False
+    max_in_flight: int = 0
+    """The window now (changed at run time); 0 in states from before: the input's."""
+    max_failures: str | None = None
+    """Tolerated failures now, ``"5%"`` or a count; None tolerates all."""
 
 
 @dataclass
@@ -61,6 +77,26 @@ class BatchInput:
     max_history_events: int = 2000
     """Continue-as-new past this many events, or earlier when Temporal suggests it."""
     state: BatchState | None = None
+    publish_task_queue: str | None = None
+    """The command type's rate-limited publish queue (see ChunkInput)."""
+    publish_slice: int = 0
+    priority: float = 1.0
+    """Fairness weight against other batches of the command type."""
+    max_failures: str | None = None
+
+
+@dataclass
+class CancelBatch:
+    reason: str = "cancelled by an operator"
+
+
+@dataclass
+class ConfigureBatch:
+    """Changes to a running batch; None leaves a setting as it is."""
+
+    max_in_flight: int | None = None
+    max_failures: str | None = None
+    """A share (``"5%"``) or count of failed items; ``"off"`` tolerates every failure."""
 
 
 @dataclass
@@ -75,7 +111,7 @@ class FileAdded:
 class Progress:
     batch_id: str
     phase: str
-    """``running``, ``idle`` (waiting for late files) or ``finished``."""
+    """``running``, ``paused``, ``stopping``, ``idle`` (waiting for late files) or ``finished``."""
     items_total: int
     counts: dict[str, int]
     in_flight_chunks: int
@@ -84,6 +120,13 @@ class Progress:
     files: int
     runs: int
     started_at: float
+    paused: bool = False
+    stop_reason: str | None = None
+    max_in_flight: int = 0
+    max_failures: str | None = None
+    items_per_second: float = 0.0
+    """Items that reached a terminal status per second since the batch (run) started."""
+    eta_seconds: float | None = None
 
 
 @workflow.defn
@@ -92,9 +135,13 @@ class BatchWorkflow:
     def __init__(self, params: BatchInput) -> None:
         # Initialised from the input so signals delivered with the start see the state.
         self._batch_id = params.batch_id
-        self._state = params.state or BatchState()
+        self._state = params.state or BatchState(
+            max_in_flight=params.max_in_flight, max_failures=params.max_failures
+        )
         self._exhausted = False
         self._phase = "running"
+        self._control = 0
+        """Bumped by pause, resume, cancel and configure: the main loop wakes on it."""
 
     @workflow.signal
     def file_added(self, file: FileAdded) -> None:
@@ -111,12 +158,52 @@ class BatchWorkflow:
         for status, n in result.counts.items():
             self._state.counts[status] = self._state.counts.get(status, 0) + n
 
+    @workflow.signal
+    def pause(self) -> None:
+        """Start no more chunks; those running finish."""
+        self._state.paused = True
+        self._control += 1
+
+    @workflow.signal
+    def resume(self) -> None:
+        self._state.paused = False
+        self._control += 1
+
+    @workflow.signal
+    def cancel(self, request: CancelBatch) -> None:
+        """Stop: running chunks cancel what they have not settled; every other
+        open item ends ``cancelled``."""
+        self._stop("cancelled", request.reason)
+
+    @workflow.signal
+    def configure(self, change: ConfigureBatch) -> None:
+        if change.max_in_flight is not None and change.max_in_flight >= 1:
+            self._state.max_in_flight = change.max_in_flight
+        if change.max_failures is not None:
+            off = change.max_failures == "off"
+            self._state.max_failures = None if off else change.max_failures
+        self._control += 1
+
+    def _stop(self, status: str, reason: str) -> None:
+        if self._state.stop_status is None:
+            self._state.stop_status, self._state.stop_reason = status, reason
+            workflow.logger.info("batch %s %s: %s", self._batch_id, status, reason)
+        self._control += 1
+
     @workflow.query
     def progress(self) -> Progress:
         s = self._state
+        done = sum(n for status, n in s.counts.items() if status in TERMINAL)
+        elapsed = workflow.now().timestamp() - s.started_at
+        rate = done / elapsed if elapsed > 0 else 0.0
+        phase = self._phase
+        if phase != "finished" and s.stop_status is not None:
+            phase = "stopping"
+        elif phase != "finished" and s.paused:
+            phase = "paused"
         return Progress(
             batch_id=self._batch_id,
-            phase=self._phase,
+            phase=phase,
             items_total=s.items_total,
             counts=dict(s.counts),
             in_flight_chunks=len(s.in_flight),
@@ -125,6 +212,14 @@ class BatchWorkflow:
             files=s.files,
             runs=s.runs,
             started_at=s.started_at,
+            paused=s.paused,
+            stop_reason=s.stop_reason,
+            max_in_flight=s.max_in_flight,
+            max_failures=s.max_failures,
+            items_per_second=rate,
+            eta_seconds=(s.items_total - done) / rate
+            if rate and self._phase != "finished"
+            else None,
         )
 
     @workflow.run
@@ -136,41 +231,68 @@ class BatchWorkflow:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 self._state.runs += 1
                 workflow.continue_as_new(replace(params, state=self._state))
+            if self._state.stop_status is None:
+                failed = self._state.counts.get("failed", 0)
+                why = tolerance_exceeded(self._state.max_failures, failed, self._state.items_total)
+                if why is not None:
+                    self._stop("aborted", why)
+            if self._state.stop_status is not None:
+                await self._tell_chunks_to_stop()
+                if self._state.in_flight:
+                    await self._wait_for_change()
+                    continue
+                counts = await self._finish(params)
+                if counts is not None:
+                    return counts
+                continue
             if await self._fill_window(params):
                 continue
-            if self._state.in_flight:
+            if self._state.in_flight or self._state.paused:
                 await self._wait_for_change()
                 continue
             # Nothing in flight and nothing left to page: wait a while for late files.
-            self._phase = "idle"
-            try:
-                await workflow.wait_condition(
-                    lambda: not self._exhausted,
-                    timeout=timedelta(seconds=params.idle_close_after_seconds),
-                )
-                self._phase = "running"
+            if await self._woken_while_idle(params):
                 continue
-            except TimeoutError:
-                pass
-            done: FinishBatchResult = await workflow.execute_activity(
-                FINISH_BATCH,
-                FinishBatchInput(params.batch_id),
-                result_type=FinishBatchResult,
-                start_to_close_timeout=STORE_TIMEOUT,
-                retry_policy=RETRY,
+            counts = await self._finish(params)
+            if counts is not None:
+                return counts
+
+    async def _woken_while_idle(self, params: BatchInput) -> bool:
+        """Wait for late files; True if a file or an operator came before the timeout."""
+        self._phase = "idle"
+        control = self._control
+        try:
+            await workflow.wait_condition(
+                lambda: not self._exhausted or self._control != control,
+                timeout=timedelta(seconds=params.idle_close_after_seconds),
             )
-            if done.open_items or not self._exhausted:
-                # Pending items: a file committed whose signal is still on its way,
-                # or (PostgreSQL) one whose ids sit below the cursor because a later
-                # file committed first. Not exhausted: a file was signalled while
-                # closing. Nothing is in flight, so paging from the start is safe.
-                self._state.cursor = 0
-                self._exhausted = False
-                self._phase = "running"
-                continue
-            self._phase = "finished"
-            workflow.logger.info("batch %s finished: %s", params.batch_id, done.counts)
-            return done.counts
+        except TimeoutError:
+            return False
+        self._phase = "running"
+        return True
+
+    async def _finish(self, params: BatchInput) -> dict[str, int] | None:
+        """Close the batch in the store; None if items turned up meanwhile and it goes on."""
+        s = self._state
+        done: FinishBatchResult = await workflow.execute_activity(
+            FINISH_BATCH,
+            FinishBatchInput(params.batch_id, s.stop_status, s.stop_reason),
+            result_type=FinishBatchResult,
+            start_to_close_timeout=STORE_TIMEOUT,
+            retry_policy=RETRY,
+        )
+        if done.open_items or (not self._exhausted and s.stop_status is None):
+            # Pending items: a file committed whose signal is still on its way, or
+            # (PostgreSQL) one whose ids sit below the cursor because a later file
+            # committed first. Not exhausted: a file was signalled while closing.
+            # Nothing is in flight, so paging from the start is safe.
+            s.cursor = 0
+            self._exhausted = False
+            self._phase = "running"
+            return None
+        self._phase = "finished"
+        workflow.logger.info("batch %s finished: %s", params.batch_id, done.counts)
+        return done.counts
 
     def _history_full(self, params: BatchInput) -> bool:
         info = workflow.info()
@@ -181,15 +303,16 @@ class BatchWorkflow:
 
     async def _fill_window(self, params: BatchInput) -> bool:
         """Start chunks while the window has room; True if anything was started."""
-        room = params.max_in_flight - len(self._state.in_flight)
+        if self._state.paused:
+            return False
+        window = self._state.max_in_flight or params.max_in_flight
+        room = window - len(self._state.in_flight)
         if room <= 0:
             return False
         if not self._state.ready and not self._exhausted:
             page: NextChunksResult = await workflow.execute_activity(
                 NEXT_CHUNKS,
-                NextChunksInput(
-                    params.batch_id, self._state.cursor, params.chunk_size, params.max_in_flight
-                ),
+                NextChunksInput(params.batch_id, self._state.cursor, params.chunk_size, window),
                 result_type=NextChunksResult,
                 start_to_close_timeout=STORE_TIMEOUT,
                 retry_policy=RETRY,
@@ -226,6 +349,9 @@ class BatchWorkflow:
                 response_timeout_seconds=params.response_timeout_seconds,
                 max_attempts=params.max_attempts,
                 search_vins_max=params.search_vins_max,
+                publish_task_queue=params.publish_task_queue,
+                publish_slice=params.publish_slice,
+                priority=params.priority,
             ),
             id=child_id,
             # ABANDON: children must survive this run's continue-as-new.
@@ -234,9 +360,29 @@ class BatchWorkflow:
         )
 
     async def _wait_for_change(self) -> None:
-        """Sleep until a chunk finishes or a file arrives."""
+        """Sleep until a chunk finishes, a file arrives or an operator steps in."""
         in_flight = len(self._state.in_flight)
         exhausted = self._exhausted
+        control = self._control
         await workflow.wait_condition(
-            lambda: len(self._state.in_flight) != in_flight or self._exhausted != exhausted
+            lambda: (
+                len(self._state.in_flight) != in_flight
+                or self._exhausted != exhausted
+                or self._control != control
+            )
         )
+
+    async def _tell_chunks_to_stop(self) -> None:
+        """Signal every running chunk once; one that already ended is skipped."""
+        if self._state.chunks_told_to_stop:
+            return
+        self._state.chunks_told_to_stop = True
+        request = CancelChunk(self._state.stop_reason or "batch stopped")
+
+        async def tell(child_id: str) -> None:
+            try:
+                await workflow.get_external_workflow_handle(child_id).signal(CANCEL_SIGNAL, request)
+            except Exception as exc:  # it ended meanwhile; its report is on the way
+                workflow.logger.info("chunk %s not told to stop: %s", child_id, exc)
+
+        await asyncio.gather(*(tell(c) for c in list(self._state.in_flight)))

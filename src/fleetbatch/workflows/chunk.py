@@ -6,12 +6,15 @@ of the original design. A failed item is an outcome, never a workflow failure.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
+from temporalio.common import Priority
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
@@ -19,14 +22,19 @@ with workflow.unsafe.imports_passed_through():
     from fleetbatch.activities.types import (
         BEGIN_CHUNK,
         CHECK_CONSENT,
+        END_CHUNK,
         PUBLISH_COMMANDS,
         RECORD_OUTCOMES,
+        REPORT_TO_BREAKER,
         BeginChunkInput,
         BeginChunkResult,
+        BreakerReportInput,
         ConsentInput,
         ConsentResult,
+        EndChunkInput,
         ItemColumns,
         PublishInput,
+        PublishResult,
         RecordOutcomesInput,
     )
     from fleetbatch.domain import ChunkSpec, ItemRef, ItemStatus, Outcome
@@ -40,7 +48,10 @@ with workflow.unsafe.imports_passed_through():
 
 
 CHUNK_DONE_SIGNAL = "chunk_done"
+CANCEL_SIGNAL = "cancel"
 LOCAL_ACTIVITIES_PATCH = "local-activities"
+LEASE_RETRY_FIRST = timedelta(seconds=1)
+LEASE_RETRY_MAX = timedelta(seconds=30)
 T = TypeVar("T")
 
 
@@ -54,6 +65,18 @@ class ChunkInput:
     response_timeout_seconds: float
     max_attempts: int
     search_vins_max: int = 100
+    publish_task_queue: str | None = None
+    """The command type's rate-limited queue. Set, the chunk leases its VINs, publishes
+    there in slices and reports to the breaker; None (older histories) publishes locally."""
+    publish_slice: int = 0
+    """Items per publish activity; 0 is the whole chunk in one."""
+    priority: float = 1.0
+    """The batch's fairness weight on the publish queue."""
+
+
+@dataclass
+class CancelChunk:
+    reason: str
 
 
 @dataclass
@@ -102,10 +125,14 @@ class ChunkWorkflow:
         self._waiting: dict[str, ItemRef] = {}
         self._attempts: dict[str, int] = {}
         self._outcomes: dict[str, Outcome] = {}
+        self._counts: dict[str, int] = {}
+        self._answered = [0, 0]
+        """This attempt's [accepted, rejected] responses, for the breaker."""
         self._published_at: datetime | None = None
         self._labels: dict[str, str] = {}
         self._batch_id = ""
         self._local = True
+        self._cancelled: str | None = None
 
     @workflow.signal
     def responses(self, batch: Responses) -> None:
@@ -120,6 +147,7 @@ class ChunkWorkflow:
             if self._published_at is not None:
                 latency.record(workflow.now() - self._published_at, self._labels)
             attempts = self._attempts[item.command_id]
+            self._answered[0 if response.ok else 1] += 1
             if response.ok:
                 outcome = Outcome(item.id, ItemStatus.SUCCEEDED, attempts)
             else:
@@ -127,6 +155,11 @@ class ChunkWorkflow:
                 outcome = Outcome(item.id, ItemStatus.FAILED, attempts, error)
                 self._log_failure(item, error)
             self._outcomes[item.command_id] = outcome
+
+    @workflow.signal(name=CANCEL_SIGNAL)
+    def cancel(self, request: CancelChunk) -> None:
+        """Stop: items not yet answered end ``cancelled``; nothing more is published."""
+        self._cancelled = self._cancelled or request.reason
 
     @workflow.run
     async def run(self, params: ChunkInput) -> ChunkResult:
@@ -150,28 +183,76 @@ class ChunkWorkflow:
         # Short store, consent and bus calls run as local activities: no task-queue
         # round trip each. Histories from before the patch replay the old way.
         self._local = workflow.patched(LOCAL_ACTIVITIES_PATCH)
-        begun = await self._activity(
+        if params.publish_task_queue is None:
+            size = await self._round(params, searchable=True)
+        else:
+            size = await self._leased_rounds(params)
+        self._record_metrics(self._counts, workflow.now() - started)
+        return ChunkResult(info.workflow_id, size, self._counts)
+
+    async def _leased_rounds(self, params: ChunkInput) -> int:
+        """Rounds over the items whose VINs this chunk could lease; the rest wait,
+        with backoff, for the other batches' chunks to let go of them."""
+        size = 0
+        retry = LEASE_RETRY_FIRST
+        while True:
+            try:
+                begun = await self._begin(params)
+                size += await self._round(params, begun, searchable=size == 0)
+            finally:
+                # The saga's compensation, and its normal end: release every lease;
+                # items a failed step left in flight fail with the reason.
+                await self._activity(
+                    END_CHUNK,
+                    EndChunkInput(
+                        workflow.info().workflow_id, "its chunk failed before recording outcomes"
+                    ),
+                    STORE_TIMEOUT,
+                )
+            if not begun.blocked or self._cancelled:
+                return size
+            workflow.logger.info("%d items wait for VINs other batches command", begun.blocked)
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(lambda: self._cancelled is not None, timeout=retry)
+            retry = min(retry * 2, LEASE_RETRY_MAX)
+
+    async def _begin(self, params: ChunkInput) -> BeginChunkResult:
+        return await self._activity(
             BEGIN_CHUNK,
-            BeginChunkInput(params.batch_id, params.chunk, info.workflow_id),
+            BeginChunkInput(params.batch_id, params.chunk, workflow.info().workflow_id),
             STORE_TIMEOUT,
             BeginChunkResult,
         )
+
+    async def _round(
+        self, params: ChunkInput, begun: BeginChunkResult | None = None, *, searchable: bool
+    ) -> int:
+        """Consent, command and record the items ``begun`` (begun here when None)."""
+        begun = begun or await self._begin(params)
         items = begun.refs()
-        if items and len(items) <= params.search_vins_max:
+        if searchable and items and len(items) <= params.search_vins_max:
             workflow.upsert_search_attributes([sa.VINS.value_set([i.vin for i in items])])
-        if items:
+        if not items:
+            return 0
+        if self._cancelled:
+            self._settle(items, ItemStatus.CANCELLED, f"batch stopped: {self._cancelled}")
+        else:
             await self._check_consent(items)
             await self._command(params)
-            await self._activity(
-                RECORD_OUTCOMES,
-                RecordOutcomesInput.of(list(self._outcomes.values())),
-                STORE_TIMEOUT,
-            )
-        counts: dict[str, int] = {}
+        await self._activity(
+            RECORD_OUTCOMES, RecordOutcomesInput.of(list(self._outcomes.values())), STORE_TIMEOUT
+        )
         for outcome in self._outcomes.values():
-            counts[outcome.status.value] = counts.get(outcome.status.value, 0) + 1
-        self._record_metrics(counts, workflow.now() - started)
-        return ChunkResult(info.workflow_id, len(items), counts)
+            self._counts[outcome.status.value] = self._counts.get(outcome.status.value, 0) + 1
+        self._outcomes.clear()
+        return len(items)
+
+    def _settle(self, items: Sequence[ItemRef], status: ItemStatus, reason: str) -> None:
+        for item in items:
+            attempts = self._attempts.get(item.command_id, 0)
+            self._outcomes[item.command_id] = Outcome(item.id, status, attempts, reason)
+            if status == ItemStatus.FAILED:
+                self._log_failure(item, reason)
 
     def _log_failure(self, item: ItemRef, reason: str) -> None:
         workflow.logger.warning(
@@ -211,8 +292,8 @@ class ChunkWorkflow:
         """Publish, wait, and re-publish what timed out with the same command ids."""
         timeout = timedelta(seconds=params.response_timeout_seconds)
         for attempt in range(1, params.max_attempts + 1):
-            if not self._waiting:
-                return
+            if not self._waiting or self._cancelled:
+                break
             for command_id in self._waiting:
                 self._attempts[command_id] = attempt
             if attempt > 1:
@@ -220,36 +301,88 @@ class ChunkWorkflow:
                     metrics.REPUBLISHES, "commands re-published after a response timeout"
                 ).add(len(self._waiting), self._labels)
             self._published_at = workflow.now()
-            await self._activity(
-                PUBLISH_COMMANDS,
-                PublishInput(
-                    domain=params.domain,
-                    command=params.command,
-                    batch_id=params.batch_id,
-                    reply_to=workflow.info().workflow_id,
-                    attempt=attempt,
-                    items=ItemColumns.of(list(self._waiting.values())),
-                ),
-                BUS_TIMEOUT,
-            )
+            self._answered = [0, 0]
+            probe = await self._publish(params, attempt)
+            if self._cancelled:
+                break
             try:
-                await workflow.wait_condition(lambda: not self._waiting, timeout=timeout)
+                await workflow.wait_condition(
+                    lambda: not self._waiting or self._cancelled is not None, timeout=timeout
+                )
             except TimeoutError:
                 workflow.logger.info(
                     "%d of the chunk's commands unanswered after attempt %d",
                     len(self._waiting),
                     attempt,
                 )
-        reason = (
-            f"no response after {params.max_attempts} attempts "
-            f"({params.response_timeout_seconds:g}s each)"
-        )
-        for command_id, item in self._waiting.items():
-            self._outcomes[command_id] = Outcome(
-                item.id, ItemStatus.FAILED, self._attempts[command_id], reason
+            if params.publish_task_queue is not None and not self._cancelled:
+                await self._report_to_breaker(params.command, probe)
+        if self._cancelled:
+            reason = f"batch stopped: {self._cancelled}"
+            self._settle(list(self._waiting.values()), ItemStatus.CANCELLED, reason)
+        else:
+            reason = (
+                f"no response after {params.max_attempts} attempts "
+                f"({params.response_timeout_seconds:g}s each)"
             )
-            self._log_failure(item, reason)
+            self._settle(list(self._waiting.values()), ItemStatus.FAILED, reason)
         self._waiting.clear()
+
+    async def _publish(self, params: ChunkInput, attempt: int) -> bool:
+        """Publish what waits; True if this chunk is the breaker's half-open probe."""
+
+        def publish_input(items: Sequence[ItemRef]) -> PublishInput:
+            return PublishInput(
+                domain=params.domain,
+                command=params.command,
+                batch_id=params.batch_id,
+                reply_to=workflow.info().workflow_id,
+                attempt=attempt,
+                items=ItemColumns.of(items),
+            )
+
+        waiting = list(self._waiting.values())
+        if params.publish_task_queue is None:
+            await self._activity(PUBLISH_COMMANDS, publish_input(waiting), BUS_TIMEOUT)
+            return False
+        # The queue's server-side rate limit counts activities: one per slice.
+        size = params.publish_slice or len(waiting)
+        slices = [
+            workflow.start_activity(
+                PUBLISH_COMMANDS,
+                publish_input(waiting[i : i + size]),
+                task_queue=params.publish_task_queue,
+                result_type=PublishResult,
+                start_to_close_timeout=BUS_TIMEOUT,
+                retry_policy=RETRY,
+                priority=Priority(fairness_key=params.batch_id, fairness_weight=params.priority),
+            )
+            for i in range(0, len(waiting), size)
+        ]
+        await workflow.wait_condition(
+            lambda: all(s.done() for s in slices) or self._cancelled is not None
+        )
+        probe = False
+        for publish in slices:
+            if not publish.done():
+                publish.cancel()
+            try:
+                probe = (await publish).probe or probe
+            except (ActivityError, asyncio.CancelledError):
+                if not self._cancelled:
+                    raise
+        return probe
+
+    async def _report_to_breaker(self, command: str, probe: bool) -> None:
+        accepted, rejected = self._answered
+        failures = rejected + len(self._waiting)
+        if accepted + failures:
+            await self._activity(
+                REPORT_TO_BREAKER,
+                BreakerReportInput(command, accepted, failures, probe),
+                STORE_TIMEOUT,
+                str,
+            )
 
     async def _activity(
         self, name: str, arg: Any, timeout: timedelta, result_type: type[T] | None = None

@@ -13,3 +13,9 @@ def chunk_workflow_id(batch_id: str, chunk: ChunkSpec) -> str:
     if chunk.vin is not None:
         return f"fleetbatch-{batch_id}-vin-{chunk.vin}"
     return f"fleetbatch-{batch_id}-chunk-{chunk.first_id}-{chunk.last_id}"
+
+
+def publish_task_queue(task_queue: str, command: str) -> str:
+    """The activity task queue a command type's publishes run on; its rate limit is
+    the command type's rate."""
+    return f"{task_queue}-publish-{command}"

@@ -1,0 +1,88 @@
+"""Operators in control of a batch: pause, resume, cancel, reconfigure, redrive."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from fleetbatch.config import Settings
+from fleetbatch.domain import check_tolerance
+from fleetbatch.errors import BatchConflictError, ConfigError
+from fleetbatch.services.submission import start_batch
+from fleetbatch.store import Store
+from fleetbatch.workflows import BatchWorkflow, FileAdded
+from fleetbatch.workflows.batch import CancelBatch, ConfigureBatch
+from fleetbatch.workflows.ids import batch_workflow_id
+
+
+async def _signal(client: Client, store: Store, batch_id: str, name: str, *args: Any) -> None:
+    await store.batches.get(batch_id)  # BatchNotFoundError for an unknown id
+    handle = client.get_workflow_handle_for(BatchWorkflow.run, batch_workflow_id(batch_id))
+    try:
+        await handle.signal(name, *args)
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise BatchConflictError(f"batch {batch_id!r} is not running") from None
+        raise
+
+
+async def pause(client: Client, store: Store, batch_id: str) -> None:
+    """Start no more chunks of the batch; running chunks finish.
+
+    Raises:
+        BatchNotFoundError: no such batch. BatchConflictError: it is not running.
+    """
+    await _signal(client, store, batch_id, "pause")
+
+
+async def resume(client: Client, store: Store, batch_id: str) -> None:
+    """Undo ``pause``."""
+    await _signal(client, store, batch_id, "resume")
+
+
+async def cancel(client: Client, store: Store, batch_id: str, reason: str) -> None:
+    """Stop the batch: every item not yet settled ends ``cancelled`` with ``reason``."""
+    await _signal(client, store, batch_id, "cancel", CancelBatch(reason))
+
+
+async def configure(
+    client: Client,
+    store: Store,
+    batch_id: str,
+    *,
+    max_in_flight: int | None = None,
+    max_failures: str | None = None,
+) -> None:
+    """Change a running batch's window and failure tolerance (``"off"`` tolerates all).
+
+    Raises:
+        ConfigError: a window below 1, or an unreadable tolerance.
+    """
+    if max_in_flight is not None and max_in_flight < 1:
+        raise ConfigError(f"invalid max in flight {max_in_flight}: at least 1 chunk")
+    if max_failures is not None and max_failures != "off":
+        max_failures = check_tolerance(max_failures)
+    change = ConfigureBatch(max_in_flight, max_failures)
+    await _signal(client, store, batch_id, "configure", change)
+    if max_in_flight is not None or max_failures is not None:
+        await store.batches.set_settings(
+            batch_id, max_in_flight=max_in_flight, max_failures=max_failures
+        )
+
+
+async def redrive(client: Client, settings: Settings, store: Store, batch_id: str) -> int:
+    """Run a finished batch's failed items again, each under a new command id.
+
+    Returns:
+        How many items were redriven (0: nothing failed, nothing started).
+
+    Raises:
+        BatchNotFoundError: no such batch. BatchConflictError: it has not finished.
+    """
+    count = await store.items.redrive(batch_id)
+    if count:
+        # Signal-with-start: a batch workflow still closing takes the items as a late file.
+        await start_batch(client, settings, store, batch_id, FileAdded(0, count))
+    return count

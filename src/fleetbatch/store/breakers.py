@@ -1,0 +1,155 @@
+"""Circuit breakers, one per command type, shared by every worker through the store.
+
+Closed: commands flow; each chunk reports how its commands fared. When the
+failure share over a window of at least ``min_calls`` reaches the threshold,
+the breaker opens: publishing for the type waits. After the cool-down, one
+chunk is let through as the probe (half-open); its report closes the breaker
+or opens it again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Row, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from fleetbatch.store.batches import now
+from fleetbatch.store.db import insert_ignoring_conflicts, write_transaction
+from fleetbatch.store.tables import breakers
+
+CLOSED = "closed"
+OPEN = "open"
+HALF_OPEN = "half_open"
+STATES = (CLOSED, HALF_OPEN, OPEN)
+"""In gauge order: the metric reports the index."""
+
+
+@dataclass(frozen=True)
+class BreakerPolicy:
+    failure_share: float = 0.5
+    """Open when at least this share of a window's commands failed or timed out."""
+    min_calls: int = 20
+    """Fewer commands in a window never open the breaker."""
+    window_seconds: float = 60.0
+    cooldown_seconds: float = 30.0
+    """How long an open breaker waits before letting a probe through."""
+    probe_timeout_seconds: float = 600.0
+    """A probe that never reports is replaced after this long."""
+
+
+@dataclass(frozen=True)
+class Admission:
+    allowed: bool
+    probe: bool = False
+    retry_after: float = 0.0
+    state: str = CLOSED
+
+
+@dataclass(frozen=True)
+class BreakerView:
+    command: str
+    state: str
+    successes: int
+    failures: int
+    opened_at: datetime | None
+
+
+class BreakerRepository:
+    def __init__(self, engine: AsyncEngine, policy: BreakerPolicy) -> None:
+        self._engine = engine
+        self.policy = policy
+
+    @staticmethod
+    async def _locked(conn: AsyncConnection, command: str) -> Row[Any]:
+        """The breaker's row, created closed if new, locked for this transaction."""
+        stamp = now()
+        await conn.execute(
+            insert_ignoring_conflicts(conn, breakers).values(
+                command=command,
+                state=CLOSED,
+                window_started_at=stamp,
+                successes=0,
+                failures=0,
+                updated_at=stamp,
+            )
+        )
+        query = select(breakers).where(breakers.c.command == command).with_for_update()
+        return (await conn.execute(query)).one()
+
+    async def admit(self, command: str, caller: str) -> Admission:
+        """May ``caller`` (a chunk workflow) publish ``command`` now?"""
+        p = self.policy
+        async with write_transaction(self._engine) as conn:
+            row = await self._locked(conn, command)
+            if row.state == CLOSED:
+                return Admission(True)
+            stamp = now()
+            if row.state == HALF_OPEN:
+                stale = stamp - row.updated_at > timedelta(seconds=p.probe_timeout_seconds)
+                if row.probe != caller and not stale:
+                    return Admission(
+                        False, retry_after=min(5.0, p.cooldown_seconds), state=HALF_OPEN
+                    )
+            else:
+                reopen = row.opened_at + timedelta(seconds=p.cooldown_seconds)
+                wait = (reopen - stamp).total_seconds()
+                if wait > 0:
+                    return Admission(False, retry_after=wait, state=OPEN)
+            await conn.execute(
+                update(breakers)
+                .where(breakers.c.command == command)
+                .values(state=HALF_OPEN, probe=caller, updated_at=stamp)
+            )
+            return Admission(True, probe=True, state=HALF_OPEN)
+
+    async def report(self, command: str, successes: int, failures: int, probe: bool) -> str:
+        """Count a chunk's answered and failed commands; returns the state after."""
+        p = self.policy
+        async with write_transaction(self._engine) as conn:
+            row = await self._locked(conn, command)
+            stamp = now()
+            values: dict[str, object] = {"updated_at": stamp}
+            if probe and row.state == HALF_OPEN:
+                total = successes + failures
+                failed = total > 0 and failures / total >= p.failure_share
+                values |= _opened(stamp) if failed else _closed(stamp)
+            elif row.state == CLOSED:
+                if stamp - row.window_started_at > timedelta(seconds=p.window_seconds):
+                    values |= {"window_started_at": stamp, "successes": 0, "failures": 0}
+                    ok, bad = successes, failures
+                else:
+                    ok, bad = row.successes + successes, row.failures + failures
+                values |= {"successes": ok, "failures": bad}
+                if ok + bad >= p.min_calls and bad / (ok + bad) >= p.failure_share:
+                    values |= _opened(stamp)
+            else:
+                return str(row.state)  # open, or half-open waiting for its probe
+            await conn.execute(update(breakers).where(breakers.c.command == command).values(values))
+            return str(values.get("state", row.state))
+
+    async def get(self, command: str) -> BreakerView:
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(select(breakers).where(breakers.c.command == command))
+            ).first()
+        if row is None:
+            return BreakerView(command, CLOSED, 0, 0, None)
+        return BreakerView(command, row.state, row.successes, row.failures, row.opened_at)
+
+
+def _opened(stamp: datetime) -> dict[str, object]:
+    return {"state": OPEN, "opened_at": stamp, "probe": None}
+
+
+def _closed(stamp: datetime) -> dict[str, object]:
+    return {
+        "state": CLOSED,
+        "opened_at": None,
+        "probe": None,
+        "window_started_at": stamp,
+        "successes": 0,
+        "failures": 0,
+    }
