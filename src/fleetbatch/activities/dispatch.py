@@ -18,7 +18,7 @@ from fleetbatch.activities.types import (
     PublishResult,
 )
 from fleetbatch.bus import Bus, CommandMessage, commands_subject
-from fleetbatch.store import BreakerRepository
+from fleetbatch.store import Store
 from fleetbatch.store.breakers import STATES
 
 
@@ -31,9 +31,10 @@ def _breaker_gauge(command: str, state: str) -> None:
 class Dispatcher:
     """Publishes a slice of a chunk's commands in one bus call."""
 
-    def __init__(self, bus: Bus, breakers: BreakerRepository) -> None:
+    def __init__(self, bus: Bus, store: Store) -> None:
         self._bus = bus
-        self._breakers = breakers
+        self._store = store
+        self._breakers = store.breakers
 
     @activity.defn(name=PUBLISH_COMMANDS)
     async def publish(self, params: PublishInput) -> PublishResult:
@@ -53,6 +54,8 @@ class Dispatcher:
                 next_retry_delay=timedelta(seconds=max(admission.retry_after, 0.1)),
             )
         items = params.items
+        # A slice its chunk abandoned (batch cancelled) sends nothing for settled items.
+        live = await self._store.items.in_flight(params.reply_to, items.ids)
         messages = [
             CommandMessage(
                 command_id=command_id,
@@ -62,8 +65,13 @@ class Dispatcher:
                 reply_to=params.reply_to,
                 attempt=params.attempt,
             ).encode()
-            for vin, command_id in zip(items.vins, items.command_ids, strict=True)
+            for item_id, vin, command_id in zip(
+                items.ids, items.vins, items.command_ids, strict=True
+            )
+            if item_id in live
         ]
+        if not messages:
+            return PublishResult(admission.probe)
         started = time.monotonic()
         await self._bus.publish(commands_subject(params.domain), messages)
         activity.metric_meter().create_histogram_float(

@@ -118,6 +118,16 @@ class ItemRepository:
                 )
             return mine, len(rows) - len(mine)
 
+    async def in_flight(self, workflow_id: str, item_ids: Sequence[int]) -> set[int]:
+        """Those of ``item_ids`` the chunk ``workflow_id`` still has in flight."""
+        query = select(items.c.id).where(
+            items.c.id.in_(item_ids),
+            items.c.workflow_id == workflow_id,
+            items.c.status == ItemStatus.IN_FLIGHT.value,
+        )
+        async with self._engine.connect() as conn:
+            return set((await conn.execute(query)).scalars())
+
     async def end_chunk(self, workflow_id: str, reason: str) -> int:
         """Release the chunk's leases; items it left in flight fail with ``reason``.
 
@@ -196,7 +206,11 @@ class ItemRepository:
             )
             if stop is not None:
                 await self._set_open(
-                    conn, batch_id, ItemStatus.PENDING, ItemStatus.CANCELLED, stop[1]
+                    conn,
+                    batch_id,
+                    ItemStatus.PENDING,
+                    ItemStatus.CANCELLED,
+                    f"batch stopped: {stop[1]}",
                 )
             counts = await self._counts(conn, batch_id)
             pending = counts[ItemStatus.PENDING.value]

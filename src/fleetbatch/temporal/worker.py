@@ -31,7 +31,7 @@ def build_workers(
     """The main worker and one publish worker per command type, with their
     activities bound to the given store, bus and consent service."""
     items = ItemActivities(store)
-    dispatcher = Dispatcher(bus, store.breakers)
+    dispatcher = Dispatcher(bus, store)
     main = Worker(
         client,
         task_queue=task_queue,

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from temporalio import workflow
 from temporalio.common import Priority
 from temporalio.exceptions import ActivityError
+from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from fleetbatch import metrics
@@ -356,6 +357,9 @@ class ChunkWorkflow:
                 start_to_close_timeout=BUS_TIMEOUT,
                 retry_policy=RETRY,
                 priority=Priority(fairness_key=params.batch_id, fairness_weight=params.priority),
+                # On cancel the chunk stops waiting at once; a slice already queued
+                # publishes nothing, as its items are no longer in flight.
+                cancellation_type=ActivityCancellationType.ABANDON,
             )
             for i in range(0, len(waiting), size)
         ]

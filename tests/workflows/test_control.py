@@ -1,0 +1,222 @@
+"""Operators in control: pause, resume, cancel, failure tolerance, redrive, the
+circuit breaker and per-VIN leases, on the time-skipping server in real time."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+from sqlalchemy import func, select
+from temporalio.testing import WorkflowEnvironment
+
+from fleetbatch.bus import CommandMessage
+from fleetbatch.domain import command_id_for
+from fleetbatch.services import control
+from fleetbatch.services.simulators import Decision
+from fleetbatch.store.tables import items as items_table
+from fleetbatch.store.tables import vin_leases
+from support import Harness, harness, vins
+
+
+async def _leases(h: Harness) -> int:
+    async with h.store.engine.connect() as conn:
+        return int((await conn.execute(select(func.count()).select_from(vin_leases))).scalar_one())
+
+
+async def test_pause_then_resume_keeps_every_item(
+    time_skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    batch = vins(200)
+    async with harness(
+        time_skipping_env.client, tmp_path, chunk_size=10, max_in_flight=2, latency_ms=20
+    ) as h:
+        with time_skipping_env.auto_time_skipping_disabled():
+            upload = await h.submit(batch)
+            await h.until_progress(upload.batch_id, lambda p: p.chunks_done >= 2)
+            await control.pause(h.client, h.store, upload.batch_id)
+            paused = await h.until_progress(
+                upload.batch_id, lambda p: p.phase == "paused" and p.in_flight_chunks == 0
+            )
+            await asyncio.sleep(0.5)
+            still = await h.progress(upload.batch_id)
+            await control.resume(h.client, h.store, upload.batch_id)
+            counts = await h.result(upload.batch_id)
+        items = await h.items(upload.batch_id)
+    # Nothing moved while paused, nothing was lost or repeated after.
+    assert still.chunks_done == paused.chunks_done and still.in_flight_chunks == 0
+    assert sum(paused.counts.values()) < 200
+    assert counts["succeeded"] == 200
+    assert {row["status"] for row in items.values()} == {"succeeded"}
+    assert sorted(h.domain.delivered.values()) == [1] * 200
+
+
+async def test_cancel_leaves_every_item_terminal_and_releases_every_lease(
+    time_skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    batch = vins(300)
+    unanswered = set(batch[20:])  # chunks past the first two wait for answers when cancelled
+
+    def decide(message: CommandMessage) -> Decision:
+        return Decision.DROP if message.vin in unanswered else Decision.SUCCEED
+
+    async with harness(
+        time_skipping_env.client, tmp_path, decide=decide, chunk_size=10, max_in_flight=3
+    ) as h:
+        with time_skipping_env.auto_time_skipping_disabled():
+            upload = await h.submit(batch)
+            await h.until_progress(upload.batch_id, lambda p: p.counts.get("succeeded", 0) == 20)
+            await h.until(lambda: len(h.domain.delivered) >= 30)  # a chunk is waiting
+            await control.cancel(h.client, h.store, upload.batch_id, "wrong file")
+            counts = await h.result(upload.batch_id)
+        items = await h.items(upload.batch_id)
+        leases = await _leases(h)
+        stored = await h.store.batches.get(upload.batch_id)
+    assert (counts["succeeded"], counts["cancelled"]) == (20, 280)
+    assert counts["pending"] == counts["in_flight"] == 0
+    assert {row["last_error"] for row in items.values() if row["status"] == "cancelled"} == {
+        "batch stopped: wrong file"
+    }
+    assert leases == 0
+    assert stored.status == "cancelled"
+    assert stored.summary == {"counts": counts, "reason": "wrong file"}
+    # Untouched items were never sent.
+    assert len(h.domain.delivered) < 300
+
+
+async def test_failures_beyond_the_tolerated_share_abort_the_batch(
+    time_skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    async with harness(
+        time_skipping_env.client,
+        tmp_path,
+        decide=lambda message: Decision.FAIL,
+        chunk_size=10,
+        max_in_flight=2,
+        breaker_min_calls=10_000,  # the tolerance decides here, not the breaker
+    ) as h:
+        with time_skipping_env.auto_time_skipping_disabled():
+            upload = await h.submit(vins(400), max_failures="10%")
+            counts = await h.result(upload.batch_id)
+        stored = await h.store.batches.get(upload.batch_id)
+    # Aborted on the first count past 40; chunks already out still finished theirs.
+    assert stored.status == "aborted"
+    assert stored.summary is not None and stored.summary["counts"] == counts
+    found = re.fullmatch(
+        r"(\d+) items failed, more than the tolerated 10%", stored.summary["reason"]
+    )
+    assert found is not None and 40 < int(found[1]) <= counts["failed"]
+    assert 40 < counts["failed"] < 400
+    assert counts["failed"] + counts["cancelled"] == 400
+    assert len(h.domain.delivered) == counts["failed"]
+
+
+async def test_redrive_runs_only_the_failed_items_under_new_command_ids(
+    time_skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    batch = vins(50)
+    flaky = set(batch[:10])
+    first_ids: set[str] = set()
+
+    def decide(message: CommandMessage) -> Decision:
+        fails = message.vin in flaky and message.command_id in first_ids
+        return Decision.FAIL if fails else Decision.SUCCEED
+
+    async with harness(
+        time_skipping_env.client, tmp_path, decide=decide, chunk_size=10, breaker_min_calls=10_000
+    ) as h:
+        with time_skipping_env.auto_time_skipping_disabled():
+            upload = await h.submit(batch)
+            first_ids.update(command_id_for(upload.batch_id, v) for v in batch)
+            first = await h.result(upload.batch_id)
+            before = await h.items(upload.batch_id)
+            count = await control.redrive(h.client, h.settings, h.store, upload.batch_id)
+            again = await h.result(upload.batch_id)
+        after = await h.items(upload.batch_id)
+        stored = await h.store.batches.get(upload.batch_id)
+    assert (first["failed"], first["succeeded"], count) == (10, 40, 10)
+    assert again["succeeded"] == 50 and stored.status == "completed" and stored.redrives == 1
+    for vin in batch:
+        if vin in flaky:
+            assert after[vin]["command_id"] == command_id_for(upload.batch_id, vin, 1)
+            assert h.domain.delivered[after[vin]["command_id"]] == 1
+        else:  # untouched
+            assert after[vin] == before[vin]
+    assert sum(h.domain.delivered.values()) == 60
+
+
+async def test_breaker_opens_lets_a_probe_through_and_closes(
+    time_skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    healthy = False
+
+    def decide(message: CommandMessage) -> Decision:
+        return Decision.SUCCEED if healthy else Decision.FAIL
+
+    async with harness(
+        time_skipping_env.client,
+        tmp_path,
+        decide=decide,
+        latency_ms=150,
+        chunk_size=5,
+        max_in_flight=1,
+        breaker_min_calls=10,
+        breaker_cooldown_seconds=1.0,
+    ) as h:
+        with time_skipping_env.auto_time_skipping_disabled():
+            upload = await h.submit(vins(60))
+            seen: list[str] = []
+
+            async def watch_breaker() -> None:
+                while True:
+                    state = (await h.store.breakers.get("lock_doors")).state
+                    if not seen or seen[-1] != state:
+                        seen.append(state)
+                    await asyncio.sleep(0.02)
+
+            watcher = asyncio.create_task(watch_breaker())
+            await h.until(lambda: "open" in seen)
+            held = sum(h.domain.delivered.values())
+            await asyncio.sleep(0.5)  # inside the cool-down: nothing is published
+            assert sum(h.domain.delivered.values()) == held
+            healthy = True
+            counts = await h.result(upload.batch_id)
+            watcher.cancel()
+        final = await h.store.breakers.get("lock_doors")
+    assert seen[:4] == ["closed", "open", "half_open", "closed"], seen
+    assert final.state == "closed"
+    assert counts["failed"] == held == 10
+    assert counts["succeeded"] == 50
+
+
+async def test_two_batches_never_have_a_vin_in_flight_at_once(
+    time_skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    shared = vins(40)
+    overlaps: list[str] = []
+    async with harness(
+        time_skipping_env.client, tmp_path, chunk_size=5, max_in_flight=4, latency_ms=30
+    ) as h:
+        query = (
+            select(items_table.c.vin)
+            .where(items_table.c.status == "in_flight")
+            .group_by(items_table.c.vin)
+            .having(func.count() > 1)
+        )
+
+        async def watch_items() -> None:
+            while True:
+                async with h.store.engine.connect() as conn:
+                    overlaps.extend((await conn.execute(query)).scalars())
+                await asyncio.sleep(0.005)
+
+        with time_skipping_env.auto_time_skipping_disabled():
+            watcher = asyncio.create_task(watch_items())
+            first, second = await asyncio.gather(h.submit(shared), h.submit(shared))
+            counts = await asyncio.gather(h.result(first.batch_id), h.result(second.batch_id))
+            watcher.cancel()
+        leases = await _leases(h)
+    assert overlaps == []
+    assert [c["succeeded"] for c in counts] == [40, 40]
+    assert sorted(h.domain.delivered.values()) == [1] * 80
+    assert leases == 0
