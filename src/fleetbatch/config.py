@@ -131,6 +131,11 @@ class Settings(BaseSettings):
     sim_timeout_rate: float = Field(default=0.01, ge=0, le=1)
     sim_no_consent_rate: float = Field(default=0.03, ge=0, le=1)
     sim_seed: int | None = None
+    sim_log_file: Path | None = Field(
+        default=None,
+        description="the domain simulator appends each delivery here "
+        "(unix time, batch id, command id): how benchmarks see the achieved rate",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

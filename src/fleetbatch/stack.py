@@ -119,6 +119,9 @@ async def run_stack(settings: Settings, *, start_embedded: bool = True) -> Async
         temporal_client(settings, start_embedded=start_embedded, runtime=runtime) as client,
         open_store(settings) as store,
     ):
+        log = (
+            None if settings.sim_log_file is None else settings.sim_log_file.open("a", buffering=1)
+        )
         bus = MemoryBus()
         domain = DomainSimulator(
             bus,
@@ -129,6 +132,7 @@ async def run_stack(settings: Settings, *, start_embedded: bool = True) -> Async
                 timeout_rate=settings.sim_timeout_rate,
                 seed=settings.sim_seed,
             ),
+            log=log,
         )
         consent = ConsentSimulator(settings.sim_no_consent_rate, seed=settings.sim_seed or 0)
         responder = Responder(bus, client)
@@ -146,3 +150,5 @@ async def run_stack(settings: Settings, *, start_embedded: bool = True) -> Async
             await responder.stop()
             await domain.stop()
             await bus.close()
+            if log is not None:
+                log.close()

@@ -31,7 +31,7 @@ from fleetbatch.bench.reference import (
     ReferenceInput,
     reference_worker,
 )
-from fleetbatch.config import Settings
+from fleetbatch.config import CommandSettings, Settings
 from fleetbatch.domain import TERMINAL, get_command
 from fleetbatch.domain.vin import make_vin
 from fleetbatch.intake import read_rows, validate_rows
@@ -92,7 +92,7 @@ def vin_csv(items: int) -> bytes:
     return ("vin\n" + "".join(f"{make_vin(i)}\n" for i in range(items))).encode()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -106,11 +106,11 @@ def bench_settings(workdir: Path, config: BenchConfig, max_in_flight: int) -> Se
         database_url=f"sqlite:///{workdir / 'fleetbatch.db'}",
         temporal_address=None,
         temporal_task_queue=TASK_QUEUE,
-        dev_server_port=_free_port(),
-        dev_server_ui_port=_free_port(),
+        dev_server_port=free_port(),
+        dev_server_ui_port=free_port(),
         dev_server_persist=config.server_file,
         # Metrics on, as a worker runs by default, on a port of its own.
-        metrics_address=f"127.0.0.1:{_free_port()}",
+        metrics_address=f"127.0.0.1:{free_port()}",
         chunk_size=config.chunk_size,
         max_in_flight=max_in_flight,
         idle_close_after_seconds=IDLE_CLOSE_AFTER_SECONDS,
@@ -120,6 +120,8 @@ def bench_settings(workdir: Path, config: BenchConfig, max_in_flight: int) -> Se
         sim_timeout_rate=0,
         sim_no_consent_rate=0,
         sim_seed=0,
+        # Throughput, not the command type's rate limit, is what this measures.
+        commands={COMMAND: CommandSettings(rate="off")},
     )
 
 

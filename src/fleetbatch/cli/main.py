@@ -265,11 +265,23 @@ def bench(
     ] = None,
     max_in_flight: Annotated[int, typer.Option(min=1, max=1000)] = 20,
     json_: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+    rate_limit: Annotated[
+        float | None,
+        typer.Option(
+            min=1,
+            help="instead: hold a command type to this many items/s with two workers and "
+            "two batches (weights 1 and 3) for --seconds, then double it",
+        ),
+    ] = None,
+    seconds: Annotated[float, typer.Option(min=10, help="measured window of --rate-limit")] = 60,
 ) -> None:
     """Measure throughput: per-VIN reference vs chunk sizes, each on a fresh dev server."""
     from fleetbatch.bench import configs, report, runner
 
     setup_logging(logging.WARNING)
+    if rate_limit is not None:
+        _bench_rate(rate_limit, seconds, json_)
+        return
 
     async def main() -> None:
         chosen = configs.select_configs(only or (), items)
@@ -283,6 +295,42 @@ def bench(
             print(report.to_json(results, max_in_flight=max_in_flight))
         else:
             report.print_table(results, console)
+
+    run(main())
+
+
+def _bench_rate(limit: float, seconds: float, json_: bool) -> None:
+    from fleetbatch.bench import rates
+
+    async def main() -> None:
+        result = await rates.run_rate_bench(
+            limit=limit,
+            seconds=seconds,
+            change_to=limit * 2,
+            on_phase=lambda text: errors.print(f"bench rate: {text}"),
+        )
+        if json_:
+            print(rates.to_json(result))
+            return
+        table = Table("measure", "value", "goal")
+        table.add_row("limit", f"{result.limit:g} items/s", "")
+        table.add_row(
+            f"achieved over {result.seconds:g}s",
+            f"{result.achieved:.2f} items/s ({result.error:+.1%})",
+            "within ±3 %",
+        )
+        for n, (share, err) in enumerate(zip(result.shares, result.share_errors(), strict=True)):
+            weight = result.weights[n]
+            goal = weight / sum(result.weights)
+            table.add_row(
+                f"batch weight {weight:g}", f"{share:.1%} ({err:+.1%})", f"{goal:.0%} ±10 %"
+            )
+        reached = "-" if result.reached_after is None else f"{result.reached_after:.1f}s"
+        table.add_row(f"rate set to {result.changed_to:g}/s: reached after", reached, "a few s")
+        table.add_row(
+            "achieved after the change", f"{result.achieved_after_change:.2f} items/s", ""
+        )
+        console.print(table)
 
     run(main())
 

@@ -12,9 +12,11 @@ import asyncio
 import contextlib
 import enum
 import random
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TextIO
 
 from fleetbatch.bus import (
     RESPONSES_SUBJECT,
@@ -61,8 +63,11 @@ class DomainSimulator:
         *,
         domains: tuple[str, ...] = ("vehicle", "backoffice"),
         decide: Decide | None = None,
+        log: TextIO | None = None,
     ) -> None:
         self._bus = bus
+        self._log = log
+        """Where each delivery is written as ``unix time,batch id,command id``, if anywhere."""
         self._config = config or DomainSimulatorConfig()
         self._domains = domains
         self._random = random.Random(self._config.seed)
@@ -106,6 +111,8 @@ class DomainSimulator:
     async def _on_command(self, data: bytes) -> None:
         message = CommandMessage.decode(data)
         self.delivered[message.command_id] += 1
+        if self._log is not None:
+            self._log.write(f"{time.time():.4f},{message.batch_id},{message.command_id}\n")
         response = self.results.get(message.command_id)
         if response is None:
             decision = self._decide(message)
