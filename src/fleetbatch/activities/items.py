@@ -63,7 +63,7 @@ class ItemActivities:
 
     @activity.defn(name=RECORD_OUTCOMES)
     async def record_outcomes(self, params: RecordOutcomesInput) -> None:
-        """Write the chunk's final statuses in one statement."""
+        """Write the chunk's final statuses in one statement (and end its leases)."""
         try:
             outcomes = params.outcomes()
         except ValueError as exc:  # an unknown status, or columns of different lengths
@@ -77,7 +77,7 @@ class ItemActivities:
                 type=INVALID_INPUT,
                 non_retryable=True,
             )
-        await self._store.items.record_outcomes(outcomes)
+        await self._store.items.record_outcomes(outcomes, params.release_leases_of)
 
     @activity.defn(name=END_CHUNK)
     async def end_chunk(self, params: EndChunkInput) -> int:

@@ -102,14 +102,19 @@ class RecordOutcomesInput:
     statuses: list[str]
     attempts: list[int]
     errors: list[str | None]
+    release_leases_of: str | None = None
+    """The chunk workflow whose VIN leases end with these outcomes, in the same write."""
 
     @classmethod
-    def of(cls, outcomes: Sequence[Outcome]) -> RecordOutcomesInput:
+    def of(
+        cls, outcomes: Sequence[Outcome], release_leases_of: str | None = None
+    ) -> RecordOutcomesInput:
         return cls(
             [o.item_id for o in outcomes],
             [o.status.value for o in outcomes],
             [o.attempts for o in outcomes],
             [o.error for o in outcomes],
+            release_leases_of,
         )
 
     def outcomes(self) -> list[Outcome]:

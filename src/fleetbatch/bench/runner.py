@@ -120,8 +120,9 @@ def bench_settings(workdir: Path, config: BenchConfig, max_in_flight: int) -> Se
         sim_timeout_rate=0,
         sim_no_consent_rate=0,
         sim_seed=0,
-        # Throughput, not the command type's rate limit, is what this measures.
-        commands={COMMAND: CommandSettings(rate="off")},
+        # Throughput, not the command type's rate limit, is what this measures:
+        # no limit, and so no reason to publish a chunk in more than one activity.
+        commands={COMMAND: CommandSettings(rate="off", publish_slice=5000)},
     )
 
 

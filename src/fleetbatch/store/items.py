@@ -129,10 +129,8 @@ class ItemRepository:
             return set((await conn.execute(query)).scalars())
 
     async def end_chunk(self, workflow_id: str, reason: str) -> int:
-        """Release the chunk's leases; items it left in flight fail with ``reason``.
-
-        The saga's compensation and its normal end are this one step: after a
-        chunk recorded its outcomes nothing of it is in flight any more.
+        """Release the chunk's leases; items it left in flight fail with ``reason``:
+        the saga's compensation when a step after ``begin_chunk`` failed.
 
         Returns:
             How many items were failed.
@@ -149,9 +147,14 @@ class ItemRepository:
             await leases.release_holder(conn, workflow_id)
             return failed.rowcount or 0
 
-    async def record_outcomes(self, outcomes: Sequence[Outcome]) -> None:
-        """Write final statuses in one statement; items already terminal are left alone."""
+    async def record_outcomes(
+        self, outcomes: Sequence[Outcome], release_leases_of: str | None = None
+    ) -> None:
+        """Write final statuses in one statement; items already terminal are left alone.
+        With ``release_leases_of``, that chunk's VIN leases end in the same transaction."""
         if not outcomes:
+            if release_leases_of is not None:
+                await self.end_chunk(release_leases_of, "")
             return
         statement = (
             update(items)
@@ -181,6 +184,8 @@ class ItemRepository:
         ]
         async with write_transaction(self._engine) as conn:
             await conn.execute(statement, params)
+            if release_leases_of is not None:
+                await leases.release_holder(conn, release_leases_of)
 
     async def close_batch(
         self, batch_id: str, stop: tuple[str, str] | None = None

@@ -197,12 +197,13 @@ class ChunkWorkflow:
         size = 0
         retry = LEASE_RETRY_FIRST
         while True:
+            begun = await self._begin(params)
             try:
-                begun = await self._begin(params)
                 size += await self._round(params, begun, searchable=size == 0)
-            finally:
-                # The saga's compensation, and its normal end: release every lease;
-                # items a failed step left in flight fail with the reason.
+            except BaseException:
+                # The saga's compensation: give the leases back; items the failed
+                # step left in flight fail. (A round that ends well releases them
+                # in the same write as its outcomes.)
                 await self._activity(
                     END_CHUNK,
                     EndChunkInput(
@@ -210,6 +211,7 @@ class ChunkWorkflow:
                     ),
                     STORE_TIMEOUT,
                 )
+                raise
             if not begun.blocked or self._cancelled:
                 return size
             workflow.logger.info("%d items wait for VINs other batches command", begun.blocked)
@@ -240,8 +242,11 @@ class ChunkWorkflow:
         else:
             await self._check_consent(items)
             await self._command(params)
+        leased = workflow.info().workflow_id if params.publish_task_queue else None
         await self._activity(
-            RECORD_OUTCOMES, RecordOutcomesInput.of(list(self._outcomes.values())), STORE_TIMEOUT
+            RECORD_OUTCOMES,
+            RecordOutcomesInput.of(list(self._outcomes.values()), leased),
+            STORE_TIMEOUT,
         )
         for outcome in self._outcomes.values():
             self._counts[outcome.status.value] = self._counts.get(outcome.status.value, 0) + 1
