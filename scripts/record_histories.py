@@ -1,7 +1,7 @@
 """Record workflow histories for the replay tests.
 
-Run after a deliberate, versioned workflow change:
-``.venv/bin/python scripts/record_histories.py``. It runs a small batch on the
+Run after a deliberate, versioned workflow change, with a new tag:
+``.venv/bin/python scripts/record_histories.py v3``. It runs a small batch on the
 embedded dev server (a re-publish after a 30 s timeout, a consent skip, a
 domain failure, continue-as-new) and writes every run's history as JSON into
 tests/workflows/histories/. Old files stay: running histories must keep replaying.
