@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from fleetbatch.bench.runner import COMMAND, free_port, vin_csv
+from fleetbatch.bench.runner import COMMAND, free_port
 from fleetbatch.config import CommandSettings, Settings
 from fleetbatch.domain.vin import make_vin
 from fleetbatch.services import control
@@ -167,10 +167,8 @@ async def run_rate_bench(
                 async with _workers(settings, logs):
                     batches = []
                     for n, weight in enumerate(weights):
-                        data = (
-                            vin_csv(0)
-                            + "".join(f"{make_vin(n * items + i)}\n" for i in range(items)).encode()
-                        )
+                        rows = (make_vin(n * items + i) for i in range(items))
+                        data = ("vin\n" + "".join(f"{vin}\n" for vin in rows)).encode()
                         upload = await submit_file(
                             store,
                             client,

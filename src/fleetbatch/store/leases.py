@@ -46,9 +46,3 @@ async def release_batch(conn: AsyncConnection, batch_id: str) -> int:
     ended, e.g. terminated by an operator); returns how many."""
     result = await conn.execute(delete(vin_leases).where(vin_leases.c.batch_id == batch_id))
     return result.rowcount or 0
-
-
-async def holders(conn: AsyncConnection, vins: Sequence[str]) -> dict[str, str]:
-    """VIN → the chunk workflow that holds it, for those of ``vins`` that are leased."""
-    query = select(vin_leases.c.vin, vin_leases.c.holder).where(vin_leases.c.vin.in_(vins))
-    return {r.vin: r.holder for r in await conn.execute(query)}
