@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass
 
 from rich.console import Group
@@ -17,6 +16,7 @@ from temporalio.service import RPCError
 from fleetbatch.cli.common import console
 from fleetbatch.domain import TERMINAL, ItemStatus
 from fleetbatch.store import Store
+from fleetbatch.store.batches import now
 from fleetbatch.workflows import BatchWorkflow
 from fleetbatch.workflows.ids import batch_workflow_id
 
@@ -28,7 +28,8 @@ class Snapshot:
     phase: str
     total: int
     counts: dict[str, int]
-    started_at: float | None
+    items_per_second: float
+    eta_seconds: float | None
     breaker: str = "closed"
     """The command type's circuit breaker: closed, half_open or open."""
     stop_reason: str | None = None
@@ -53,7 +54,15 @@ async def snapshot(client: Client, store: Store, batch_id: str) -> Snapshot:
     breaker = (await store.breakers.get(batch.command)).state
     if status == WorkflowExecutionStatus.RUNNING:
         p = await handle.query(BatchWorkflow.progress)
-        return Snapshot(p.phase, p.items_total, p.counts, p.started_at, breaker, p.stop_reason)
+        return Snapshot(
+            p.phase,
+            p.items_total,
+            p.counts,
+            p.items_per_second,
+            p.eta_seconds,
+            breaker,
+            p.stop_reason,
+        )
     counts = await store.items.counts(batch_id)
     phase = batch.status
     if status is None and phase == "open":
@@ -61,17 +70,16 @@ async def snapshot(client: Client, store: Store, batch_id: str) -> Snapshot:
     if status is not None and status != WorkflowExecutionStatus.COMPLETED:
         phase = status.name.lower()  # failed, terminated, …
     reason = (batch.summary or {}).get("reason")
-    started = batch.created_at.timestamp()
-    return Snapshot(phase, sum(counts.values()), counts, started, breaker, reason)
+    done = sum(counts[s.value] for s in TERMINAL)
+    elapsed = ((batch.finished_at or now()) - batch.created_at).total_seconds()
+    rate = done / elapsed if elapsed > 0 else 0.0
+    return Snapshot(phase, sum(counts.values()), counts, rate, None, breaker, reason)
 
 
 def render(batch_id: str, snap: Snapshot, bar: Progress, task_id: int) -> Group:
     """The bar plus a table of counts by status, rate and ETA."""
     bar.update(task_id, total=max(snap.total, 1), completed=snap.done)  # type: ignore[arg-type]
-    elapsed = time.time() - snap.started_at if snap.started_at else 0.0
-    rate = snap.done / elapsed if elapsed > 0 else 0.0
-    left = snap.total - snap.done
-    eta = f"{left / rate:,.0f}s" if rate > 0 and left > 0 else "-"
+    eta = "-" if snap.eta_seconds is None else f"{snap.eta_seconds:,.0f}s"
     table = Table(box=None, show_header=False, pad_edge=False)
     for status in ItemStatus:
         table.add_row(status.value, f"{snap.counts.get(status.value, 0):,}")
@@ -80,7 +88,7 @@ def render(batch_id: str, snap: Snapshot, bar: Progress, task_id: int) -> Group:
     if snap.stop_reason:
         table.add_row("reason", Text(snap.stop_reason))
     table.add_row("breaker", snap.breaker)
-    table.add_row("rate", f"{rate:,.1f} items/s")
+    table.add_row("rate", f"{snap.items_per_second:,.1f} items/s")
     table.add_row("ETA", eta)
     return Group(f"[bold]batch {batch_id}[/]", bar, table)
 

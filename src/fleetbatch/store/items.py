@@ -152,9 +152,7 @@ class ItemRepository:
     ) -> None:
         """Write final statuses in one statement; items already terminal are left alone.
         With ``release_leases_of``, that chunk's VIN leases end in the same transaction."""
-        if not outcomes:
-            if release_leases_of is not None:
-                await self.end_chunk(release_leases_of, "")
+        if not outcomes and release_leases_of is None:
             return
         statement = (
             update(items)
@@ -183,7 +181,8 @@ class ItemRepository:
             for o in outcomes
         ]
         async with write_transaction(self._engine) as conn:
-            await conn.execute(statement, params)
+            if params:
+                await conn.execute(statement, params)
             if release_leases_of is not None:
                 await leases.release_holder(conn, release_leases_of)
 
@@ -210,7 +209,7 @@ class ItemRepository:
                 select(batches.c.id).where(batches.c.id == batch_id).with_for_update()
             )
             if stop is not None:
-                await self._set_open(
+                await self._move(
                     conn,
                     batch_id,
                     ItemStatus.PENDING,
@@ -222,7 +221,7 @@ class ItemRepository:
             if pending:
                 return counts, pending
             if counts[ItemStatus.IN_FLIGHT.value]:
-                await self._set_open(
+                await self._move(
                     conn,
                     batch_id,
                     ItemStatus.IN_FLIGHT,
@@ -247,7 +246,7 @@ class ItemRepository:
             return counts, 0
 
     @staticmethod
-    async def _set_open(
+    async def _move(
         conn: AsyncConnection, batch_id: str, old: ItemStatus, new: ItemStatus, reason: str
     ) -> None:
         await conn.execute(
