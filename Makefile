@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck fmt clean
+.PHONY: install demo test lint typecheck fmt clean openapi
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -30,6 +30,9 @@ test: lint typecheck
 fmt: $(STAMP)
 	$(BIN)/ruff format src tests
 	$(BIN)/ruff check --fix src tests
+
+openapi: $(STAMP)
+	$(PY) scripts/openapi.py
 
 clean:
 	rm -rf $(VENV) .fleetbatch .pytest_cache .mypy_cache .ruff_cache

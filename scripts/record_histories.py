@@ -1,10 +1,14 @@
 """Record workflow histories for the replay tests.
 
 Run after a deliberate, versioned workflow change, with a new tag:
-``.venv/bin/python scripts/record_histories.py v3``. It runs a small batch on the
+``.venv/bin/python scripts/record_histories.py v3 [RATE]`` (RATE: lock_doors's rate,
+e.g. ``off`` for the in-chunk publish path; the configured rate by default).
+It runs a small batch on the
 embedded dev server (a re-publish after a 30 s timeout, a consent skip, a
-domain failure, continue-as-new) and writes every run's history as JSON into
-tests/workflows/histories/. Old files stay: running histories must keep replaying.
+domain failure, continue-as-new), then a per-VIN batch that records through a
+write batcher (flushes by size, continue-as-new), and writes every run's history
+as JSON into tests/workflows/histories/. Old files stay: running histories must
+keep replaying.
 """
 
 from __future__ import annotations
@@ -20,7 +24,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 from temporalio.api.enums.v1 import EventType  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 
+from conftest import free_port  # noqa: E402
+from fleetbatch.activities.batcher_types import batcher_workflow_id  # noqa: E402
 from fleetbatch.bus import CommandMessage  # noqa: E402
+from fleetbatch.config import CommandSettings  # noqa: E402
 from fleetbatch.services.simulators import Decision  # noqa: E402
 from fleetbatch.temporal import DevServer, ensure_search_attributes  # noqa: E402
 from fleetbatch.workflows.ids import batch_workflow_id  # noqa: E402
@@ -29,8 +36,8 @@ from support import harness, vins  # noqa: E402
 OUT = ROOT / "tests" / "workflows" / "histories"
 
 
-async def main(tag: str) -> None:
-    server = DevServer(port=17999, ui_port=18999, db_file=None)
+async def main(tag: str, rate: str | None) -> None:
+    server = DevServer(port=free_port(), ui_port=free_port(), db_file=None)
     await server.start()
     client = await Client.connect(server.address)
     await ensure_search_attributes(client)
@@ -52,12 +59,30 @@ async def main(tag: str) -> None:
                 chunk_size=5,
                 max_in_flight=4,
                 max_history_events=100,
+                commands={"lock_doors": CommandSettings(rate=rate)} if rate else {},
             ) as h:
                 upload = await h.submit(batch, batch_id=f"replay-{tag}")
                 await h.result(upload.batch_id)
                 items = await h.items(upload.batch_id)
                 await _save(client, batch_workflow_id(upload.batch_id), f"batch-{tag}")
                 await _save(client, items[slow]["workflow_id"], f"chunk-{tag}")
+            async with harness(
+                client,
+                Path(tmp) / "batched",
+                chunk_size=1,
+                max_in_flight=10,
+                write_shards=1,
+                write_max_batch=4,
+                write_max_wait_seconds=0.5,
+                write_requests_per_run=10,
+            ) as h:
+                upload = await h.submit(vins(20, 1000), batch_id=f"replay-{tag}-batched")
+                await h.result(upload.batch_id)
+                items = await h.items(upload.batch_id)
+                await _save(client, items[vins(1, 1000)[0]]["workflow_id"], f"chunk-{tag}-batched")
+                await _save(
+                    client, batcher_workflow_id(h.settings.temporal_task_queue, 0), f"batcher-{tag}"
+                )
     finally:
         server.stop()
 
@@ -81,4 +106,4 @@ async def _save(client: Client, workflow_id: str, name: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else "v1"))
+    asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else "v1", (sys.argv[2:] or [None])[0]))

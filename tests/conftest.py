@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,20 +10,11 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+# The API tests' fixtures (tests/api, tests/e2e), defined beside their helpers.
+from api_support import api, api_factory  # noqa: F401
+from external import require_service
 from fleetbatch.temporal import DevServer, ensure_search_attributes
 from fleetbatch.temporal.devserver import find_binary
-
-
-def require_service(name: str, host: str, port: int) -> None:
-    """Skip when a service is missing locally; fail in CI, where it must be there."""
-    with socket.socket() as sock:
-        sock.settimeout(1)
-        if sock.connect_ex((host, port)) == 0:
-            return
-    message = f"{name} is not reachable at {host}:{port}"
-    if os.environ.get("CI"):
-        pytest.fail(f"{message} (required in CI)")
-    pytest.skip(message)
 
 
 def free_port() -> int:
@@ -61,3 +51,6 @@ async def dev_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
 @pytest.fixture(scope="session")
 async def dev_client(dev_server: DevServer) -> Client:
     return await Client.connect(dev_server.address)
+
+
+__all__ = ["free_port", "require_service"]

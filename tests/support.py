@@ -116,7 +116,7 @@ async def harness(
         decide=decide,
     )
     consent = ConsentSimulator(0.0, denied_vins=denied_vins)
-    responder = Responder(bus, client, flush_interval=0.01)
+    responder = Responder(bus, client, store.orphans, flush_interval=0.01)
     h = Harness(client, config, store, bus, domain, consent, responder)
     await domain.start()
     await responder.start()

@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from fleetbatch.activities.batcher_types import BatcherConfig
 from fleetbatch.domain.commands import COMMANDS, CommandType, parse_rate
 from fleetbatch.errors import ConfigError
 from fleetbatch.store.breakers import BreakerPolicy
@@ -75,6 +76,28 @@ class Settings(BaseSettings):
     temporal_api_key: str | None = None
     temporal_ui_url: str | None = None
 
+    # The bus: in-process (one process, nothing kept) or NATS JetStream.
+    bus: str = Field(
+        default="memory",
+        description="'memory', or a NATS URL (nats://host:4222) for JetStream",
+    )
+    bus_namespace: str = Field(
+        default="fleetbatch",
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="NATS subjects live under '<namespace>.'; streams are named after it",
+    )
+    bus_max_deliver: int = Field(
+        default=5, ge=1, le=100, description="deliveries before a message is dead-lettered"
+    )
+    bus_ack_wait_seconds: float = Field(
+        default=30.0, gt=0, description="when a message in a dead process's hands comes back"
+    )
+    bus_backoff_seconds: list[float] = Field(
+        default=[1.0, 5.0, 15.0, 30.0],
+        min_length=1,
+        description="delays before redelivering a message whose handler failed, per delivery",
+    )
+
     metrics_address: str | None = Field(
         default="127.0.0.1:9464",
         description="where a worker process serves Prometheus metrics; unset to turn off",
@@ -124,6 +147,41 @@ class Settings(BaseSettings):
         "limit of 2 KB per value holds about 100)",
     )
 
+    # HTTP API and web UI.
+    environment: Literal["development", "production"] = Field(
+        default="development",
+        description="outside development the API refuses to start without tokens",
+    )
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=0, le=65535)
+    api_viewer_tokens: list[SecretStr] = Field(
+        default_factory=list, description='bearer tokens that may read, as JSON: ["t1", "t2"]'
+    )
+    api_operator_tokens: list[SecretStr] = Field(
+        default_factory=list, description="bearer tokens that may also upload and steer batches"
+    )
+    api_max_upload_bytes: int = Field(
+        default=256 * 1024 * 1024, ge=1, description="largest request body an upload may have"
+    )
+
+    # The write batcher (per-item chunks record their outcomes through it).
+    write_shards: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="per-item chunks (chunk size 1) record outcomes through this many "
+        "sharded write batcher workflows; 0 writes each directly",
+    )
+    write_max_batch: int = Field(default=100, ge=1, le=5000)
+    write_max_wait_seconds: float = Field(default=2.0, gt=0)
+    write_dedup_window: int = Field(default=5000, ge=0)
+    write_requests_per_run: int = Field(
+        default=1000, ge=10, description="a batcher continues-as-new after this many requests"
+    )
+    write_ack_timeout_seconds: float = Field(
+        default=120.0, gt=0, description="a write not acknowledged by then fails its items"
+    )
+
     # Simulators (the embedded defaults for the domain and consent services).
     sim_latency_ms: float = Field(default=50.0, ge=0)
     sim_latency_jitter_ms: float = Field(default=30.0, ge=0)
@@ -131,6 +189,11 @@ class Settings(BaseSettings):
     sim_timeout_rate: float = Field(default=0.01, ge=0, le=1)
     sim_no_consent_rate: float = Field(default=0.03, ge=0, le=1)
     sim_seed: int | None = None
+    sim_journal: Path | None = Field(
+        default=None,
+        description="the domain simulator keeps every execution here (JSON lines) and "
+        "reads it back on start: deduplication across restarts, and `fleetbatch audit`",
+    )
     sim_log_file: Path | None = Field(
         default=None,
         description="the domain simulator appends each delivery here "
@@ -141,6 +204,8 @@ class Settings(BaseSettings):
     def _check(self) -> Settings:
         if (self.temporal_tls_cert is None) != (self.temporal_tls_key is None):
             raise ConfigError("temporal_tls_cert and temporal_tls_key must be set together")
+        if self.bus != "memory" and not self.bus.startswith(("nats://", "tls://")):
+            raise ConfigError(f"bus must be 'memory' or a nats:// URL, not {self.bus!r}")
         self.command_types  # noqa: B018 - a bad rate or a new type without a domain fails here
         return self
 
@@ -163,9 +228,31 @@ class Settings(BaseSettings):
         )
 
     @property
+    def nats(self) -> bool:
+        """Whether the bus is NATS JetStream (else the in-process bus)."""
+        return self.bus != "memory"
+
+    @property
+    def batcher_config(self) -> BatcherConfig:
+        """How the write batchers this worker starts flush and hand over."""
+        return BatcherConfig(
+            max_batch=self.write_max_batch,
+            max_wait_seconds=self.write_max_wait_seconds,
+            dedup_window=self.write_dedup_window,
+            max_requests_per_run=self.write_requests_per_run,
+        )
+
+    @property
     def embedded_temporal(self) -> bool:
         """Whether fleetbatch runs its own dev server instead of using a cluster."""
         return self.temporal_address is None
+
+    @property
+    def temporal_web_url(self) -> str | None:
+        """The Temporal Web UI: configured, or the embedded dev server's."""
+        if self.temporal_ui_url or not self.embedded_temporal:
+            return self.temporal_ui_url
+        return f"http://127.0.0.1:{self.dev_server_ui_port}"
 
     @property
     def effective_temporal_address(self) -> str:

@@ -5,11 +5,13 @@ Hierarchy::
     FleetbatchError                 base of everything raised on purpose
     ├── ConfigError                 settings are missing, insecure or contradictory
     ├── InputFileError              an uploaded file cannot be read as a whole
-    │                               (empty, no VIN column, not UTF-8, line too long)
+    │   │                           (empty, no VIN column, not UTF-8, line too long)
+    │   └── UploadTooLargeError     an upload is larger than the configured limit
     ├── UnknownCommandError         a command name that is not configured
     ├── BatchNotFoundError          a batch id the store does not know
     ├── BatchConflictError          a file for a batch of another command, or a closed batch
-    └── TemporalUnavailableError    no Temporal server answers at the configured address
+    ├── TemporalUnavailableError    no Temporal server answers at the configured address
+    └── BusUnavailableError         no NATS server answers at the configured bus URL
 
 Per-row problems (an invalid VIN, a duplicate) are not errors: they are
 ``Rejection`` records in the upload report, and the rest of the file is kept.
@@ -30,6 +32,10 @@ class InputFileError(FleetbatchError):
     """Raised when an input file cannot be processed at all; nothing of it is stored."""
 
 
+class UploadTooLargeError(InputFileError):
+    """Raised when an upload's body passes the configured size limit; nothing of it is stored."""
+
+
 class UnknownCommandError(FleetbatchError):
     """Raised for a command name that is not in the command registry."""
 
@@ -44,3 +50,7 @@ class BatchConflictError(FleetbatchError):
 
 class TemporalUnavailableError(FleetbatchError):
     """Raised when no Temporal server answers at the configured address."""
+
+
+class BusUnavailableError(FleetbatchError):
+    """Raised when no NATS server answers at the configured bus URL."""

@@ -17,9 +17,17 @@ CHUNK_DURATION = "fleetbatch_chunk_duration_seconds"
 CHUNKS_IN_FLIGHT = "fleetbatch_chunks_in_flight"
 PUBLISHED = "fleetbatch_commands_published_total"
 BREAKER_STATE = "fleetbatch_breaker_state"
+BATCHER_REQUESTS = "fleetbatch_batcher_requests_total"
+BATCHER_DUPLICATES = "fleetbatch_batcher_duplicates_total"
+BATCHER_FLUSHES = "fleetbatch_batcher_flushes_total"
+BATCHER_FLUSH_LATENCY = "fleetbatch_batcher_flush_latency_seconds"
+BATCHER_PENDING = "fleetbatch_batcher_pending"
+BATCHER_DEDUP_WINDOW = "fleetbatch_batcher_dedup_window"
+BATCHER_CONTINUED = "fleetbatch_batcher_continued_as_new_total"
 
 SECONDS_BUCKETS = {
     PUBLISH_DURATION: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0],
     RESPONSE_LATENCY: [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0],
+    BATCHER_FLUSH_LATENCY: [0.01, 0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0],
     CHUNK_DURATION: [0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0],
 }

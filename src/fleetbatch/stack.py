@@ -14,7 +14,10 @@ from temporalio.worker import Worker
 
 from fleetbatch.activities.consent import ConsentService
 from fleetbatch.bus import Bus, MemoryBus
+from fleetbatch.bus.nats import NatsBus, NatsOptions
 from fleetbatch.config import Settings
+from fleetbatch.errors import ConfigError
+from fleetbatch.services.consent_bus import BusConsentService
 from fleetbatch.services.responder import Responder
 from fleetbatch.services.simulators import ConsentSimulator, DomainSimulator, DomainSimulatorConfig
 from fleetbatch.store import Store
@@ -95,6 +98,60 @@ def _metrics_runtime(address: str | None) -> Runtime | None:
         return None
 
 
+def nats_options(settings: Settings) -> NatsOptions:
+    """How the settings want JetStream used."""
+    return NatsOptions(
+        namespace=settings.bus_namespace,
+        max_deliver=settings.bus_max_deliver,
+        ack_wait_seconds=settings.bus_ack_wait_seconds,
+        backoff_seconds=tuple(settings.bus_backoff_seconds),
+    )
+
+
+@contextlib.asynccontextmanager
+async def open_bus(settings: Settings, store: Store) -> AsyncIterator[Bus]:
+    """The configured bus; NATS dead-letters into the store's dead-letter table."""
+    bus: Bus
+    if settings.nats:
+        bus = await NatsBus.connect(settings.bus, nats_options(settings), store.dead_letters.add)
+    else:
+        bus = MemoryBus()
+    try:
+        yield bus
+    finally:
+        await bus.close()
+
+
+@contextlib.asynccontextmanager
+async def domain_simulator(settings: Settings, bus: Bus) -> AsyncIterator[DomainSimulator]:
+    """The domain simulator as the settings describe it, started."""
+    log = None if settings.sim_log_file is None else settings.sim_log_file.open("a", buffering=1)
+    domain = DomainSimulator(
+        bus,
+        DomainSimulatorConfig(
+            latency_ms=settings.sim_latency_ms,
+            latency_jitter_ms=settings.sim_latency_jitter_ms,
+            failure_rate=settings.sim_failure_rate,
+            timeout_rate=settings.sim_timeout_rate,
+            seed=settings.sim_seed,
+        ),
+        log=log,
+        journal=settings.sim_journal,
+    )
+    await domain.start()
+    try:
+        yield domain
+    finally:
+        await domain.stop()
+        if log is not None:
+            log.close()
+
+
+def consent_simulator(settings: Settings) -> ConsentSimulator:
+    """The consent simulator as the settings describe it."""
+    return ConsentSimulator(settings.sim_no_consent_rate, seed=settings.sim_seed or 0)
+
+
 @contextlib.asynccontextmanager
 async def serve(
     settings: Settings, client: Client, store: Store, bus: Bus, consent: ConsentService
@@ -103,7 +160,15 @@ async def serve(
     types = settings.command_types
     if settings.apply_rates:
         await apply_configured_rates(client, settings.temporal_task_queue, types)
-    workers = build_workers(client, settings.temporal_task_queue, store, bus, consent, types)
+    workers = build_workers(
+        client,
+        settings.temporal_task_queue,
+        store,
+        bus,
+        consent,
+        types,
+        batcher=settings.batcher_config,
+    )
     async with contextlib.AsyncExitStack() as running:
         for worker in workers:
             await running.enter_async_context(worker)
@@ -111,44 +176,39 @@ async def serve(
 
 
 @contextlib.asynccontextmanager
-async def run_stack(settings: Settings, *, start_embedded: bool = True) -> AsyncIterator[Stack]:
-    """The whole single-process stack: dev server (if embedded), store, in-process
-    bus, simulators, responder and a worker, until the context exits."""
+async def run_stack(
+    settings: Settings, *, start_embedded: bool = True, services: bool = True
+) -> AsyncIterator[Stack]:
+    """A worker with its Temporal client (and the embedded dev server when asked),
+    store and bus, until the context exits.
+
+    With ``services`` the simulators and the responder run in this process too:
+    the whole stack in one process. Without, they are processes of their own
+    (``fleetbatch responder``, ``fleetbatch simulate …``) and consent is asked
+    over the bus, which must then be NATS.
+    """
     runtime = _metrics_runtime(settings.metrics_address)
     async with (
         temporal_client(settings, start_embedded=start_embedded, runtime=runtime) as client,
         open_store(settings) as store,
+        open_bus(settings, store) as bus,
+        contextlib.AsyncExitStack() as running,
     ):
-        log = (
-            None if settings.sim_log_file is None else settings.sim_log_file.open("a", buffering=1)
-        )
-        bus = MemoryBus()
-        domain = DomainSimulator(
-            bus,
-            DomainSimulatorConfig(
-                latency_ms=settings.sim_latency_ms,
-                latency_jitter_ms=settings.sim_latency_jitter_ms,
-                failure_rate=settings.sim_failure_rate,
-                timeout_rate=settings.sim_timeout_rate,
-                seed=settings.sim_seed,
-            ),
-            log=log,
-        )
-        consent = ConsentSimulator(settings.sim_no_consent_rate, seed=settings.sim_seed or 0)
-        responder = Responder(bus, client)
-        await domain.start()
-        await responder.start()
-        ui_url = (
-            settings.temporal_ui_url or f"http://127.0.0.1:{settings.dev_server_ui_port}"
-            if settings.embedded_temporal
-            else settings.temporal_ui_url
-        )
-        try:
-            async with serve(settings, client, store, bus, consent) as workers:
-                yield Stack(settings, client, store, bus, domain, responder, workers, ui_url)
-        finally:
-            await responder.stop()
-            await domain.stop()
-            await bus.close()
-            if log is not None:
-                log.close()
+        domain: DomainSimulator | None = None
+        responder: Responder | None = None
+        consent: ConsentService
+        if services:
+            domain = await running.enter_async_context(domain_simulator(settings, bus))
+            consent = consent_simulator(settings)
+            responder = Responder(bus, client, store.orphans)
+            await responder.start()
+            running.push_async_callback(responder.stop)
+        elif isinstance(bus, NatsBus):
+            consent = BusConsentService(bus)
+        else:
+            raise ConfigError(
+                "a worker without in-process simulators needs FLEETBATCH_BUS=nats://…"
+            )
+        ui_url = settings.temporal_web_url
+        async with serve(settings, client, store, bus, consent) as workers:
+            yield Stack(settings, client, store, bus, domain, responder, workers, ui_url)

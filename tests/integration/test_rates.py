@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from temporalio.client import Client
 
 from fleetbatch.config import Settings
+from fleetbatch.errors import ConfigError
 from fleetbatch.temporal.rates import OPERATOR, apply_configured_rates, current_rate, set_rate
 
 
@@ -22,6 +24,8 @@ async def test_configured_rates_are_set_and_an_operators_rate_is_kept(dev_client
     assert (first.items_per_second, first.reason) == (20.0, "configured")
     assert first.task_queue == f"{queue}-publish-lock_doors"
     assert (await current_rate(dev_client, queue, honk)).items_per_second is None
+    with pytest.raises(ConfigError, match="honk_horn is configured without a rate"):
+        await set_rate(dev_client, queue, honk, 5.0, f"{OPERATOR}: test")
 
     await set_rate(dev_client, queue, lock, 5.0, f"{OPERATOR}: test")
     # A worker starting later keeps what the operator set.

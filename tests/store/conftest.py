@@ -1,85 +1,18 @@
-"""Store fixtures: every store test runs against SQLite and PostgreSQL.
-
-PostgreSQL: a server at 127.0.0.1:5432 with trust auth, reached as the current
-OS user through the database ``test``. A fresh, uniquely named database is
-created for the test session and dropped at its end. Without a server the
-PostgreSQL cases are skipped, or fail when ``CI`` is set.
-"""
+"""Store fixtures: every store test runs against SQLite and PostgreSQL (the session's
+database from ``external.pg_url``; without a server those cases skip, or fail in CI)."""
 
 from __future__ import annotations
 
-import asyncio
-import getpass
-import os
-import threading
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TypeVar
 
-import asyncpg
 import pytest
 import pytest_asyncio
 
+from external import pg_url
 from fleetbatch.store import Store
 from fleetbatch.store.tables import breakers, vin_leases
-
-PG_HOST = "127.0.0.1"
-PG_PORT = 5432
-PG_ADMIN_DB = "test"
-
-T = TypeVar("T")
-
-
-def _run_in_thread(factory: Callable[[], Awaitable[T]]) -> T:
-    """Run a coroutine on its own loop in another thread, away from pytest-asyncio's loop."""
-    box: dict[str, object] = {}
-
-    def target() -> None:
-        async def main() -> T:
-            return await factory()
-
-        try:
-            box["result"] = asyncio.run(main())
-        except BaseException as exc:
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, name="pg-admin")
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box["result"]  # type: ignore[return-value]
-
-
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(
-        host=PG_HOST, port=PG_PORT, user=getpass.getuser(), database=PG_ADMIN_DB, timeout=5
-    )
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test session."""
-    name = f"fleetbatch_test_{uuid.uuid4().hex[:12]}"
-    try:
-        _run_in_thread(lambda: _admin(f'CREATE DATABASE "{name}"'))
-    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
-        reason = (
-            f"PostgreSQL at {PG_HOST}:{PG_PORT} (database {PG_ADMIN_DB!r}) is unreachable: "
-            f"{type(exc).__name__}: {exc}"
-        )
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    try:
-        yield f"postgresql://{PG_HOST}:{PG_PORT}/{name}"
-    finally:
-        _run_in_thread(lambda: _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -109,3 +42,6 @@ async def store(store_url: str) -> AsyncIterator[Store]:
 def batch_id() -> str:
     """A batch id no other test uses (the PostgreSQL database is shared by the session)."""
     return f"b-{uuid.uuid4().hex[:12]}"
+
+
+__all__ = ["pg_url"]  # a fixture

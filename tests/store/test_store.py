@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import io
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import Table, func, select, text
 
-from fleetbatch.domain import ChunkSpec, ItemRef, ItemStatus, Outcome, command_id_for
+from fleetbatch.domain import BreakerCount, ChunkSpec, ItemRef, ItemStatus, Outcome, command_id_for
 from fleetbatch.domain.commands import get_command
 from fleetbatch.domain.vin import make_vin
 from fleetbatch.errors import BatchConflictError, BatchNotFoundError, InputFileError
 from fleetbatch.intake import Rejection, read_rows, validate_rows
 from fleetbatch.store import BatchStatus, NewBatch, Store, UploadResult
-from fleetbatch.store.tables import batches, items, rejections, uploads
+from fleetbatch.store.tables import batches, items, rejections, uploads, vin_leases
 from fleetbatch.store.uploads import FLUSH_ROWS
 
 V1 = "1HGCM82633A004352"
@@ -79,7 +80,7 @@ async def test_open_is_idempotent(store_url: str, batch_id: str) -> None:
             assert [r["vin"] for r in await all_items(again, batch_id)] == [V1, V2]
             async with again.engine.connect() as conn:
                 versions = await conn.execute(text("SELECT version_num FROM alembic_version"))
-                assert [v for (v,) in versions] == ["0002"]
+                assert [v for (v,) in versions] == ["0003"]
         finally:
             await again.close()
 
@@ -453,6 +454,28 @@ async def test_begin_chunk(store: Store, batch_id: str) -> None:
     assert [r.id for r in others] == ids[3:]
 
 
+async def test_record_outcomes_counts_the_breaker_in_the_same_write(
+    store: Store, batch_id: str
+) -> None:
+    vins = make_vins(4)
+    await upload(store, batch_id, csv_of(*vins))
+    [chunk] = await store.items.next_chunks(batch_id, 0, 10, 1)
+    refs, _ = await store.items.begin_chunk(batch_id, chunk, "wf-breaker")
+    outcomes = [Outcome(r.id, ItemStatus.FAILED, 1, "rejected") for r in refs]
+    # Below min_calls (20) the window only counts; at 20 calls, 75 % failed opens it.
+    state = await store.items.record_outcomes(
+        outcomes[:2], ["wf-breaker"], BreakerCount("lock_doors", 5, 10)
+    )
+    assert state == "closed"
+    assert (await store.breakers.get("lock_doors")).failures == 10
+    state = await store.items.record_outcomes(
+        outcomes[2:], ["wf-breaker"], BreakerCount("lock_doors", 0, 5)
+    )
+    assert state == "open"
+    assert [r["status"] for r in await all_items(store, batch_id)] == [ItemStatus.FAILED] * 4
+    assert await store.items.record_outcomes([]) is None
+
+
 async def test_record_outcomes(store: Store, batch_id: str) -> None:
     vins = make_vins(6)
     await upload(store, batch_id, csv_of(*vins))
@@ -578,8 +601,55 @@ async def test_list_batches_newest_first(store: Store, batch_id: str) -> None:
     names = [f"{batch_id}-{i}" for i in range(3)]
     for name in names:
         await upload(store, name, csv_of(V1))
-    listed = [b.id for b in await store.batches.list(limit=1000) if b.id in names]
+    listed = [b.id for b in (await store.batches.list(limit=1000))[0] if b.id in names]
     assert listed == names[::-1]
+
+
+async def test_list_batches_filters_and_counts(store: Store, batch_id: str) -> None:
+    names = [f"{batch_id}-{i}" for i in range(4)]
+    for name in names:
+        await upload(store, name, csv_of(V1))
+    await store.batches.set_status(names[1], BatchStatus.COMPLETED, {"counts": {}})
+    await store.batches.set_status(names[3], BatchStatus.COMPLETED, {"counts": {}})
+
+    async def ids(**filters: Any) -> tuple[list[str], int]:
+        found, total = await store.batches.list(1000, **filters)
+        mine = [b.id for b in found if b.id in names]
+        return mine, total
+
+    done, total = await ids(status=BatchStatus.COMPLETED)
+    assert done == [names[3], names[1]]
+    assert total >= 2
+    assert (await ids(status="no-such-status")) == ([], 0)
+    assert (await ids(command="no-such-command")) == ([], 0)
+    first, _ = await store.batches.list(2, 0, status=BatchStatus.COMPLETED, command="lock_doors")
+    second, _ = await store.batches.list(2, 1, status=BatchStatus.COMPLETED, command="lock_doors")
+    assert first[1].id == second[0].id
+
+
+async def test_item_page_filters_and_cursor(store: Store, batch_id: str) -> None:
+    vins = make_vins(5)
+    await upload(store, batch_id, csv_of(*vins))
+    rows = await all_items(store, batch_id)
+    await store.items.record_outcomes(
+        [
+            Outcome(rows[1]["id"], ItemStatus.FAILED, 1, "no"),
+            Outcome(rows[3]["id"], ItemStatus.SUCCEEDED, 1),
+        ]
+    )
+
+    failed = await store.items.page(batch_id, status="failed")
+    assert [r["vin"] for r in failed] == [vins[1]]
+    assert [r["vin"] for r in await store.items.page(batch_id, vin=vins[2].lower())] == [vins[2]]
+    assert [r["vin"] for r in await store.items.page(batch_id, vin=vins[0][:8])] == vins
+    assert await store.items.page(batch_id, vin="1FBT%") == []
+    assert await store.items.page(batch_id, vin="_") == []
+
+    first = await store.items.page(batch_id, limit=2)
+    rest = await store.items.page(batch_id, after=first[-1]["id"], limit=10)
+    assert [r["vin"] for r in first + rest] == vins
+    pending = await store.items.page(batch_id, status="pending", after=first[0]["id"])
+    assert [r["vin"] for r in pending] == [vins[2], vins[4]]
 
 
 # --- closing a batch ---------------------------------------------------------------
@@ -610,3 +680,50 @@ async def test_close_batch_fails_orphaned_in_flight_items(store: Store, batch_id
     assert batch.status == "completed"
     assert batch.summary == {"counts": counts}
     assert batch.finished_at is not None
+
+
+async def test_postgresql_duplicate_lookup_uses_a_vin_index_inside_an_upload(pg_url: str) -> None:
+    """Inside an upload's transaction the planner's statistics predate its rows; the
+    duplicate lookup must still find each VIN by index, not scan the batch (which
+    made a large upload quadratic)."""
+    from fleetbatch.store.items import _EXISTING_PG
+
+    store = await Store.open(pg_url)
+    batch_id = f"b-plan-{uuid.uuid4().hex[:8]}"
+    try:
+        await upload(store, batch_id, csv_of(*make_vins(5_000)))
+        vins = make_vins(1_000, start=2_000)
+        async with store.engine.connect() as conn:
+            plan = await conn.execute(
+                text("EXPLAIN " + str(_EXISTING_PG)), {"vins": vins, "batch_id": batch_id}
+            )
+            lines = "\n".join(row[0] for row in plan)
+            found = await store.items.existing_lines(conn, batch_id, vins)
+    finally:
+        await store.close()
+    assert "uq_items_batch_vin" in lines or "ix_items_vin" in lines, lines
+    assert "ix_items_batch_status_id" not in lines, lines
+    assert len(found) == 1_000
+
+
+async def test_one_bulk_write_records_many_chunks_and_ends_their_leases(
+    store: Store, batch_id: str
+) -> None:
+    """The write batcher's flush: several per-VIN chunks' outcomes in one call."""
+    await upload(store, batch_id, csv_of(*make_vins(3)))
+    chunks = await store.items.next_chunks(batch_id, 0, 1, 3)
+    refs = [
+        (await store.items.begin_chunk(batch_id, c, f"wf-{n}"))[0][0] for n, c in enumerate(chunks)
+    ]
+    writes, written = store.items.outcome_writes, store.items.outcomes_written
+
+    outcomes = [Outcome(r.id, ItemStatus.SUCCEEDED, 1) for r in refs]
+    await store.items.record_outcomes(outcomes, ["wf-0", "wf-1"])
+    await store.items.record_outcomes(outcomes)  # repeated: changes nothing
+
+    assert {r["status"] for r in await all_items(store, batch_id)} == {"succeeded"}
+    async with store.engine.connect() as conn:
+        holders = (await conn.execute(select(vin_leases.c.holder))).scalars().all()
+    assert holders == ["wf-2"]
+    assert store.items.outcome_writes - writes == 2
+    assert store.items.outcomes_written - written == 6

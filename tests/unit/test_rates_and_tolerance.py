@@ -66,7 +66,12 @@ def test_command_types_from_settings() -> None:
     )
     types = s.command_types
     assert (types["lock_doors"].rate_per_second, types["lock_doors"].max_attempts) == (20.0, 5)
-    assert types["lock_doors"].publish_tasks_per_second == 2.0
+    assert types["lock_doors"].tasks_per_second(20.0) == 2.0
+    assert types["lock_doors"].items_per_second(2.0) == 20.0
+    assert (types["open_trunk"].publishes_in_chunk, types["lock_doors"].publishes_in_chunk) == (
+        True,
+        False,
+    )
     assert (types["open_trunk"].domain, types["open_trunk"].rate_per_second) == ("vehicle", None)
     assert types["unlock_doors"].rate_per_second == 10.0  # the original design's 600/min
 

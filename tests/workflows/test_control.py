@@ -7,10 +7,12 @@ import asyncio
 import re
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from temporalio.testing import WorkflowEnvironment
 
 from fleetbatch.bus import CommandMessage
+from fleetbatch.config import CommandSettings
 from fleetbatch.domain import command_id_for
 from fleetbatch.services import control
 from fleetbatch.services.simulators import Decision
@@ -108,7 +110,9 @@ async def test_failures_beyond_the_tolerated_share_abort_the_batch(
     assert found is not None and 40 < int(found[1]) <= counts["failed"]
     assert 40 < counts["failed"] < 400
     assert counts["failed"] + counts["cancelled"] == 400
-    assert len(h.domain.delivered) == counts["failed"]
+    # Every failed item was delivered; past those, at most the window's chunks
+    # (2 of 10) were out when the abort came, and their unanswered items cancelled.
+    assert counts["failed"] <= len(h.domain.delivered) <= counts["failed"] + 2 * 10
 
 
 async def test_redrive_runs_only_the_failed_items_under_new_command_ids(
@@ -145,8 +149,13 @@ async def test_redrive_runs_only_the_failed_items_under_new_command_ids(
     assert sum(h.domain.delivered.values()) == 60
 
 
+# A type with a rate publishes on its rate-limited queue; one without, in the chunk.
+PUBLISH_PATHS = pytest.mark.parametrize("rate", ["600/min", "off"], ids=["queue", "in-chunk"])
+
+
+@PUBLISH_PATHS
 async def test_breaker_opens_lets_a_probe_through_and_closes(
-    time_skipping_env: WorkflowEnvironment, tmp_path: Path
+    time_skipping_env: WorkflowEnvironment, tmp_path: Path, rate: str
 ) -> None:
     healthy = False
 
@@ -162,6 +171,7 @@ async def test_breaker_opens_lets_a_probe_through_and_closes(
         max_in_flight=1,
         breaker_min_calls=10,
         breaker_cooldown_seconds=1.0,
+        commands={"lock_doors": CommandSettings(rate=rate)},
     ) as h:
         with time_skipping_env.auto_time_skipping_disabled():
             upload = await h.submit(vins(60))
@@ -189,13 +199,19 @@ async def test_breaker_opens_lets_a_probe_through_and_closes(
     assert counts["succeeded"] == 50
 
 
+@PUBLISH_PATHS
 async def test_two_batches_never_have_a_vin_in_flight_at_once(
-    time_skipping_env: WorkflowEnvironment, tmp_path: Path
+    time_skipping_env: WorkflowEnvironment, tmp_path: Path, rate: str
 ) -> None:
     shared = vins(40)
     overlaps: list[str] = []
     async with harness(
-        time_skipping_env.client, tmp_path, chunk_size=5, max_in_flight=4, latency_ms=30
+        time_skipping_env.client,
+        tmp_path,
+        chunk_size=5,
+        max_in_flight=4,
+        latency_ms=30,
+        commands={"lock_doors": CommandSettings(rate=rate)},
     ) as h:
         query = (
             select(items_table.c.vin)

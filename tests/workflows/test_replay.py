@@ -20,7 +20,7 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 def test_histories_are_recorded() -> None:
     names = {p.name.split("-")[0] for p in HISTORIES}
-    assert names == {"batch", "chunk"}
+    assert names == {"batch", "batcher", "chunk"}
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

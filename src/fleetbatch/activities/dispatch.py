@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from datetime import timedelta
 
 from temporalio import activity
@@ -13,16 +14,16 @@ from fleetbatch.activities.types import (
     CIRCUIT_OPEN,
     PUBLISH_COMMANDS,
     REPORT_TO_BREAKER,
-    BreakerReportInput,
     PublishInput,
     PublishResult,
 )
 from fleetbatch.bus import Bus, CommandMessage, commands_subject
+from fleetbatch.domain import BreakerCount
 from fleetbatch.store import Store
 from fleetbatch.store.breakers import STATES
 
 
-def _breaker_gauge(command: str, state: str) -> None:
+def breaker_gauge(command: str, state: str) -> None:
     activity.metric_meter().create_gauge(
         metrics.BREAKER_STATE, "circuit breaker per command type: 0 closed, 1 half-open, 2 open"
     ).set(STATES.index(state), {"command": command})
@@ -45,7 +46,7 @@ class Dispatcher:
                 publishing back; the retry comes after the cool-down.
         """
         admission = await self._breakers.admit(params.command, params.reply_to)
-        _breaker_gauge(params.command, admission.state)
+        breaker_gauge(params.command, admission.state)
         if not admission.allowed:
             raise ApplicationError(
                 f"circuit breaker for {params.command!r} is {admission.state}: "
@@ -54,8 +55,14 @@ class Dispatcher:
                 next_retry_delay=timedelta(seconds=max(admission.retry_after, 0.1)),
             )
         items = params.items
-        # A slice its chunk abandoned (batch cancelled) sends nothing for settled items.
-        live = await self._store.items.in_flight(params.reply_to, items.ids)
+        rows: Iterable[tuple[int, str, str]] = zip(
+            items.ids, items.vins, items.command_ids, strict=True
+        )
+        if not activity.info().is_local:
+            # A queued slice its chunk abandoned (batch cancelled) sends nothing for
+            # settled items. (A local publish runs inside its chunk's workflow task.)
+            live = await self._store.items.in_flight(params.reply_to, items.ids)
+            rows = (row for row in rows if row[0] in live)
         messages = [
             CommandMessage(
                 command_id=command_id,
@@ -65,15 +72,12 @@ class Dispatcher:
                 reply_to=params.reply_to,
                 attempt=params.attempt,
             ).encode()
-            for item_id, vin, command_id in zip(
-                items.ids, items.vins, items.command_ids, strict=True
-            )
-            if item_id in live
+            for _, vin, command_id in rows
         ]
         if not messages:
             return PublishResult(admission.probe)
         started = time.monotonic()
-        await self._bus.publish(commands_subject(params.domain), messages)
+        await self._bus.publish(commands_subject(params.domain, params.command), messages)
         activity.metric_meter().create_histogram_float(
             metrics.PUBLISH_DURATION, "time to hand a slice of commands to the bus", "s"
         ).record(time.monotonic() - started, {"command": params.command})
@@ -83,10 +87,8 @@ class Dispatcher:
         return PublishResult(admission.probe)
 
     @activity.defn(name=REPORT_TO_BREAKER)
-    async def report(self, params: BreakerReportInput) -> str:
+    async def report(self, params: BreakerCount) -> str:
         """Count how a chunk's commands fared; returns the breaker's state after."""
-        state = await self._breakers.report(
-            params.command, params.successes, params.failures, params.probe
-        )
-        _breaker_gauge(params.command, state)
+        state = await self._breakers.report(params)
+        breaker_gauge(params.command, state)
         return state

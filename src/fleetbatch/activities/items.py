@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from temporalio import activity
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
+from fleetbatch.activities.dispatch import breaker_gauge
 from fleetbatch.activities.types import (
     BEGIN_CHUNK,
+    CHUNK_DONE_SIGNAL,
     END_CHUNK,
     FINISH_BATCH,
     INVALID_INPUT,
@@ -22,15 +26,39 @@ from fleetbatch.activities.types import (
     NextChunksResult,
     RecordOutcomesInput,
 )
-from fleetbatch.domain import TERMINAL
+from fleetbatch.domain import TERMINAL, Outcome
 from fleetbatch.store import Store
+
+
+def checked_outcomes(params: RecordOutcomesInput) -> list[Outcome]:
+    """The outcomes, each terminal.
+
+    Raises:
+        ApplicationError: non-retryable ``InvalidInput``: an unknown or non-terminal
+            status, or columns of different lengths.
+    """
+    try:
+        outcomes = params.outcomes()
+    except ValueError as exc:  # an unknown status, or columns of different lengths
+        raise ApplicationError(
+            f"bad outcomes: {exc}", type=INVALID_INPUT, non_retryable=True
+        ) from None
+    wrong = [o for o in outcomes if o.status not in TERMINAL]
+    if wrong:
+        raise ApplicationError(
+            f"outcome for item {wrong[0].item_id} is not terminal: {wrong[0].status}",
+            type=INVALID_INPUT,
+            non_retryable=True,
+        )
+    return outcomes
 
 
 class ItemActivities:
     """Store-backed activities; each call is one or two bulk statements."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, client: Client) -> None:
         self._store = store
+        self._client = client
 
     @activity.defn(name=NEXT_CHUNKS)
     async def next_chunks(self, params: NextChunksInput) -> NextChunksResult:
@@ -63,21 +91,32 @@ class ItemActivities:
 
     @activity.defn(name=RECORD_OUTCOMES)
     async def record_outcomes(self, params: RecordOutcomesInput) -> None:
-        """Write the chunk's final statuses in one statement (and end its leases)."""
+        """Write the chunk's final statuses in one statement, end its leases and count
+        its breaker report in the same transaction; then send its batch the report."""
+        holders = [] if params.release_leases_of is None else [params.release_leases_of]
+        state = await self._store.items.record_outcomes(
+            checked_outcomes(params), holders, params.breaker
+        )
+        if params.breaker is not None and state is not None:
+            breaker_gauge(params.breaker.command, state)
+        # After the write: once told, the batch may close, and every item must be
+        # terminal by then. (A retry after a failed signal counts the breaker again.)
+        if params.report_to is not None and params.report is not None:
+            await self._report(params.report_to, params)
+
+    async def _report(self, batch_workflow_id: str, params: RecordOutcomesInput) -> None:
+        """Signal the chunk's report to its batch (whichever run is current). Not
+        found: an operator terminated the batch, or this is a second run of the
+        activity after the first one's report let the batch finish; either way
+        nobody waits for it."""
         try:
-            outcomes = params.outcomes()
-        except ValueError as exc:  # an unknown status, or columns of different lengths
-            raise ApplicationError(
-                f"bad outcomes: {exc}", type=INVALID_INPUT, non_retryable=True
-            ) from None
-        wrong = [o for o in outcomes if o.status not in TERMINAL]
-        if wrong:
-            raise ApplicationError(
-                f"outcome for item {wrong[0].item_id} is not terminal: {wrong[0].status}",
-                type=INVALID_INPUT,
-                non_retryable=True,
+            await self._client.get_workflow_handle(batch_workflow_id).signal(
+                CHUNK_DONE_SIGNAL, params.report
             )
-        await self._store.items.record_outcomes(outcomes, params.release_leases_of)
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            activity.logger.warning("could not report to %s: %s", batch_workflow_id, exc)
 
     @activity.defn(name=END_CHUNK)
     async def end_chunk(self, params: EndChunkInput) -> int:

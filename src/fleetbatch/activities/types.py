@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from fleetbatch.domain import ChunkSpec, ItemRef, ItemStatus, Outcome
+from fleetbatch.domain import BreakerCount, ChunkSpec, ItemRef, ItemStatus, Outcome
 
 NEXT_CHUNKS = "items.next_chunks"
 BEGIN_CHUNK = "items.begin_chunk"
@@ -20,6 +20,10 @@ FINISH_BATCH = "items.finish_batch"
 REPORT_TO_BREAKER = "breaker.report"
 CHECK_CONSENT = "consent.check"
 PUBLISH_COMMANDS = "dispatch.publish_commands"
+
+CHUNK_DONE_SIGNAL = "chunk_done"
+"""The batch workflow's signal for a chunk's report (a ChunkResult): sent by the
+chunk, or by the activity that records the chunk's last outcomes."""
 
 INVALID_INPUT = "InvalidInput"
 """ApplicationError type for bad data; never retried."""
@@ -104,10 +108,21 @@ class RecordOutcomesInput:
     errors: list[str | None]
     release_leases_of: str | None = None
     """The chunk workflow whose VIN leases end with these outcomes, in the same write."""
+    breaker: BreakerCount | None = None
+    """The chunk's last breaker report, counted after the write."""
+    report_to: str | None = None
+    """The batch workflow to send ``report`` to once the outcomes are written."""
+    report: ChunkResult | None = None
 
     @classmethod
     def of(
-        cls, outcomes: Sequence[Outcome], release_leases_of: str | None = None
+        cls,
+        outcomes: Sequence[Outcome],
+        release_leases_of: str | None = None,
+        *,
+        breaker: BreakerCount | None = None,
+        report_to: str | None = None,
+        report: ChunkResult | None = None,
     ) -> RecordOutcomesInput:
         return cls(
             [o.item_id for o in outcomes],
@@ -115,6 +130,9 @@ class RecordOutcomesInput:
             [o.attempts for o in outcomes],
             [o.error for o in outcomes],
             release_leases_of,
+            breaker,
+            report_to,
+            report,
         )
 
     def outcomes(self) -> list[Outcome]:
@@ -140,13 +158,13 @@ class EndChunkInput:
     """Why items the chunk leaves in flight failed (none when it recorded every outcome)."""
 
 
-@dataclass(frozen=True)
-class BreakerReportInput:
-    command: str
-    successes: int
-    failures: int
-    """Commands the domain rejected or did not answer in time."""
-    probe: bool = False
+@dataclass
+class ChunkResult:
+    """A chunk's report to its batch: how many items it settled, by status."""
+
+    workflow_id: str
+    size: int
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

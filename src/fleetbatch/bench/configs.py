@@ -21,6 +21,8 @@ class BenchConfig:
         server_file: the dev server keeps its state in a SQLite file, not in memory.
         reference: run the original design's shape (``fleetbatch.bench.reference``)
             instead of fleetbatch's batch workflow.
+        write_shards: per-VIN chunks record their outcomes through this many write
+            batchers (0: each writes directly).
     """
 
     label: str
@@ -28,6 +30,7 @@ class BenchConfig:
     chunk_size: int
     server_file: bool = False
     reference: bool = False
+    write_shards: int = 0
 
     @property
     def server_state(self) -> str:
@@ -43,6 +46,19 @@ DEFAULT_CONFIGS: tuple[BenchConfig, ...] = (
     BenchConfig("chunk-500", 50_000, 500),
     BenchConfig("chunk-100-file", 20_000, 100, server_file=True),
 )
+
+
+# ``--batcher``: 2,000 per-VIN workflows writing directly, then through 1, 2 and 4 batchers.
+BATCHER_CONFIGS: tuple[BenchConfig, ...] = (
+    BenchConfig("direct", 2_000, 1),
+    BenchConfig("batcher-1", 2_000, 1, write_shards=1),
+    BenchConfig("batcher-2", 2_000, 1, write_shards=2),
+    BenchConfig("batcher-4", 2_000, 1, write_shards=4),
+)
+BATCHER_MAX_IN_FLIGHT = 600
+"""Per-VIN workflows at once in ``--batcher`` runs: enough to fill a flush."""
+WRITE_MAX_BATCH = 100
+WRITE_MAX_WAIT_SECONDS = 60.0
 
 
 def select_configs(

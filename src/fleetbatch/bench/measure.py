@@ -9,8 +9,10 @@ from dataclasses import dataclass
 
 from temporalio.client import Client
 
+from fleetbatch.activities.batcher_types import BATCHER_WORKFLOW
 from fleetbatch.domain import TERMINAL
 from fleetbatch.errors import FleetbatchError
+from fleetbatch.services.batchers import batcher_statuses
 from fleetbatch.store import Store
 
 
@@ -65,14 +67,17 @@ class HistoryStats:
 
 
 async def history_stats(client: Client, *, settle_seconds: float = 60.0) -> HistoryStats:
-    """History lengths of every execution on the server, once none is running.
+    """History lengths of every execution on the server, once none but the write
+    batchers is running.
 
     Reads them from visibility (``list_workflows``), a page of 1,000 executions
     per call, instead of fetching each history: the server was started for this
     run alone, so everything listed belongs to it.
     """
     deadline = time.monotonic() + settle_seconds
-    while (await client.count_workflows("ExecutionStatus = 'Running'")).count:
+    # Write batchers run on by design: they wait for the next batch's writes.
+    running = f"ExecutionStatus = 'Running' AND WorkflowType != '{BATCHER_WORKFLOW}'"
+    while (await client.count_workflows(running)).count:
         if time.monotonic() > deadline:
             raise BenchError(f"workflows still running {settle_seconds:g}s after the batch ended")
         await asyncio.sleep(0.1)
@@ -82,3 +87,35 @@ async def history_stats(client: Client, *, settle_seconds: float = 60.0) -> Hist
         events += execution.history_length
         longest = max(longest, execution.history_length)
     return HistoryStats(executions, events, longest)
+
+
+@dataclass(frozen=True)
+class WriteFigures:
+    """How a run's outcomes reached the store."""
+
+    store_writes: int
+    """``record_outcomes`` calls: one per chunk directly, one per flush through batchers."""
+    outcomes_written: int
+    """Outcomes those calls carried; the item count when none was lost or repeated."""
+    flushes: int = 0
+    batched: int = 0
+    """Requests the batchers wrote."""
+    duplicates_dropped: int = 0
+    continued_as_new: int = 0
+    max_flush_latency_seconds: float = 0.0
+
+
+async def write_figures(client: Client, store: Store, task_queue: str, shards: int) -> WriteFigures:
+    """The store's write counters and, with batchers, their ``stats`` summed."""
+    statuses = await batcher_statuses(client, task_queue, shards)
+    return WriteFigures(
+        store_writes=store.items.outcome_writes,
+        outcomes_written=store.items.outcomes_written,
+        flushes=sum(s.stats.flushes for s in statuses),
+        batched=sum(s.stats.written for s in statuses),
+        duplicates_dropped=sum(s.stats.duplicates_dropped for s in statuses),
+        continued_as_new=sum(s.stats.continued_as_new for s in statuses),
+        max_flush_latency_seconds=max(
+            (s.stats.max_flush_latency_seconds for s in statuses), default=0.0
+        ),
+    )

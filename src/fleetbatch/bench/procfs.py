@@ -21,16 +21,26 @@ def reset_peak_rss() -> None:
         f.write("5")
 
 
-def peak_rss_bytes(pid: int | str = "self") -> int | None:
-    """The process's peak resident set size (``VmHWM``)."""
+def _status_bytes(pid: int | str, key: str) -> int | None:
+    """A size in ``/proc/PID/status`` (given there in KiB), in bytes."""
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(f"{key}:"):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
     return None
+
+
+def peak_rss_bytes(pid: int | str = "self") -> int | None:
+    """The process's peak resident set size (``VmHWM``)."""
+    return _status_bytes(pid, "VmHWM")
+
+
+def rss_bytes(pid: int | str = "self") -> int | None:
+    """The process's resident set size now (``VmRSS``)."""
+    return _status_bytes(pid, "VmRSS")
 
 
 def cpu_seconds(pid: int | str = "self") -> float | None:

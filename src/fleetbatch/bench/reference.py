@@ -27,8 +27,7 @@ from datetime import timedelta
 
 from temporalio import activity, workflow
 from temporalio.client import Client
-from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 with workflow.unsafe.imports_passed_through():
     from fleetbatch.activities.consent import ConsentService
@@ -191,8 +190,8 @@ def reference_worker(
     max_concurrent_activities: int = 200,
 ) -> Worker:
     """A worker for the reference, tuned as fleetbatch's own worker is (activity
-    concurrency, fleetbatch's modules shared with the sandbox), so the comparison
-    is between the two shapes, not between two worker set-ups."""
+    concurrency, no workflow sandbox), so the comparison is between the two
+    shapes, not between two worker set-ups."""
     activities = ReferenceActivities(store, consent)
     return Worker(
         client,
@@ -206,7 +205,5 @@ def reference_worker(
             activities.update_status,
         ],
         max_concurrent_activities=max_concurrent_activities,
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules("fleetbatch")
-        ),
+        workflow_runner=UnsandboxedWorkflowRunner(),
     )

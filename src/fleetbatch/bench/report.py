@@ -161,10 +161,62 @@ def table(results: Sequence[BenchResult]) -> Table:
     return t
 
 
-def print_table(results: Sequence[BenchResult], console: Console) -> None:
+def writes_table(results: Sequence[BenchResult]) -> Table:
+    """``--batcher``: one row per way of writing, store calls against the direct row's."""
+    direct = next((r.writes for r in results if not r.write_shards and r.writes), None)
+    t = Table(
+        title="fleetbatch bench --batcher",
+        caption=(
+            "writes: record_outcomes store calls; outcomes: the outcomes they carried "
+            "(= items: none lost or repeated); latency: a flush's oldest request to written"
+        ),
+        box=box.SIMPLE_HEAD,
+    )
+    for name in (
+        "config",
+        "shards",
+        "items",
+        "wall\ns",
+        "VINs\n/s",
+        "store\nwrites",
+        "fewer\nwrites x",
+        "outcomes\nwritten",
+        "flushes",
+        "dupes\ndropped",
+        "continued\nas new",
+        "max flush\nlatency s",
+        "worker\nCPU s",
+        "server\nCPU s",
+    ):
+        t.add_column(name, justify="left" if name == "config" else "right")
+    for r in results:
+        w = r.writes
+        if w is None:
+            continue
+        fewer = direct.store_writes / w.store_writes if direct and w.store_writes else None
+        t.add_row(
+            r.label,
+            str(r.write_shards),
+            f"{r.items:,}",
+            f"{r.wall_seconds:,.1f}",
+            _rate(r.items_per_second),
+            f"{w.store_writes:,}",
+            "-" if fewer is None else f"{fewer:,.1f}",
+            f"{w.outcomes_written:,}",
+            f"{w.flushes:,}",
+            f"{w.duplicates_dropped:,}",
+            f"{w.continued_as_new:,}",
+            f"{w.max_flush_latency_seconds:,.1f}",
+            _seconds(r.worker_cpu_seconds),
+            _seconds(r.server_cpu_seconds),
+        )
+    return t
+
+
+def print_table(results: Sequence[BenchResult], console: Console, *, writes: bool = False) -> None:
     """Print the table at its full width, even where the console is narrower
     (a pipe, a log file): a benchmark's figures must not be cut short."""
-    rendered = table(results)
+    rendered = writes_table(results) if writes else table(results)
     needed = Measurement.get(console, console.options.update_width(1_000), rendered).maximum
     width = console.width
     console.width = max(width, needed)

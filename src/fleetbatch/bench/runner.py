@@ -22,8 +22,16 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from fleetbatch.bench.configs import BenchConfig
-from fleetbatch.bench.measure import BenchError, HistoryStats, history_stats, until_terminal
+from fleetbatch.bench.backends import Backends, settings_for
+from fleetbatch.bench.configs import WRITE_MAX_BATCH, WRITE_MAX_WAIT_SECONDS, BenchConfig
+from fleetbatch.bench.measure import (
+    BenchError,
+    HistoryStats,
+    WriteFigures,
+    history_stats,
+    until_terminal,
+    write_figures,
+)
 from fleetbatch.bench.procfs import CpuSample, peak_rss_bytes, reset_peak_rss
 from fleetbatch.bench.reference import (
     PAGE_SIZE,
@@ -77,6 +85,9 @@ class BenchResult:
     server_cpu_seconds: float | None
     other_cpu_seconds: float | None
     """CPU the rest of the machine used meanwhile; more than a little means a noisy run."""
+    write_shards: int = 0
+    writes: WriteFigures | None = None
+    """How outcomes reached the store (fleetbatch's own path; None for the reference)."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +96,7 @@ class _Timing:
     wall: float
     close: float
     counts: dict[str, int]
+    writes: WriteFigures | None = None
 
 
 def vin_csv(items: int) -> bytes:
@@ -113,6 +125,9 @@ def bench_settings(workdir: Path, config: BenchConfig, max_in_flight: int) -> Se
         metrics_address=f"127.0.0.1:{free_port()}",
         chunk_size=config.chunk_size,
         max_in_flight=max_in_flight,
+        write_shards=config.write_shards,
+        write_max_batch=WRITE_MAX_BATCH,
+        write_max_wait_seconds=WRITE_MAX_WAIT_SECONDS,
         idle_close_after_seconds=IDLE_CLOSE_AFTER_SECONDS,
         sim_latency_ms=0,
         sim_latency_jitter_ms=0,
@@ -121,8 +136,8 @@ def bench_settings(workdir: Path, config: BenchConfig, max_in_flight: int) -> Se
         sim_no_consent_rate=0,
         sim_seed=0,
         # Throughput, not the command type's rate limit, is what this measures:
-        # no limit, and so no reason to publish a chunk in more than one activity.
-        commands={COMMAND: CommandSettings(rate="off", publish_slice=5000)},
+        # no limit, so chunks publish in a local activity of their own.
+        commands={COMMAND: CommandSettings(rate="off")},
     )
 
 
@@ -143,7 +158,11 @@ async def _run_chunked(settings: Settings, config: BenchConfig, data: bytes) -> 
         intake = time.perf_counter() - started
         counts, ended = await until_terminal(stack.store, upload.batch_id, upload.accepted)
         await stack.client.get_workflow_handle(batch_workflow_id(upload.batch_id)).result()
-        return _Timing(intake, ended - started, time.perf_counter() - ended, counts)
+        close = time.perf_counter() - ended
+        writes = await write_figures(
+            stack.client, stack.store, settings.temporal_task_queue, config.write_shards
+        )
+        return _Timing(intake, ended - started, close, counts, writes)
 
 
 async def _store_file(store: Store, data: bytes) -> tuple[str, int]:
@@ -187,13 +206,21 @@ def _server_pid(server: DevServer) -> int:
     return process.pid
 
 
-async def run_config(config: BenchConfig, workdir: Path, *, max_in_flight: int) -> BenchResult:
-    """Run one configuration on its own dev server and store under ``workdir``.
+async def run_config(
+    config: BenchConfig, workdir: Path, *, max_in_flight: int, backends: Backends | None = None
+) -> BenchResult:
+    """Run one configuration on its own dev server and store under ``workdir``
+    (on ``backends`` when given: NATS and PostgreSQL instead of the embedded ones).
 
     Raises:
         BenchError: the run stalled, or items were left not terminal.
     """
-    settings = bench_settings(workdir, config, max_in_flight)
+    async with settings_for(backends or Backends()) as overrides:
+        settings = bench_settings(workdir, config, max_in_flight).model_copy(update=overrides)
+        return await _run_on(settings, config)
+
+
+async def _run_on(settings: Settings, config: BenchConfig) -> BenchResult:
     data = vin_csv(config.items)
     server = dev_server_for(settings)
     await server.start()
@@ -227,6 +254,11 @@ def _result(
     terminal = sum(timing.counts[s] for s in TERMINAL)
     if terminal != config.items:
         raise BenchError(f"{config.label}: {terminal:,} of {config.items:,} items terminal")
+    if timing.writes is not None and timing.writes.outcomes_written != config.items:
+        raise BenchError(
+            f"{config.label}: {timing.writes.outcomes_written:,} outcomes written "
+            f"for {config.items:,} items (a write lost or repeated)"
+        )
     return BenchResult(
         label=config.label,
         reference=config.reference,
@@ -248,6 +280,8 @@ def _result(
         worker_cpu_seconds=cpu.worker,
         server_cpu_seconds=cpu.server,
         other_cpu_seconds=cpu.others,
+        write_shards=config.write_shards,
+        writes=timing.writes,
     )
 
 
@@ -256,6 +290,7 @@ async def run_bench(
     *,
     max_in_flight: int = 20,
     on_start: Callable[[BenchConfig], None] | None = None,
+    backends: Backends | None = None,
 ) -> list[BenchResult]:
     """Run every configuration in turn, each in a temporary directory of its own."""
     results = []
@@ -263,5 +298,7 @@ async def run_bench(
         if on_start is not None:
             on_start(config)
         with tempfile.TemporaryDirectory(prefix=f"fleetbatch-bench-{config.label}-") as tmp:
-            results.append(await run_config(config, Path(tmp), max_in_flight=max_in_flight))
+            results.append(
+                await run_config(config, Path(tmp), max_in_flight=max_in_flight, backends=backends)
+            )
     return results

@@ -6,7 +6,22 @@ import abc
 from collections.abc import Awaitable, Callable, Sequence
 
 Handler = Callable[[bytes], Awaitable[None]]
-"""Receives one message; returning means it was handled (an adapter may then ack it)."""
+"""Receives one message; returning means it was handled (an adapter then acks it), raising
+means it was not (a durable adapter redelivers it later). Handlers may run concurrently."""
+
+DeadLetterSink = Callable[[str, bytes, str, int], Awaitable[None]]
+"""Keeps a message no handler could process: (subject, payload, last error, deliveries)."""
+
+
+def subject_matches(pattern: str, subject: str) -> bool:
+    """NATS subject matching: ``*`` matches one token, a final ``>`` one or more."""
+    want, have = pattern.split("."), subject.split(".")
+    for n, token in enumerate(want):
+        if token == ">":
+            return len(have) > n
+        if n >= len(have) or (token != "*" and token != have[n]):
+            return False
+    return len(want) == len(have)
 
 
 class Subscription(abc.ABC):
@@ -18,7 +33,7 @@ class Subscription(abc.ABC):
 
 
 class Bus(abc.ABC):
-    """Publish bytes to a subject; subscribe a handler to a subject."""
+    """Publish bytes to a subject; subscribe a handler to a subject (wildcards allowed)."""
 
     @abc.abstractmethod
     async def publish(self, subject: str, messages: Sequence[bytes]) -> None:

@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 
-from fleetbatch.bus.base import Bus, Handler, Subscription
+from fleetbatch.bus.base import Bus, Handler, Subscription, subject_matches
 
 log = logging.getLogger(__name__)
 
@@ -15,46 +15,56 @@ log = logging.getLogger(__name__)
 class _MemorySubscription(Subscription):
     def __init__(self, bus: MemoryBus, subject: str, handler: Handler) -> None:
         self._bus = bus
-        self._subject = subject
+        self.subject = subject
         self._handler = handler
         self.queue: asyncio.Queue[bytes] = asyncio.Queue()
         self._task = asyncio.create_task(self._pump(), name=f"bus:{subject}")
 
+    async def _handle(self, data: bytes) -> None:
+        try:
+            await self._handler(data)
+        except Exception:
+            # A handler must not kill the subscription; the message is dropped
+            # as a real bus would dead-letter it after its redeliveries.
+            log.exception("bus handler failed on %s", self.subject)
+
     async def _pump(self) -> None:
         while True:
-            data = await self.queue.get()
-            try:
-                await self._handler(data)
-            except Exception:
-                # A handler must not kill the subscription; the message is dropped
-                # as a real bus would dead-letter it after its redeliveries.
-                log.exception("bus handler failed on %s", self._subject)
+            batch = [await self.queue.get()]
+            while not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            # Handlers of what arrived together run concurrently, as on a real bus:
+            # one that waits (for a grouped signal, an answer) holds up no other.
+            if len(batch) == 1:
+                await self._handle(batch[0])
+            else:
+                await asyncio.gather(*(self._handle(data) for data in batch))
 
     async def close(self) -> None:
-        self._bus.unsubscribe(self._subject, self)
+        self._bus.unsubscribe(self)
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
 
 
 class MemoryBus(Bus):
-    """Fan-out to every subscriber of a subject, each with its own ordered queue."""
+    """Fan-out to every subscriber of a matching subject, each with its own queue."""
 
     def __init__(self) -> None:
-        self._subs: dict[str, list[_MemorySubscription]] = {}
+        self._subs: list[_MemorySubscription] = []
 
     async def publish(self, subject: str, messages: Sequence[bytes]) -> None:
-        for sub in self._subs.get(subject, ()):
-            for data in messages:
-                sub.queue.put_nowait(data)
+        for sub in self._subs:
+            if subject_matches(sub.subject, subject):
+                for data in messages:
+                    sub.queue.put_nowait(data)
 
     async def subscribe(self, subject: str, handler: Handler) -> Subscription:
         sub = _MemorySubscription(self, subject, handler)
-        self._subs.setdefault(subject, []).append(sub)
+        self._subs.append(sub)
         return sub
 
-    def unsubscribe(self, subject: str, sub: _MemorySubscription) -> None:
+    def unsubscribe(self, sub: _MemorySubscription) -> None:
         """Forget ``sub`` (called by the subscription's ``close``)."""
-        subs = self._subs.get(subject, [])
-        if sub in subs:
-            subs.remove(sub)
+        if sub in self._subs:
+            self._subs.remove(sub)

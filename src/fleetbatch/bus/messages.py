@@ -6,11 +6,18 @@ import json
 from dataclasses import asdict, dataclass
 
 RESPONSES_SUBJECT = "fleetbatch.responses"
+CONSENT_SUBJECT = "fleetbatch.consent"
+"""Consent questions (request/reply, not stored): a JSON list of VINs in, the denied ones out."""
 
 
-def commands_subject(domain: str) -> str:
-    """The subject a domain listens on for commands."""
-    return f"fleetbatch.commands.{domain}"
+def commands_subject(domain: str, command: str) -> str:
+    """The subject one command type's commands are published on."""
+    return f"fleetbatch.commands.{domain}.{command}"
+
+
+def domain_subject(domain: str) -> str:
+    """The wildcard subject a domain listens on: every command type of the domain."""
+    return f"fleetbatch.commands.{domain}.>"
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,16 @@ async def _cancel_on_sigterm(coro: Coroutine[Any, Any, int | None]) -> int | Non
     return await coro
 
 
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGTERM or Ctrl+C: a long-running command's cue to shut down
+    gracefully (finish what it holds, then close its connections)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
 def run(coro: Coroutine[Any, Any, int | None]) -> None:
     """Run a command's coroutine; fleetbatch errors become a message and exit code 1.
 

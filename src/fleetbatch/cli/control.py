@@ -95,6 +95,9 @@ def rate_show() -> None:
         table = Table("command", "rate", "configured", "set by", "publish queue")
         async with temporal_client(s, start_embedded=False) as client:
             for kind in s.command_types.values():
+                if kind.publishes_in_chunk:
+                    table.add_row(kind.name, "off", "off", "-", "- (publishes in its chunks)")
+                    continue
                 now = await current_rate(client, s.temporal_task_queue, kind)
                 table.add_row(
                     kind.name,

@@ -2,31 +2,34 @@
 
 from __future__ import annotations
 
-import asyncio
-import csv
+import contextlib
 import logging
-import signal
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from fleetbatch.cli import control
-from fleetbatch.cli.common import console, errors, fail, run, settings
+from fleetbatch.cli import control, processes
+from fleetbatch.cli.common import console, errors, fail, run, settings, stop_on_signals
 from fleetbatch.cli.demo import demo_file
 from fleetbatch.cli.progress import watch
 from fleetbatch.config import CommandSettings, Settings
 from fleetbatch.domain import TERMINAL, get_command
 from fleetbatch.errors import UnknownCommandError
+from fleetbatch.services.reports import report_csv
 from fleetbatch.services.submission import submit_file
 from fleetbatch.stack import open_store, run_stack, temporal_client
 from fleetbatch.store import UploadResult
 from fleetbatch.telemetry import setup_logging
+
+if TYPE_CHECKING:
+    from fleetbatch.bench.backends import Backends
 
 app = typer.Typer(
     help="Send a command to every vehicle of a file, durably, on Temporal.",
@@ -34,28 +37,31 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-REPORT_FIELDS = ["vin", "status", "attempts", "command_id", "last_error", "line", "updated_at"]
-
 
 async def _until_stopped() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await stop_on_signals().wait()
 
 
 @app.command()
-def dev() -> None:
-    """Run the whole stack in one process: dev server, worker, simulators, responder."""
+def dev(
+    api: Annotated[bool, typer.Option("--api/--no-api", help="serve the web UI and API")] = True,
+) -> None:
+    """Run the whole stack in one process: dev server, worker, simulators, responder, API."""
     setup_logging(logging.INFO)
+
+    from fleetbatch.api import create_app
+    from fleetbatch.api.server import running_api
 
     async def main() -> None:
         s = settings()
-        async with run_stack(s) as stack:
+        async with run_stack(s) as stack, contextlib.AsyncExitStack() as served:
             console.print(f"fleetbatch dev running; Temporal at {s.effective_temporal_address}")
             if stack.ui_url:
                 console.print(f"Temporal Web UI: {stack.ui_url}")
+            if api:
+                web = create_app(s, store=stack.store, client=stack.client)
+                url = await served.enter_async_context(running_api(web, s.api_host, s.api_port))
+                console.print(f"fleetbatch web UI and API: {url}  (OpenAPI: {url}/docs)")
             console.print("submit with `fleetbatch submit FILE --command NAME`; Ctrl+C stops")
             await _until_stopped()
         console.print("stopped cleanly")
@@ -63,18 +69,48 @@ def dev() -> None:
     run(main())
 
 
-@app.command()
-def worker() -> None:
-    """Run a worker with the in-process bus, simulators and responder (no dev server)."""
+@app.command("api")
+def api_command(
+    host: Annotated[str | None, typer.Option(help="listen address (FLEETBATCH_API_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (FLEETBATCH_API_PORT)")] = None,
+) -> None:
+    """Serve the HTTP API and web UI against the configured Temporal and database."""
+    from fleetbatch.api import create_app
+    from fleetbatch.api.server import running_api
+
     setup_logging(logging.INFO)
 
     async def main() -> None:
         s = settings()
-        async with run_stack(s, start_embedded=False):
+        web = create_app(s)
+        async with running_api(
+            web, host or s.api_host, s.api_port if port is None else port
+        ) as url:
+            console.print(f"fleetbatch API at {url}  (OpenAPI: {url}/docs)", highlight=False)
+            await _until_stopped()
+
+    run(main())
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker (workflows and activities; no dev server). Run as many as you like.
+
+    With FLEETBATCH_BUS=nats://… it publishes to NATS and asks consent over it; the
+    responder and the simulators (or the real services) are processes of their own.
+    With the in-process bus it runs the simulators and the responder itself.
+    """
+    setup_logging(logging.INFO)
+
+    async def main() -> None:
+        s = settings()
+        async with run_stack(s, start_embedded=False, services=not s.nats):
             console.print(
                 f"worker polling {s.temporal_task_queue!r} at {s.effective_temporal_address}"
+                f" (bus: {'NATS' if s.nats else 'in-process'})"
             )
             await _until_stopped()
+        console.print("worker stopped cleanly")
 
     run(main())
 
@@ -188,19 +224,11 @@ def report(
     async def main() -> None:
         s = settings()
         async with open_store(s) as store:
-            await store.batches.get(batch)
+            chunks = await report_csv(store, batch, rejections=rejections)
             out = output.open("w", newline="") if output else sys.stdout
             try:
-                if rejections:
-                    fields = ["upload_id", "line", "value", "reason"]
-                    rows = store.uploads.stream_rejections(batch)
-                else:
-                    fields = REPORT_FIELDS
-                    rows = store.items.stream(batch)
-                writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
-                writer.writeheader()
-                async for row in rows:
-                    writer.writerow(row)
+                async for text in chunks:
+                    out.write(text)
             finally:
                 if output:
                     out.close()
@@ -263,8 +291,18 @@ def bench(
     only: Annotated[
         list[str] | None, typer.Option("--only", help="run this configuration (repeatable)")
     ] = None,
-    max_in_flight: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    max_in_flight: Annotated[
+        int | None, typer.Option(min=1, max=1000, help="chunks at once (20; 600 with --batcher)")
+    ] = None,
     json_: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+    batcher: Annotated[
+        bool,
+        typer.Option(
+            "--batcher",
+            help="instead: 2,000 per-VIN workflows recording outcomes directly, then "
+            "through 1, 2 and 4 write batchers; counts the store's write calls",
+        ),
+    ] = False,
     rate_limit: Annotated[
         float | None,
         typer.Option(
@@ -274,6 +312,24 @@ def bench(
         ),
     ] = None,
     seconds: Annotated[float, typer.Option(min=10, help="measured window of --rate-limit")] = 60,
+    upload_rows: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="instead: upload one file of this many rows through `fleetbatch api` and "
+            "report its time and the API's peak memory",
+        ),
+    ] = None,
+    bus: Annotated[
+        str, typer.Option(help="memory, or nats (FLEETBATCH_BUS or nats://127.0.0.1:4222)")
+    ] = "memory",
+    db: Annotated[
+        str,
+        typer.Option(
+            help="sqlite, or postgresql (a fresh database per configuration, made from "
+            "FLEETBATCH_DATABASE_URL or postgresql://127.0.0.1:5432/test)"
+        ),
+    ] = "sqlite",
 ) -> None:
     """Measure throughput: per-VIN reference vs chunk sizes, each on a fresh dev server."""
     from fleetbatch.bench import configs, report, runner
@@ -282,21 +338,74 @@ def bench(
     if rate_limit is not None:
         _bench_rate(rate_limit, seconds, json_)
         return
+    if upload_rows is not None:
+        _bench_upload(upload_rows, json_)
+        return
+
+    table = configs.BATCHER_CONFIGS if batcher else configs.DEFAULT_CONFIGS
+    window = max_in_flight or (configs.BATCHER_MAX_IN_FLIGHT if batcher else 20)
 
     async def main() -> None:
-        chosen = configs.select_configs(only or (), items)
+        chosen = configs.select_configs(only or (), items, table)
+        on = _bench_backends(bus, db)
+        where = "" if on.embedded else f" on {on.label}"
         with report.engine_output_to_stderr():
             results = await runner.run_bench(
                 chosen,
-                max_in_flight=max_in_flight,
-                on_start=lambda c: errors.print(f"bench {c.label}: {c.items:,} VINs…"),
+                max_in_flight=window,
+                on_start=lambda c: errors.print(f"bench {c.label}{where}: {c.items:,} VINs…"),
+                backends=on,
             )
         if json_:
-            print(report.to_json(results, max_in_flight=max_in_flight))
+            print(report.to_json(results, max_in_flight=window))
         else:
-            report.print_table(results, console)
+            report.print_table(results, console, writes=batcher)
 
     run(main())
+
+
+def _bench_upload(rows: int, json_: bool) -> None:
+    from fleetbatch.bench.upload import run_upload_bench
+
+    async def main() -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            errors.print(f"bench upload: {rows:,} rows through the API…")
+            result = await run_upload_bench(rows, Path(tmp), database_url=settings().database_url)
+        if json_:
+            print(result.to_json())
+            return
+        mib = 1024 * 1024
+        table = Table("measure", "value")
+        table.add_row("rows (accepted)", f"{result.rows:,} ({result.accepted:,})")
+        table.add_row("file", f"{result.file_bytes / mib:,.1f} MiB")
+        table.add_row(
+            "upload wall time", f"{result.seconds:,.1f} s ({result.rows_per_second:,.0f} rows/s)"
+        )
+        for label, value in (
+            ("API RSS before", result.api_rss_before_bytes),
+            ("API peak RSS", result.api_peak_rss_bytes),
+        ):
+            table.add_row(label, "-" if value is None else f"{value / mib:,.0f} MiB")
+        table.add_row("database", result.database)
+        console.print(table)
+
+    run(main())
+
+
+def _bench_backends(bus: str, db: str) -> Backends:
+    from fleetbatch.bench.backends import BUSES, DATABASES, Backends
+
+    if bus not in BUSES:
+        fail(f"--bus must be one of {', '.join(BUSES)}, not {bus!r}")
+    if db not in DATABASES:
+        fail(f"--db must be one of {', '.join(DATABASES)}, not {db!r}")
+    s = settings()
+    found = Backends(bus, db)
+    if s.nats:
+        found = replace(found, nats_url=s.bus)
+    if s.database_url and s.database_url.startswith(("postgresql://", "postgres://")):
+        found = replace(found, postgresql_url=s.database_url)
+    return found
 
 
 def _bench_rate(limit: float, seconds: float, json_: bool) -> None:
@@ -336,6 +445,7 @@ def _bench_rate(limit: float, seconds: float, json_: bool) -> None:
 
 
 control.register(app)
+processes.register(app)
 
 if __name__ == "__main__":
     app()

@@ -1,5 +1,6 @@
 """Pure types and rules: no I/O, no Temporal. Safe to import from workflow code."""
 
+from fleetbatch.domain.breaker import BreakerCount
 from fleetbatch.domain.commands import (
     COMMANDS,
     CommandType,
@@ -21,6 +22,7 @@ from fleetbatch.domain.vin import vin_problem
 __all__ = [
     "COMMANDS",
     "TERMINAL",
+    "BreakerCount",
     "ChunkSpec",
     "CommandType",
     "ItemRef",

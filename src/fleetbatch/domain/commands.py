@@ -74,9 +74,18 @@ class CommandType:
     """Default window of chunk workflows per batch; the settings' default when None."""
 
     @property
-    def publish_tasks_per_second(self) -> float | None:
-        """The activity rate the server enforces for this type's publish queue."""
-        return None if self.rate_per_second is None else self.rate_per_second / self.publish_slice
+    def publishes_in_chunk(self) -> bool:
+        """No rate, so no rate-limited queue: chunks publish in a local activity."""
+        return self.rate_per_second is None
+
+    def tasks_per_second(self, items_per_second: float) -> float:
+        """The publish queue's activity rate for an item rate: each activity carries
+        ``publish_slice`` items."""
+        return items_per_second / self.publish_slice
+
+    def items_per_second(self, tasks_per_second: float) -> float:
+        """The item rate a publish queue's activity rate allows."""
+        return tasks_per_second * self.publish_slice
 
 
 VEHICLE_RATE = 600 / 60

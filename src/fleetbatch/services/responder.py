@@ -2,7 +2,9 @@
 
 Responses are grouped per workflow and flushed every ``flush_interval`` (or
 when ``max_group`` is reached), so a chunk of 500 vehicles costs a handful of
-signals, not 500.
+signals, not 500. A response's handler returns (and a durable bus acks it) only
+once its signal was accepted, or once it was recorded as an orphan because its
+workflow is gone or finished: a responder killed at any moment loses nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +18,24 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from fleetbatch.bus import RESPONSES_SUBJECT, Bus, ResponseMessage, Subscription
+from fleetbatch.store import Orphan, OrphanRepository
 from fleetbatch.workflows import ChunkWorkflow, Response, Responses
+
+_Waiting = tuple[ResponseMessage, asyncio.Future[None]]
+
+# Temporal is restarting or overloaded: worth another try from here. Any other
+# error is the message's fault and fails its handler (the bus redelivers it,
+# then dead-letters it).
+_TRANSIENT = frozenset(
+    {
+        RPCStatusCode.UNAVAILABLE,
+        RPCStatusCode.DEADLINE_EXCEEDED,
+        RPCStatusCode.RESOURCE_EXHAUSTED,
+        RPCStatusCode.INTERNAL,
+        RPCStatusCode.UNKNOWN,
+        RPCStatusCode.CANCELLED,
+    }
+)
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +47,7 @@ class Responder:
         self,
         bus: Bus,
         client: Client,
+        orphans: OrphanRepository,
         *,
         flush_interval: float = 0.05,
         max_group: int = 500,
@@ -36,13 +56,13 @@ class Responder:
         self._client = client
         self._interval = flush_interval
         self._max_group = max_group
-        self._pending: dict[str, list[ResponseMessage]] = defaultdict(list)
+        self._orphans = orphans
+        self._pending: dict[str, list[_Waiting]] = defaultdict(list)
         self._wake = asyncio.Event()
         self._sub: Subscription | None = None
         self._task: asyncio.Task[None] | None = None
         self.signals_sent = 0
-        self.orphans: list[ResponseMessage] = []
-        """Responses whose workflow is gone or finished."""
+        self.orphans_recorded = 0
 
     async def start(self) -> None:
         self._sub = await self._bus.subscribe(RESPONSES_SUBJECT, self._on_response)
@@ -60,10 +80,14 @@ class Responder:
 
     async def _on_response(self, data: bytes) -> None:
         message = ResponseMessage.decode(data)
+        if not message.reply_to or not message.command_id:
+            raise ValueError(f"response without reply_to or command_id: {data[:200]!r}")
+        done = asyncio.get_running_loop().create_future()
         group = self._pending[message.reply_to]
-        group.append(message)
+        group.append((message, done))
         if len(group) >= self._max_group:
             self._wake.set()
+        await done
 
     async def _flush_loop(self) -> None:
         while True:
@@ -77,27 +101,47 @@ class Responder:
         if groups:
             await asyncio.gather(*(self._signal(wf, rs) for wf, rs in groups.items()))
 
-    async def _signal(self, workflow_id: str, responses: list[ResponseMessage]) -> None:
+    async def _signal(self, workflow_id: str, waiting: list[_Waiting]) -> None:
         handle = self._client.get_workflow_handle(workflow_id)
+        responses = [r for r, _ in waiting]
         signal = Responses.of([Response(r.command_id, r.ok, r.error) for r in responses])
         try:
             await handle.signal(ChunkWorkflow.responses, signal)
             self.signals_sent += 1
         except RPCError as exc:
-            if exc.status != RPCStatusCode.NOT_FOUND:
-                # Transient: put them back for the next flush.
+            if exc.status in _TRANSIENT:
                 log.warning("signal to %s failed, will retry: %s", workflow_id, exc)
-                self._pending[workflow_id].extend(responses)
+                self._pending[workflow_id].extend(waiting)
                 return
-            for r in responses:
-                log.warning(
-                    "orphan response: workflow %s is gone or finished",
-                    workflow_id,
-                    extra={
-                        "workflow_id": workflow_id,
-                        "command_id": r.command_id,
-                        "vin": r.vin,
-                        "batch_id": r.batch_id,
-                    },
-                )
-            self.orphans.extend(responses)
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                _settle(waiting, exc)
+                return
+            try:
+                await self._record_orphans(workflow_id, responses)
+            except Exception as failure:
+                _settle(waiting, failure)
+                return
+        _settle(waiting)
+
+    async def _record_orphans(self, workflow_id: str, responses: list[ResponseMessage]) -> None:
+        log.warning(
+            "%d orphan responses: workflow %s is gone or finished",
+            len(responses),
+            workflow_id,
+            extra={"workflow_id": workflow_id, "batch_id": responses[0].batch_id},
+        )
+        await self._orphans.add(
+            [Orphan(r.command_id, workflow_id, r.batch_id, r.vin, r.ok, r.error) for r in responses]
+        )
+        self.orphans_recorded += len(responses)
+
+
+def _settle(waiting: list[_Waiting], error: BaseException | None = None) -> None:
+    """Let the responses' handlers return (and the bus ack them), or fail with ``error``."""
+    for _, done in waiting:
+        if done.done():
+            continue
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)

@@ -134,10 +134,18 @@ def batch_input(settings: Settings, batch: BatchRecord) -> BatchInput:
         idle_close_after_seconds=settings.idle_close_after_seconds,
         search_vins_max=settings.search_vins_max,
         max_history_events=settings.max_history_events,
-        publish_task_queue=publish_task_queue(settings.temporal_task_queue, kind.name),
+        # Without a rate there is nothing for a queue to limit: chunks publish
+        # in a local activity of their own.
+        publish_task_queue=None
+        if kind.publishes_in_chunk
+        else publish_task_queue(settings.temporal_task_queue, kind.name),
         publish_slice=kind.publish_slice,
         priority=batch.priority,
         max_failures=batch.max_failures,
+        leases=True,
+        report_with_outcomes=True,
+        write_shards=settings.write_shards,
+        write_ack_timeout_seconds=settings.write_ack_timeout_seconds,
     )
 
 

@@ -7,7 +7,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from fleetbatch.store.batches import BatchRecord, BatchRepository, BatchStatus, NewBatch
 from fleetbatch.store.breakers import BreakerPolicy, BreakerRepository
 from fleetbatch.store.db import create_engine, migrate
+from fleetbatch.store.deadletters import DeadLetter, DeadLetterRepository
 from fleetbatch.store.items import ItemRepository
+from fleetbatch.store.orphans import Orphan, OrphanRepository
 from fleetbatch.store.uploads import UploadResult, UploadWriter
 
 
@@ -18,8 +20,10 @@ class Store:
         self.engine = engine
         self.breakers = BreakerRepository(engine, breaker_policy or BreakerPolicy())
         self.batches = BatchRepository(engine)
-        self.items = ItemRepository(engine)
+        self.items = ItemRepository(engine, self.breakers)
         self.uploads = UploadWriter(engine)
+        self.dead_letters = DeadLetterRepository(engine)
+        self.orphans = OrphanRepository(engine)
 
     @classmethod
     async def open(cls, url: str, breaker_policy: BreakerPolicy | None = None) -> Store:
@@ -39,8 +43,12 @@ __all__ = [
     "BatchStatus",
     "BreakerPolicy",
     "BreakerRepository",
+    "DeadLetter",
+    "DeadLetterRepository",
     "ItemRepository",
     "NewBatch",
+    "Orphan",
+    "OrphanRepository",
     "Store",
     "UploadResult",
     "UploadWriter",

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from fleetbatch.errors import BatchNotFoundError
@@ -87,11 +87,32 @@ class BatchRepository:
                 row = (await own.execute(query)).first()
         return None if row is None else BatchRecord(**row._mapping)
 
-    async def list(self, limit: int = 50) -> list[BatchRecord]:
-        """The newest batches first."""
-        query = select(batches).order_by(batches.c.created_at.desc()).limit(limit)
+    async def list(
+        self,
+        limit: int = 50,
+        offset: int = 0,
+        *,
+        status: str | None = None,
+        command: str | None = None,
+    ) -> tuple[list[BatchRecord], int]:
+        """A page of batches, newest first, with how many match the filters in all."""
+        where = []
+        if status is not None:
+            where.append(batches.c.status == status)
+        if command is not None:
+            where.append(batches.c.command == command)
+        query = (
+            select(batches)
+            .where(*where)
+            .order_by(batches.c.created_at.desc(), batches.c.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
         async with self._engine.connect() as conn:
-            return [BatchRecord(**r._mapping) for r in await conn.execute(query)]
+            total = (
+                await conn.execute(select(func.count()).select_from(batches).where(*where))
+            ).scalar_one()
+            return [BatchRecord(**r._mapping) for r in await conn.execute(query)], int(total)
 
     @staticmethod
     async def create(conn: AsyncConnection, batch_id: str, new: NewBatch) -> None:

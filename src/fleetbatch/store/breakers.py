@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Row, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from fleetbatch.domain import BreakerCount
 from fleetbatch.store.batches import now
 from fleetbatch.store.db import insert_ignoring_conflicts, write_transaction
 from fleetbatch.store.tables import breakers
@@ -107,30 +108,36 @@ class BreakerRepository:
             )
             return Admission(True, probe=True, state=HALF_OPEN)
 
-    async def report(self, command: str, successes: int, failures: int, probe: bool) -> str:
+    async def report(self, count: BreakerCount) -> str:
         """Count a chunk's answered and failed commands; returns the state after."""
-        p = self.policy
         async with write_transaction(self._engine) as conn:
-            row = await self._locked(conn, command)
-            stamp = now()
-            values: dict[str, object] = {"updated_at": stamp}
-            if probe and row.state == HALF_OPEN:
-                total = successes + failures
-                failed = total > 0 and failures / total >= p.failure_share
-                values |= _opened(stamp) if failed else _closed(stamp)
-            elif row.state == CLOSED:
-                if stamp - row.window_started_at > timedelta(seconds=p.window_seconds):
-                    values |= {"window_started_at": stamp, "successes": 0, "failures": 0}
-                    ok, bad = successes, failures
-                else:
-                    ok, bad = row.successes + successes, row.failures + failures
-                values |= {"successes": ok, "failures": bad}
-                if ok + bad >= p.min_calls and bad / (ok + bad) >= p.failure_share:
-                    values |= _opened(stamp)
+            return await self.count_in(conn, count)
+
+    async def count_in(self, conn: AsyncConnection, count: BreakerCount) -> str:
+        """``report``, inside the caller's write transaction."""
+        p = self.policy
+        row = await self._locked(conn, count.command)
+        stamp = now()
+        values: dict[str, object] = {"updated_at": stamp}
+        if count.probe and row.state == HALF_OPEN:
+            total = count.successes + count.failures
+            failed = total > 0 and count.failures / total >= p.failure_share
+            values |= _opened(stamp) if failed else _closed(stamp)
+        elif row.state == CLOSED:
+            if stamp - row.window_started_at > timedelta(seconds=p.window_seconds):
+                values |= {"window_started_at": stamp, "successes": 0, "failures": 0}
+                ok, bad = count.successes, count.failures
             else:
-                return str(row.state)  # open, or half-open waiting for its probe
-            await conn.execute(update(breakers).where(breakers.c.command == command).values(values))
-            return str(values.get("state", row.state))
+                ok, bad = row.successes + count.successes, row.failures + count.failures
+            values |= {"successes": ok, "failures": bad}
+            if ok + bad >= p.min_calls and bad / (ok + bad) >= p.failure_share:
+                values |= _opened(stamp)
+        else:
+            return str(row.state)  # open, or half-open waiting for its probe
+        await conn.execute(
+            update(breakers).where(breakers.c.command == count.command).values(values)
+        )
+        return str(values.get("state", row.state))
 
     async def get(self, command: str) -> BreakerView:
         async with self._engine.connect() as conn:

@@ -5,24 +5,37 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, literal, or_, select, update
+from sqlalchemy import and_, bindparam, func, literal, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from fleetbatch.domain import ChunkSpec, ItemRef, ItemStatus, Outcome, command_id_for
+from fleetbatch.domain import BreakerCount, ChunkSpec, ItemRef, ItemStatus, Outcome, command_id_for
 from fleetbatch.errors import BatchConflictError, BatchNotFoundError
 from fleetbatch.store import leases
 from fleetbatch.store.batches import BatchStatus, now
+from fleetbatch.store.breakers import BreakerRepository
 from fleetbatch.store.db import insert_ignoring_conflicts, write_transaction
 from fleetbatch.store.tables import batches, items
 
 _OPEN = (ItemStatus.PENDING, ItemStatus.IN_FLIGHT)
 
 
+_EXISTING_PG = text(
+    "SELECT v.vin, i.upload_id, i.line FROM unnest(CAST(:vins AS varchar[])) AS v(vin) "
+    "CROSS JOIN LATERAL (SELECT upload_id, line FROM items "
+    "WHERE items.batch_id = :batch_id AND items.vin = v.vin LIMIT 1) AS i"
+)
+
+
 class ItemRepository:
     """Bulk reads and writes of a batch's items."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, breakers: BreakerRepository) -> None:
         self._engine = engine
+        self._breakers = breakers
+        self.outcome_writes = 0
+        """``record_outcomes`` calls that wrote, in this process: what the write batcher saves."""
+        self.outcomes_written = 0
+        """Outcomes those calls carried: each item's once, unless a write was repeated."""
 
     @staticmethod
     async def existing_lines(
@@ -31,10 +44,19 @@ class ItemRepository:
         """For VINs already in the batch: VIN → (upload id, line)."""
         if not vins:
             return {}
-        query = select(items.c.vin, items.c.upload_id, items.c.line).where(
-            items.c.batch_id == batch_id, items.c.vin.in_(vins)
-        )
-        return {r.vin: (r.upload_id, r.line) for r in await conn.execute(query)}
+        if conn.dialect.name == "postgresql":
+            # Inside an upload's transaction the planner's statistics still describe
+            # the table before it, so for `vin IN (…)` (or a join) it reads the whole
+            # batch by batch id: quadratic over a file. A LATERAL lookup with LIMIT 1
+            # cannot be flattened into a join: one index probe per VIN.
+            found = await conn.execute(_EXISTING_PG, {"vins": list(vins), "batch_id": batch_id})
+        else:
+            found = await conn.execute(
+                select(items.c.vin, items.c.upload_id, items.c.line).where(
+                    items.c.batch_id == batch_id, items.c.vin.in_(vins)
+                )
+            )
+        return {r.vin: (r.upload_id, r.line) for r in found}
 
     @staticmethod
     async def insert(
@@ -148,12 +170,17 @@ class ItemRepository:
             return failed.rowcount or 0
 
     async def record_outcomes(
-        self, outcomes: Sequence[Outcome], release_leases_of: str | None = None
-    ) -> None:
-        """Write final statuses in one statement; items already terminal are left alone.
-        With ``release_leases_of``, that chunk's VIN leases end in the same transaction."""
-        if not outcomes and release_leases_of is None:
-            return
+        self,
+        outcomes: Sequence[Outcome],
+        release_leases_of: Sequence[str] = (),
+        breaker: BreakerCount | None = None,
+    ) -> str | None:
+        """Write final statuses in one statement; items already terminal are left alone,
+        so a repeated write changes nothing (an idempotent upsert). In the same
+        transaction the VIN leases of the chunks in ``release_leases_of`` end, and
+        ``breaker``'s count goes into its breaker, whose state after is returned."""
+        if not outcomes and not release_leases_of and breaker is None:
+            return None
         statement = (
             update(items)
             .where(
@@ -183,8 +210,12 @@ class ItemRepository:
         async with write_transaction(self._engine) as conn:
             if params:
                 await conn.execute(statement, params)
-            if release_leases_of is not None:
-                await leases.release_holder(conn, release_leases_of)
+            if release_leases_of:
+                await leases.release_holders(conn, release_leases_of)
+            state = None if breaker is None else await self._breakers.count_in(conn, breaker)
+        self.outcome_writes += 1
+        self.outcomes_written += len(outcomes)
+        return state
 
     async def close_batch(
         self, batch_id: str, stop: tuple[str, str] | None = None
@@ -330,6 +361,30 @@ class ItemRepository:
         """Items of the batch by status (every status present, zeros included)."""
         async with self._engine.connect() as conn:
             return await self._counts(conn, batch_id)
+
+    async def page(
+        self,
+        batch_id: str,
+        *,
+        after: int = 0,
+        limit: int = 50,
+        status: str | None = None,
+        vin: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Up to ``limit`` items of the batch after item id ``after``, in id order.
+
+        Args:
+            status: only items in this status.
+            vin: only items whose VIN starts with this (case-insensitive; VINs are upper case).
+        """
+        query = select(items).where(items.c.batch_id == batch_id, items.c.id > after)
+        if status is not None:
+            query = query.where(items.c.status == status)
+        if vin:
+            query = query.where(items.c.vin.startswith(vin.strip().upper(), autoescape=True))
+        query = query.order_by(items.c.id).limit(limit)
+        async with self._engine.connect() as conn:
+            return [dict(r._mapping) for r in await conn.execute(query)]
 
     async def stream(self, batch_id: str, page: int = 5000) -> AsyncIterator[dict[str, Any]]:
         """Every item of the batch in id order, read page by page."""

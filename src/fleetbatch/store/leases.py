@@ -37,7 +37,12 @@ async def acquire(
 
 async def release_holder(conn: AsyncConnection, holder: str) -> int:
     """Give back every lease ``holder`` has; returns how many."""
-    result = await conn.execute(delete(vin_leases).where(vin_leases.c.holder == holder))
+    return await release_holders(conn, [holder])
+
+
+async def release_holders(conn: AsyncConnection, holders: Sequence[str]) -> int:
+    """Give back every lease of each of ``holders``, in one statement; returns how many."""
+    result = await conn.execute(delete(vin_leases).where(vin_leases.c.holder.in_(holders)))
     return result.rowcount or 0
 
 

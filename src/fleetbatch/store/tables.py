@@ -7,12 +7,14 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -124,3 +126,31 @@ breakers = Table(
     Column("updated_at", UtcDateTime(), nullable=False),
 )
 """One circuit breaker per command type, shared by every worker."""
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("subject", String(255), nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("error", Text, nullable=False),
+    Column("deliveries", Integer, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("replayed_at", UtcDateTime()),
+)
+"""Bus messages no handler could process within the bus's delivery limit."""
+
+orphan_responses = Table(
+    "orphan_responses",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("command_id", String(36), nullable=False),
+    Column("workflow_id", String(200), nullable=False),
+    Column("batch_id", String(64), nullable=False, index=True),
+    Column("vin", String(17), nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("error", Text),
+    Column("received_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("command_id", "workflow_id", name="uq_orphan_responses_command"),
+)
+"""Domain answers that arrived when their chunk workflow was gone or finished."""

@@ -4,11 +4,16 @@ The queue's rate limit counts activities, and each publish activity carries up
 to ``publish_slice`` items, so the limit is set to rate / slice. A rate an
 operator set with ``fleetbatch rate set`` is marked by its reason and survives
 worker restarts; ``fleetbatch rate set TYPE default`` returns to the configured rate.
+
+A type configured without a rate (``off``) has no queue to limit: its chunks
+publish in a local activity of their own, so its rate cannot be set at run time.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -21,6 +26,7 @@ from temporalio.api.workflowservice.v1 import (
 from temporalio.client import Client
 
 from fleetbatch.domain import CommandType
+from fleetbatch.errors import ConfigError
 from fleetbatch.workflows.ids import publish_task_queue
 
 log = logging.getLogger(__name__)
@@ -28,6 +34,8 @@ log = logging.getLogger(__name__)
 OPERATOR = "operator"
 """Reason prefix of a rate set at run time; start-up leaves such a rate alone."""
 CONFIGURED = "configured"
+SHOWN_WITHIN = 5.0
+"""Seconds a rate change may take to show in the server's description of the queue."""
 _ACTIVITY = TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY
 
 
@@ -49,10 +57,22 @@ class QueueRate:
 async def set_rate(
     client: Client, task_queue: str, kind: CommandType, per_second: float | None, reason: str
 ) -> None:
-    """Limit ``kind``'s publishes to ``per_second`` items (None lifts the limit)."""
+    """Limit ``kind``'s publishes to ``per_second`` items (None lifts the limit), and
+    wait (up to ``SHOWN_WITHIN`` seconds) until the server reports the change, so that
+    a worker starting next reads it.
+
+    Raises:
+        ConfigError: ``kind`` has no configured rate, so nothing publishes on its queue.
+    """
+    if kind.publishes_in_chunk:
+        raise ConfigError(
+            f"{kind.name} is configured without a rate, so its chunks publish directly, "
+            f"not through a rate-limited queue; give it a rate in FLEETBATCH_COMMANDS "
+            f"(and restart the workers) to limit it"
+        )
     update = UpdateTaskQueueConfigRequest.RateLimitUpdate(reason=reason)
     if per_second is not None:
-        update.rate_limit.CopyFrom(RateLimit(requests_per_second=per_second / kind.publish_slice))
+        update.rate_limit.CopyFrom(RateLimit(requests_per_second=kind.tasks_per_second(per_second)))
     await client.workflow_service.update_task_queue_config(
         UpdateTaskQueueConfigRequest(
             namespace=client.namespace,
@@ -62,6 +82,12 @@ async def set_rate(
             update_queue_rate_limit=update,
         )
     )
+    deadline = time.monotonic() + SHOWN_WITHIN
+    while (await current_rate(client, task_queue, kind)).reason != reason:
+        if time.monotonic() > deadline:
+            log.warning("the server does not show %s's new rate yet", kind.name)
+            return
+        await asyncio.sleep(0.05)
 
 
 async def current_rate(client: Client, task_queue: str, kind: CommandType) -> QueueRate:
@@ -77,7 +103,7 @@ async def current_rate(client: Client, task_queue: str, kind: CommandType) -> Qu
     )
     limit = described.config.queue_rate_limit
     per_second = (
-        limit.rate_limit.requests_per_second * kind.publish_slice
+        kind.items_per_second(limit.rate_limit.requests_per_second)
         if limit.HasField("rate_limit")
         else None
     )
@@ -89,6 +115,8 @@ async def apply_configured_rates(
 ) -> None:
     """Set each type's configured rate, except where an operator set one at run time."""
     for kind in types.values():
+        if kind.publishes_in_chunk:
+            continue  # publishes in its chunks: no queue to limit
         now = await current_rate(client, task_queue, kind)
         if now.set_by_operator:
             log.info("keeping %s's rate set by an operator (%s)", kind.name, now.reason)

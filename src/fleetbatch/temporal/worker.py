@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from temporalio.client import Client
-from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+from fleetbatch.activities.batcher import BatcherActivities
+from fleetbatch.activities.batcher_types import BatcherConfig
 from fleetbatch.activities.consent import ConsentActivities, ConsentService
 from fleetbatch.activities.dispatch import Dispatcher
 from fleetbatch.activities.items import ItemActivities
@@ -27,10 +28,12 @@ def build_workers(
     commands: Iterable[str],
     *,
     max_concurrent_activities: int = 200,
+    batcher: BatcherConfig | None = None,
 ) -> list[Worker]:
-    """The main worker and one publish worker per command type, with their
-    activities bound to the given store, bus and consent service."""
-    items = ItemActivities(store)
+    """The main worker (with the write batchers) and one publish worker per command
+    type, with their activities bound to the given store, bus and consent service."""
+    items = ItemActivities(store, client)
+    batchers = BatcherActivities(store, client, task_queue, batcher)
     dispatcher = Dispatcher(bus, store)
     main = Worker(
         client,
@@ -46,13 +49,12 @@ def build_workers(
             # Chunks from before per-type queues publish locally, on this worker.
             dispatcher.publish,
             dispatcher.report,
+            batchers.submit,
+            batchers.flush,
+            batchers.ack,
         ],
         max_concurrent_activities=max_concurrent_activities,
-        # fleetbatch's workflow modules hold no mutable state: sharing them saves
-        # re-importing them into every new workflow's sandbox.
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules("fleetbatch")
-        ),
+        workflow_runner=UnsandboxedWorkflowRunner(),
     )
     publishers = [
         Worker(

@@ -1,9 +1,11 @@
 """Deterministic workflow code only: no I/O, activities referenced by name."""
 
+from fleetbatch.activities.types import ChunkResult
 from fleetbatch.workflows.batch import BatchInput, BatchWorkflow, FileAdded, Progress
-from fleetbatch.workflows.chunk import ChunkInput, ChunkResult, ChunkWorkflow, Response, Responses
+from fleetbatch.workflows.batcher import WriteBatcherWorkflow
+from fleetbatch.workflows.chunk import ChunkInput, ChunkWorkflow, Response, Responses
 
-WORKFLOWS = [BatchWorkflow, ChunkWorkflow]
+WORKFLOWS = [BatchWorkflow, ChunkWorkflow, WriteBatcherWorkflow]
 
 __all__ = [
     "WORKFLOWS",
@@ -16,4 +18,5 @@ __all__ = [
     "Progress",
     "Response",
     "Responses",
+    "WriteBatcherWorkflow",
 ]

@@ -18,8 +18,10 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from fleetbatch import metrics
     from fleetbatch.activities.types import (
+        CHUNK_DONE_SIGNAL,
         FINISH_BATCH,
         NEXT_CHUNKS,
+        ChunkResult,
         FinishBatchInput,
         FinishBatchResult,
         NextChunksInput,
@@ -29,10 +31,8 @@ with workflow.unsafe.imports_passed_through():
     from fleetbatch.workflows import search_attributes as sa
     from fleetbatch.workflows.chunk import (
         CANCEL_SIGNAL,
-        CHUNK_DONE_SIGNAL,
         CancelChunk,
         ChunkInput,
-        ChunkResult,
         ChunkWorkflow,
     )
     from fleetbatch.workflows.ids import chunk_workflow_id
@@ -83,6 +83,13 @@ class BatchInput:
     priority: float = 1.0
     """Fairness weight against other batches of the command type."""
     max_failures: str | None = None
+    leases: bool = False
+    report_with_outcomes: bool = False
+    """Both passed on to the chunks (see ChunkInput)."""
+    write_shards: int = 0
+    """Per-item chunks (chunk size 1) record outcomes through this many write
+    batchers; 0 (older histories too) writes directly."""
+    write_ack_timeout_seconds: float = 120.0
 
 
 @dataclass
@@ -352,6 +359,10 @@ class BatchWorkflow:
                 publish_task_queue=params.publish_task_queue,
                 publish_slice=params.publish_slice,
                 priority=params.priority,
+                leases=params.leases,
+                report_with_outcomes=params.report_with_outcomes,
+                write_shards=params.write_shards if params.chunk_size == 1 else 0,
+                write_ack_timeout_seconds=params.write_ack_timeout_seconds,
             ),
             id=child_id,
             # ABANDON: children must survive this run's continue-as-new.

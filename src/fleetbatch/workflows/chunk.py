@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -20,16 +20,18 @@ from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from fleetbatch import metrics
+    from fleetbatch.activities.batcher_types import WRITE_ACKED_SIGNAL, WriteAck
     from fleetbatch.activities.types import (
         BEGIN_CHUNK,
         CHECK_CONSENT,
+        CHUNK_DONE_SIGNAL,
         END_CHUNK,
         PUBLISH_COMMANDS,
         RECORD_OUTCOMES,
         REPORT_TO_BREAKER,
         BeginChunkInput,
         BeginChunkResult,
-        BreakerReportInput,
+        ChunkResult,
         ConsentInput,
         ConsentResult,
         EndChunkInput,
@@ -38,8 +40,9 @@ with workflow.unsafe.imports_passed_through():
         PublishResult,
         RecordOutcomesInput,
     )
-    from fleetbatch.domain import ChunkSpec, ItemRef, ItemStatus, Outcome
+    from fleetbatch.domain import BreakerCount, ChunkSpec, ItemRef, ItemStatus, Outcome
     from fleetbatch.workflows import search_attributes as sa
+    from fleetbatch.workflows.batched_write import BatchedWriter
     from fleetbatch.workflows.options import (
         BUS_TIMEOUT,
         CONSENT_TIMEOUT,
@@ -48,7 +51,6 @@ with workflow.unsafe.imports_passed_through():
     )
 
 
-CHUNK_DONE_SIGNAL = "chunk_done"
 CANCEL_SIGNAL = "cancel"
 LOCAL_ACTIVITIES_PATCH = "local-activities"
 LEASE_RETRY_FIRST = timedelta(seconds=1)
@@ -67,12 +69,23 @@ class ChunkInput:
     max_attempts: int
     search_vins_max: int = 100
     publish_task_queue: str | None = None
-    """The command type's rate-limited queue. Set, the chunk leases its VINs, publishes
-    there in slices and reports to the breaker; None (older histories) publishes locally."""
+    """The command type's rate-limited queue: set, the chunk publishes there in slices;
+    None (a type without a rate) publishes in a local activity of the chunk."""
     publish_slice: int = 0
     """Items per publish activity; 0 is the whole chunk in one."""
     priority: float = 1.0
     """The batch's fairness weight on the publish queue."""
+    leases: bool = False
+    """Lease VINs and report to the breaker. Older histories: implied by a publish queue
+    (and without one, no leases, no breaker)."""
+    report_with_outcomes: bool = False
+    """The last breaker report and the batch's report go with the write of the last
+    outcomes, in one local activity: a chunk then takes two workflow tasks, not four."""
+    write_shards: int = 0
+    """Record outcomes through this many write batchers (the shard is the VIN's);
+    0 (older histories too) records them with one direct store call."""
+    write_ack_timeout_seconds: float = 120.0
+    """With write batchers: how long to wait for the write's acknowledgement."""
 
 
 @dataclass
@@ -108,16 +121,11 @@ class Responses:
             [r.error for r in responses],
         )
 
-    def rows(self) -> list[Response]:
-        columns = zip(self.command_ids, self.ok, self.errors, strict=True)
-        return self.responses or [Response(*row) for row in columns]
-
-
-@dataclass
-class ChunkResult:
-    workflow_id: str
-    size: int
-    counts: dict[str, int] = field(default_factory=dict)
+    def columns(self) -> Iterator[tuple[str, bool, str | None]]:
+        """(command id, ok, error) per response, whichever form the signal came in."""
+        if self.responses:
+            return ((r.command_id, r.ok, r.error) for r in self.responses)
+        return zip(self.command_ids, self.ok, self.errors, strict=True)
 
 
 @workflow.defn
@@ -133,7 +141,11 @@ class ChunkWorkflow:
         self._labels: dict[str, str] = {}
         self._batch_id = ""
         self._local = True
+        self._leased = False
         self._cancelled: str | None = None
+        self._last_breaker_report: BreakerCount | None = None
+        self._reported = False
+        self._writer = BatchedWriter()
 
     @workflow.signal
     def responses(self, batch: Responses) -> None:
@@ -141,21 +153,26 @@ class ChunkWorkflow:
         latency = workflow.metric_meter().create_histogram_timedelta(
             metrics.RESPONSE_LATENCY, "publish to domain response", "s"
         )
-        for response in batch.rows():
-            item = self._waiting.pop(response.command_id, None)
+        for command_id, ok, reason in batch.columns():
+            item = self._waiting.pop(command_id, None)
             if item is None:
                 continue
             if self._published_at is not None:
                 latency.record(workflow.now() - self._published_at, self._labels)
-            attempts = self._attempts[item.command_id]
-            self._answered[0 if response.ok else 1] += 1
-            if response.ok:
+            attempts = self._attempts[command_id]
+            self._answered[0 if ok else 1] += 1
+            if ok:
                 outcome = Outcome(item.id, ItemStatus.SUCCEEDED, attempts)
             else:
-                error = f"domain rejected the command: {response.error or 'no reason given'}"
+                error = f"domain rejected the command: {reason or 'no reason given'}"
                 outcome = Outcome(item.id, ItemStatus.FAILED, attempts, error)
                 self._log_failure(item, error)
-            self._outcomes[item.command_id] = outcome
+            self._outcomes[command_id] = outcome
+
+    @workflow.signal(name=WRITE_ACKED_SIGNAL)
+    def write_acked(self, ack: WriteAck) -> None:
+        """The write batcher wrote (or could not write) this chunk's outcomes."""
+        self._writer.acked(ack)
 
     @workflow.signal(name=CANCEL_SIGNAL)
     def cancel(self, request: CancelChunk) -> None:
@@ -173,7 +190,8 @@ class ChunkWorkflow:
                 params.batch_workflow_id, ChunkResult(workflow.info().workflow_id, 0)
             )
             raise
-        await self._report(params.batch_workflow_id, result)
+        if not self._reported:
+            await self._report(params.batch_workflow_id, result)
         return result
 
     async def _run(self, params: ChunkInput) -> ChunkResult:
@@ -182,12 +200,15 @@ class ChunkWorkflow:
         self._labels = {"command": params.command}
         self._batch_id = params.batch_id
         # Short store, consent and bus calls run as local activities: no task-queue
-        # round trip each. Histories from before the patch replay the old way.
-        self._local = workflow.patched(LOCAL_ACTIVITIES_PATCH)
-        if params.publish_task_queue is None:
-            size = await self._round(params, searchable=True)
-        else:
+        # round trip each. Histories from before the patch replay the old way; chunks
+        # started since the report went with the outcomes skip the patch's marker and
+        # its search attribute (a visibility write per chunk).
+        self._local = params.report_with_outcomes or workflow.patched(LOCAL_ACTIVITIES_PATCH)
+        self._leased = params.leases or params.publish_task_queue is not None
+        if self._leased:
             size = await self._leased_rounds(params)
+        else:
+            size = await self._round(params, searchable=True)
         self._record_metrics(self._counts, workflow.now() - started)
         return ChunkResult(info.workflow_id, size, self._counts)
 
@@ -199,11 +220,14 @@ class ChunkWorkflow:
         while True:
             begun = await self._begin(params)
             try:
-                size += await self._round(params, begun, searchable=size == 0)
-            except BaseException:
+                size += await self._round(
+                    params, begun, searchable=size == 0, done_before=size, last=not begun.blocked
+                )
+            except (Exception, asyncio.CancelledError):
                 # The saga's compensation: give the leases back; items the failed
                 # step left in flight fail. (A round that ends well releases them
-                # in the same write as its outcomes.)
+                # in the same write as its outcomes.) Not on BaseException: an
+                # evicted workflow's coroutines are closed, and must not compensate.
                 await self._activity(
                     END_CHUNK,
                     EndChunkInput(
@@ -228,9 +252,16 @@ class ChunkWorkflow:
         )
 
     async def _round(
-        self, params: ChunkInput, begun: BeginChunkResult | None = None, *, searchable: bool
+        self,
+        params: ChunkInput,
+        begun: BeginChunkResult | None = None,
+        *,
+        searchable: bool,
+        done_before: int = 0,
+        last: bool = True,
     ) -> int:
-        """Consent, command and record the items ``begun`` (begun here when None)."""
+        """Consent, command and record the items ``begun`` (begun here when None);
+        ``last``: no items wait for another round, so the chunk reports with this one."""
         begun = begun or await self._begin(params)
         items = begun.refs()
         if searchable and items and len(items) <= params.search_vins_max:
@@ -242,16 +273,54 @@ class ChunkWorkflow:
         else:
             await self._check_consent(items)
             await self._command(params)
-        leased = workflow.info().workflow_id if params.publish_task_queue else None
-        await self._activity(
-            RECORD_OUTCOMES,
-            RecordOutcomesInput.of(list(self._outcomes.values()), leased),
-            STORE_TIMEOUT,
-        )
-        for outcome in self._outcomes.values():
-            self._counts[outcome.status.value] = self._counts.get(outcome.status.value, 0) + 1
+        info = workflow.info()
+        outcomes = list(self._outcomes.values())
         self._outcomes.clear()
+        leased = info.workflow_id if self._leased else None
+        if params.write_shards:
+            record = RecordOutcomesInput.of(outcomes, leased)
+            self._count(await self._write_batched(params, items, record, outcomes))
+            return len(items)
+        self._count(outcomes)
+        report = None
+        if params.report_with_outcomes and (last or self._cancelled):
+            report = ChunkResult(info.workflow_id, done_before + len(items), dict(self._counts))
+        record = RecordOutcomesInput.of(
+            outcomes,
+            leased,
+            breaker=self._last_breaker_report,
+            report_to=params.batch_workflow_id if report else None,
+            report=report,
+        )
+        self._last_breaker_report = None
+        await self._activity(RECORD_OUTCOMES, record, STORE_TIMEOUT)
+        self._reported = record.report is not None
         return len(items)
+
+    async def _write_batched(
+        self,
+        params: ChunkInput,
+        items: list[ItemRef],
+        record: RecordOutcomesInput,
+        outcomes: list[Outcome],
+    ) -> list[Outcome]:
+        """Record the outcomes through the write batcher of the first VIN's shard; the
+        outcomes as they stand. A batcher write that fails or is not acknowledged in
+        time fails the items still in flight, with why (a write that landed meanwhile
+        stands); the chunk then reports by its own signal."""
+        timeout = timedelta(seconds=params.write_ack_timeout_seconds)
+        error = await self._writer.write(record, items[0].vin, params.write_shards, timeout)
+        if error is None:
+            return outcomes
+        workflow.logger.warning("batched write failed: %s", error)
+        end = EndChunkInput(workflow.info().workflow_id, error)
+        if await self._activity(END_CHUNK, end, STORE_TIMEOUT, int):
+            return [Outcome(o.item_id, ItemStatus.FAILED, o.attempts, error) for o in outcomes]
+        return outcomes
+
+    def _count(self, outcomes: Sequence[Outcome]) -> None:
+        for outcome in outcomes:
+            self._counts[outcome.status.value] = self._counts.get(outcome.status.value, 0) + 1
 
     def _settle(self, items: Sequence[ItemRef], status: ItemStatus, reason: str) -> None:
         for item in items:
@@ -321,8 +390,9 @@ class ChunkWorkflow:
                     len(self._waiting),
                     attempt,
                 )
-            if params.publish_task_queue is not None and not self._cancelled:
-                await self._report_to_breaker(params.command, probe)
+            if self._leased and not self._cancelled:
+                again = bool(self._waiting) and attempt < params.max_attempts
+                await self._report_to_breaker(params, probe, last=not again)
         if self._cancelled:
             reason = f"batch stopped: {self._cancelled}"
             self._settle(list(self._waiting.values()), ItemStatus.CANCELLED, reason)
@@ -349,8 +419,13 @@ class ChunkWorkflow:
 
         waiting = list(self._waiting.values())
         if params.publish_task_queue is None:
-            await self._activity(PUBLISH_COMMANDS, publish_input(waiting), BUS_TIMEOUT)
-            return False
+            if not self._leased:  # older histories: a result-less publish
+                await self._activity(PUBLISH_COMMANDS, publish_input(waiting), BUS_TIMEOUT)
+                return False
+            published = await self._activity(
+                PUBLISH_COMMANDS, publish_input(waiting), BUS_TIMEOUT, PublishResult
+            )
+            return published.probe
         # The queue's server-side rate limit counts activities: one per slice.
         size = params.publish_slice or len(waiting)
         slices = [
@@ -382,16 +457,18 @@ class ChunkWorkflow:
                     raise
         return probe
 
-    async def _report_to_breaker(self, command: str, probe: bool) -> None:
+    async def _report_to_breaker(self, params: ChunkInput, probe: bool, *, last: bool) -> None:
+        """Count this attempt's answers in the breaker; the last attempt's count goes
+        with the outcomes' write when the chunk reports with it."""
         accepted, rejected = self._answered
         failures = rejected + len(self._waiting)
-        if accepted + failures:
-            await self._activity(
-                REPORT_TO_BREAKER,
-                BreakerReportInput(command, accepted, failures, probe),
-                STORE_TIMEOUT,
-                str,
-            )
+        if not accepted + failures:
+            return
+        report = BreakerCount(params.command, accepted, failures, probe)
+        if last and params.report_with_outcomes and not params.write_shards:
+            self._last_breaker_report = report
+            return
+        await self._activity(REPORT_TO_BREAKER, report, STORE_TIMEOUT, str)
 
     async def _activity(
         self, name: str, arg: Any, timeout: timedelta, result_type: type[T] | None = None

@@ -4,18 +4,25 @@ It behaves like a real downstream domain: latency, a share of failures, a
 share of deliveries lost (the caller sees a timeout), and deduplication by
 command id — a command is executed at most once however often it is
 delivered, and a repeat delivery gets the first execution's answer.
+
+With a journal file it keeps every execution (one JSON line, written before
+the answer is sent), reads it back on start, and so deduplicates across
+restarts; ``fleetbatch audit`` compares the journal with the store. A
+delivery's handler returns only after its answer is published, so a durable
+bus redelivers what a killed simulator had in hand.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
+import json
 import random
 import time
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TextIO
 
 from fleetbatch.bus import (
@@ -24,7 +31,7 @@ from fleetbatch.bus import (
     CommandMessage,
     ResponseMessage,
     Subscription,
-    commands_subject,
+    domain_subject,
 )
 
 
@@ -64,6 +71,7 @@ class DomainSimulator:
         domains: tuple[str, ...] = ("vehicle", "backoffice"),
         decide: Decide | None = None,
         log: TextIO | None = None,
+        journal: Path | None = None,
     ) -> None:
         self._bus = bus
         self._log = log
@@ -73,7 +81,8 @@ class DomainSimulator:
         self._random = random.Random(self._config.seed)
         self._decide = decide or self._random_decision
         self._subs: list[Subscription] = []
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._journal_path = journal
+        self._journal: TextIO | None = None
         self.delivered: Counter[str] = Counter()
         """Deliveries per command id, including repeats."""
         self.executed: Counter[str] = Counter()
@@ -82,19 +91,23 @@ class DomainSimulator:
         """The answer of each executed command, repeated to later deliveries."""
 
     async def start(self) -> None:
-        """Subscribe to every configured domain's command subject."""
+        """Read the journal back, then subscribe to every configured domain's commands."""
+        if self._journal_path is not None:
+            for response in read_journal(self._journal_path):
+                self.executed[response.command_id] += 1
+                self.results[response.command_id] = response
+            self._journal = self._journal_path.open("a", buffering=1)
         for domain in self._domains:
-            self._subs.append(await self._bus.subscribe(commands_subject(domain), self._on_command))
+            self._subs.append(await self._bus.subscribe(domain_subject(domain), self._on_command))
 
     async def stop(self) -> None:
-        """Unsubscribe and drop answers not yet sent."""
+        """Unsubscribe; answers being sent finish first."""
         for sub in self._subs:
             await sub.close()
         self._subs.clear()
-        for task in list(self._tasks):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
 
     def _random_decision(self, _message: CommandMessage) -> Decision:
         roll = self._random.random()
@@ -118,24 +131,34 @@ class DomainSimulator:
             decision = self._decide(message)
             if decision is Decision.DROP:
                 return
-            self.executed[message.command_id] += 1
-            response = ResponseMessage(
-                command_id=message.command_id,
-                reply_to=message.reply_to,
-                ok=decision is Decision.SUCCEED,
-                error=None if decision is Decision.SUCCEED else "vehicle unreachable",
-                vin=message.vin,
-                batch_id=message.batch_id,
-            )
-            self.results[message.command_id] = response
+            response = self._execute(message, decision)
         delay = self._latency()
-        if delay == 0:
-            await self._bus.publish(RESPONSES_SUBJECT, [response.encode()])
-            return
-        task = asyncio.create_task(self._answer_later(response, delay))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _answer_later(self, response: ResponseMessage, delay: float) -> None:
-        await asyncio.sleep(delay)
+        if delay > 0:
+            await asyncio.sleep(delay)
         await self._bus.publish(RESPONSES_SUBJECT, [response.encode()])
+
+    def _execute(self, message: CommandMessage, decision: Decision) -> ResponseMessage:
+        response = ResponseMessage(
+            command_id=message.command_id,
+            reply_to=message.reply_to,
+            ok=decision is Decision.SUCCEED,
+            error=None if decision is Decision.SUCCEED else "vehicle unreachable",
+            vin=message.vin,
+            batch_id=message.batch_id,
+        )
+        # Journal first: an execution is never forgotten, even if the answer is lost.
+        if self._journal is not None:
+            self._journal.write(json.dumps(asdict(response), separators=(",", ":")) + "\n")
+        self.executed[message.command_id] += 1
+        self.results[message.command_id] = response
+        return response
+
+
+def read_journal(path: Path) -> Iterator[ResponseMessage]:
+    """Every execution a domain simulator's journal holds, in order (none if no file)."""
+    if not path.exists():
+        return
+    with path.open() as lines:
+        for line in lines:
+            if line.endswith("\n"):  # a line cut by a kill was never answered
+                yield ResponseMessage(**json.loads(line))

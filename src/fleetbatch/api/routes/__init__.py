@@ -1,0 +1,1 @@
+"""One module per resource; ``pages`` is the web UI."""

@@ -1,0 +1,44 @@
+"""Operators steering a batch: pause, resume, cancel, redrive."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from fleetbatch.api.deps import Context, Operator
+from fleetbatch.api.schemas import CancelRequest, ControlResult, RedriveResult, problems
+from fleetbatch.services import control
+
+router = APIRouter(prefix="/api/batches", tags=["control"])
+
+ERRORS = problems(401, 403, 404, 409)
+
+
+@router.post("/{batch_id}/pause", response_model=ControlResult, responses=ERRORS)
+async def pause(batch_id: str, context: Context, _: Operator) -> ControlResult:
+    """Start no more chunks; running chunks finish."""
+    await control.pause(context.client, context.store, batch_id)
+    return ControlResult(batch_id=batch_id, action="pause", message="pausing")
+
+
+@router.post("/{batch_id}/resume", response_model=ControlResult, responses=ERRORS)
+async def resume(batch_id: str, context: Context, _: Operator) -> ControlResult:
+    """Go on with a paused batch."""
+    await control.resume(context.client, context.store, batch_id)
+    return ControlResult(batch_id=batch_id, action="resume", message="resumed")
+
+
+@router.post("/{batch_id}/cancel", response_model=ControlResult, responses=ERRORS)
+async def cancel(
+    batch_id: str, context: Context, _: Operator, body: CancelRequest | None = None
+) -> ControlResult:
+    """Stop the batch: every item not yet settled ends cancelled with the reason."""
+    reason = (body or CancelRequest()).reason
+    await control.cancel(context.client, context.store, batch_id, reason)
+    return ControlResult(batch_id=batch_id, action="cancel", message="cancelling")
+
+
+@router.post("/{batch_id}/redrive", response_model=RedriveResult, responses=ERRORS)
+async def redrive(batch_id: str, context: Context, _: Operator) -> RedriveResult:
+    """Run a finished batch's failed items again, each under a new command id."""
+    count = await control.redrive(context.client, context.settings, context.store, batch_id)
+    return RedriveResult(batch_id=batch_id, redriven=count)

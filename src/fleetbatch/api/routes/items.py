@@ -1,0 +1,41 @@
+"""A batch's items: filter by status, search by VIN, page by cursor."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from fleetbatch.api.deps import Context, Viewer
+from fleetbatch.api.schemas import ItemPage, problems
+from fleetbatch.api.views import item_page
+from fleetbatch.domain import ItemStatus
+
+router = APIRouter(prefix="/api/batches", tags=["items"])
+
+
+@router.get(
+    "/{batch_id}/items",
+    response_model=ItemPage,
+    responses=problems(401, 403, 404),
+)
+async def list_items(
+    batch_id: str,
+    context: Context,
+    _: Viewer,
+    status: Annotated[ItemStatus | None, Query()] = None,
+    vin: Annotated[
+        str | None, Query(max_length=17, description="VINs starting with this, any case")
+    ] = None,
+    after: Annotated[int, Query(ge=0, description="the previous page's next_after")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> ItemPage:
+    """Items in id (upload) order."""
+    return await item_page(
+        context,
+        batch_id,
+        after=after,
+        limit=limit,
+        status=None if status is None else status.value,
+        vin=vin or None,
+    )

@@ -1,0 +1,165 @@
+"""The web UI: server-rendered pages over the same views and services as the JSON API.
+
+A browser cannot send a bearer header on navigation, so the login page keeps the
+token in an HttpOnly, SameSite=Strict cookie that the same checks read.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi.responses import RedirectResponse, Response
+
+from fleetbatch.api.auth import Principal
+from fleetbatch.api.context import ApiContext
+from fleetbatch.api.deps import TOKEN_COOKIE, Context, PageUser
+from fleetbatch.api.errors import status_of
+from fleetbatch.api.schemas import BatchPublic, UploadPublic
+from fleetbatch.api.uploads import upload_file
+from fleetbatch.api.views import batch_detail, item_page
+from fleetbatch.domain import ItemStatus
+from fleetbatch.errors import FleetbatchError
+from fleetbatch.services import control
+
+router = APIRouter(include_in_schema=False)
+PAGE = 50
+ACTIONS = ("pause", "resume", "cancel", "redrive")
+
+
+def _render(
+    request: Request, name: str, values: dict[str, Any], code: int = status.HTTP_200_OK
+) -> Response:
+    context = request.app.state.context
+    return context.templates.TemplateResponse(  # type: ignore[no-any-return]
+        request, name, values, status_code=code
+    )
+
+
+def _local(path: str) -> str:
+    """Only paths on this site: no open redirect through ``next``."""
+    return path if path.startswith("/") and not path.startswith("//") else "/"
+
+
+@router.get("/login")
+async def login_page(request: Request, next: str = "/") -> Response:
+    return _render(request, "login.html", {"next": _local(next), "error": None})
+
+
+@router.post("/login")
+async def login(request: Request, context: Context) -> Response:
+    form = await request.form()
+    token, target = str(form.get("token", "")), _local(str(form.get("next", "/")))
+    if context.auth.principal(token) is None:
+        values = {"next": target, "error": "invalid token"}
+        return _render(request, "login.html", values, status.HTTP_401_UNAUTHORIZED)
+    response = RedirectResponse(target, status.HTTP_303_SEE_OTHER)
+    response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
+    return response
+
+
+@router.post("/logout")
+async def logout() -> Response:
+    response = RedirectResponse("/login", status.HTTP_303_SEE_OTHER)
+    response.delete_cookie(TOKEN_COOKIE)
+    return response
+
+
+@router.get("/")
+async def batches_page(
+    request: Request,
+    context: Context,
+    user: PageUser,
+    status_: Annotated[str, Query(alias="status")] = "",
+    command: str = "",
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    found, total = await context.store.batches.list(
+        PAGE, offset, status=status_ or None, command=command or None
+    )
+    return _render(
+        request,
+        "batches.html",
+        {
+            "user": user,
+            "batches": [BatchPublic.model_validate(b) for b in found],
+            "total": total,
+            "offset": offset,
+            "page": PAGE,
+            "status": status_,
+            "command": command,
+            "commands": sorted(context.settings.command_types),
+        },
+    )
+
+
+def _upload_values(context: ApiContext, user: Principal, **more: Any) -> dict[str, Any]:
+    return {"user": user, "commands": sorted(context.settings.command_types), **more}
+
+
+@router.get("/upload")
+async def upload_page(request: Request, context: Context, user: PageUser) -> Response:
+    return _render(request, "upload.html", _upload_values(context, user, error=None))
+
+
+@router.post("/upload")
+async def upload(request: Request, context: Context, user: PageUser) -> Response:
+    if not user.is_operator:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "uploading needs the operator role")
+    try:
+        result = await upload_file(context, request)
+    except FleetbatchError as exc:
+        values = _upload_values(context, user, error=str(exc))
+        return _render(request, "upload.html", values, status_of(exc))
+    values = _upload_values(context, user, result=UploadPublic.model_validate(result))
+    return _render(request, "uploaded.html", values, status.HTTP_201_CREATED)
+
+
+@router.get("/batches/{batch_id}")
+async def batch_page(
+    request: Request,
+    batch_id: str,
+    context: Context,
+    user: PageUser,
+    status_: Annotated[str, Query(alias="status")] = "",
+    vin: Annotated[str, Query(max_length=17)] = "",
+    after: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    detail = await batch_detail(context, batch_id)
+    chosen = status_ if status_ in {s.value for s in ItemStatus} else None
+    items = await item_page(
+        context, batch_id, after=after, limit=PAGE, status=chosen, vin=vin or None
+    )
+    return _render(
+        request,
+        "batch.html",
+        {
+            "user": user,
+            "batch": detail,
+            "items": items,
+            "status": chosen or "",
+            "vin": vin,
+            "statuses": [s.value for s in ItemStatus],
+        },
+    )
+
+
+@router.post("/batches/{batch_id}/{action}")
+async def batch_action(
+    request: Request, batch_id: str, action: str, context: Context, user: PageUser
+) -> Response:
+    if action not in ACTIONS:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no action {action!r}")
+    if not user.is_operator:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"{action} needs the operator role")
+    client, store = context.client, context.store
+    if action == "pause":
+        await control.pause(client, store, batch_id)
+    elif action == "resume":
+        await control.resume(client, store, batch_id)
+    elif action == "cancel":
+        await control.cancel(client, store, batch_id, "cancelled in the web UI")
+    else:
+        await control.redrive(client, context.settings, store, batch_id)
+    return RedirectResponse(f"/batches/{quote(batch_id, safe='')}", status.HTTP_303_SEE_OTHER)

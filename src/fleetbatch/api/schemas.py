@@ -1,0 +1,168 @@
+"""What the API takes and returns, one family per resource."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from fleetbatch.domain import ItemStatus
+from fleetbatch.services.progress import Snapshot
+
+
+class Problem(BaseModel):
+    """Every error: the status code says what kind, ``detail`` says exactly what."""
+
+    detail: str
+
+
+Responses = dict[int | str, dict[str, Any]]
+
+
+def problems(*codes: int) -> Responses:
+    """OpenAPI entries for error answers with these status codes, and 422 (bad parameters)."""
+    return {code: {"model": Problem} for code in sorted({*codes, 422})}
+
+
+class UploadOptions(BaseModel):
+    """The text fields of an upload, beside its ``file``; empty fields are left out."""
+
+    model_config = {"extra": "forbid"}
+
+    command: str | None = Field(default=None, description="required for a new batch")
+    batch_id: str | None = Field(default=None, description="a new batch's id; generated if unset")
+    chunk_size: int | None = Field(default=None, ge=1, le=5000)
+    max_in_flight: int | None = Field(default=None, ge=1, le=1000)
+    priority: float | None = Field(default=None, description="fairness weight, above zero")
+    max_failures: str | None = Field(default=None, description="abort past '5%' or a count")
+
+
+class RejectionPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    line: int
+    value: str
+    reason: str
+
+
+class UploadPublic(BaseModel):
+    """What happened to one file: the batch it joined and its rejected rows."""
+
+    batch_id: str
+    upload_id: int
+    command: str
+    accepted: int
+    rejected: int
+    rejections: list[RejectionPublic] = Field(
+        description="the first 1,000 rejected rows; all are in the rejections report"
+    )
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class BatchPublic(BaseModel):
+    id: str
+    command: str
+    status: str
+    chunk_size: int
+    max_in_flight: int
+    priority: float
+    max_failures: str | None
+    redrives: int
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class BatchPage(BaseModel):
+    batches: list[BatchPublic]
+    total: int = Field(description="batches matching the filters in all")
+    limit: int
+    offset: int
+
+
+class ProgressPublic(BaseModel):
+    """Live progress: the running workflow's, or the store's once it is done."""
+
+    phase: str
+    paused: bool
+    finished: bool
+    total: int
+    done: int
+    percent: float
+    counts: dict[str, int] = Field(description="items by status, every status present")
+    items_per_second: float
+    eta_seconds: float | None
+    breaker: str = Field(description="the command type's circuit breaker: closed, half_open, open")
+    stop_reason: str | None
+
+    @classmethod
+    def of(cls, snap: Snapshot) -> ProgressPublic:
+        return cls(
+            phase=snap.phase,
+            paused=snap.paused,
+            finished=snap.finished,
+            total=snap.total,
+            done=snap.done,
+            percent=round(100.0 * snap.done / snap.total, 1) if snap.total else 0.0,
+            counts={s.value: snap.counts.get(s.value, 0) for s in ItemStatus},
+            items_per_second=round(snap.items_per_second, 2),
+            eta_seconds=None if snap.eta_seconds is None else round(snap.eta_seconds, 1),
+            breaker=snap.breaker,
+            stop_reason=snap.stop_reason,
+        )
+
+
+class BatchDetail(BatchPublic):
+    progress: ProgressPublic
+    workflow_id: str
+    temporal_url: str | None = Field(description="the batch workflow in the Temporal Web UI")
+
+
+class ItemPublic(BaseModel):
+    id: int
+    vin: str
+    status: str
+    attempts: int
+    line: int
+    upload_id: int
+    command_id: str
+    last_error: str | None
+    workflow_id: str | None
+    updated_at: datetime
+    temporal_url: str | None = Field(description="the item's workflow in the Temporal Web UI")
+
+    @classmethod
+    def of(cls, row: dict[str, Any], temporal_url: str | None) -> ItemPublic:
+        fields = {k: row[k] for k in cls.model_fields if k in row}
+        return cls(**fields, temporal_url=temporal_url)
+
+
+class ItemPage(BaseModel):
+    items: list[ItemPublic]
+    next_after: int | None = Field(
+        description="pass as ``after`` for the next page; null on the last page"
+    )
+
+
+class ControlResult(BaseModel):
+    batch_id: str
+    action: str
+    message: str
+
+
+class CancelRequest(BaseModel):
+    reason: str = Field(default="cancelled by an operator", min_length=1, max_length=200)
+
+
+class RedriveResult(BaseModel):
+    batch_id: str
+    redriven: int
+
+
+class Health(BaseModel):
+    status: str
+    checks: dict[str, str] = Field(default_factory=dict)

@@ -1,0 +1,65 @@
+"""Batch reports as CSV: every item's final state, or the rejected rows of its files.
+
+The CLI's ``report`` and the HTTP API's downloads write the same rows. Cells are
+made safe to open in a spreadsheet: a value a spreadsheet would read as a formula
+(starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) gets a leading
+single quote, so it shows as text and never runs.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fleetbatch.store import Store
+
+ITEM_FIELDS = ["vin", "status", "attempts", "command_id", "last_error", "line", "updated_at"]
+REJECTION_FIELDS = ["upload_id", "line", "value", "reason"]
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+ROWS_PER_CHUNK = 500
+
+
+def safe_cell(value: Any) -> Any:
+    """``value``, with a quote in front when a spreadsheet would take it for a formula."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+async def report_csv(
+    store: Store, batch_id: str, *, rejections: bool = False
+) -> AsyncIterator[str]:
+    """The report as CSV text, a few hundred rows per piece, read from the store page by page.
+
+    Raises:
+        BatchNotFoundError: no such batch (before anything is yielded).
+    """
+    await store.batches.get(batch_id)
+    if rejections:
+        fields, rows = REJECTION_FIELDS, store.uploads.stream_rejections(batch_id)
+    else:
+        fields, rows = ITEM_FIELDS, store.items.stream(batch_id)
+    return _write(fields, rows)
+
+
+async def _write(fields: list[str], rows: AsyncIterator[dict[str, Any]]) -> AsyncIterator[str]:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    pending = 0
+    async for row in rows:
+        writer.writerow({k: safe_cell(row.get(k)) for k in fields})
+        pending += 1
+        if pending >= ROWS_PER_CHUNK:
+            yield _drain(buffer)
+            pending = 0
+    yield _drain(buffer)
+
+
+def _drain(buffer: io.StringIO) -> str:
+    text = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    return text

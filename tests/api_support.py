@@ -1,0 +1,82 @@
+"""API fixtures: the app over a test harness (real store, worker, simulators) on the
+dev server, called in-process through httpx's ASGI transport."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from temporalio.client import Client
+
+from fleetbatch.api import create_app
+from fleetbatch.domain.vin import make_vin
+from support import Harness, csv_bytes, harness
+
+VIEWER = "viewer-token-4f1c2a9e7b"
+OPERATOR = "operator-token-8d3e6b1f0a"
+
+
+@dataclass
+class Api:
+    http: httpx.AsyncClient
+    h: Harness
+
+    async def upload(
+        self, data: bytes | list[str], filename: str = "vins.csv", **fields: Any
+    ) -> httpx.Response:
+        body = data if isinstance(data, bytes) else csv_bytes(data)
+        fields.setdefault("command", "lock_doors")
+        return await self.http.post(
+            "/api/batches",
+            files={"file": (filename, body, "text/csv")},
+            data={k: str(v) for k, v in fields.items() if v is not None},
+            headers=auth(OPERATOR),
+        )
+
+    async def get(self, url: str, token: str = VIEWER, **kwargs: Any) -> httpx.Response:
+        return await self.http.get(url, headers=auth(token), **kwargs)
+
+    async def post(self, url: str, token: str = OPERATOR, **kwargs: Any) -> httpx.Response:
+        return await self.http.post(url, headers=auth(token), **kwargs)
+
+
+def api_vins(n: int, start: int = 0) -> list[str]:
+    """``n`` distinct valid VINs of a maker no other test uses: these tests share the
+    dev server, whose visibility other tests search by VIN."""
+    return [make_vin(i, wmi="5WB", vds="UXAPT") for i in range(start, start + n)]
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+ApiFactory = Callable[..., contextlib.AbstractAsyncContextManager[Api]]
+
+
+@pytest.fixture
+def api_factory(dev_client: Client, tmp_path: Path) -> ApiFactory:
+    """``async with api_factory(**harness_and_settings) as api``: an app with a viewer
+    and an operator token over its own harness."""
+
+    @contextlib.asynccontextmanager
+    async def make(**settings: Any) -> AsyncIterator[Api]:
+        settings.setdefault("api_viewer_tokens", [VIEWER])
+        settings.setdefault("api_operator_tokens", [OPERATOR])
+        async with harness(dev_client, tmp_path, **settings) as h:
+            app = create_app(h.settings, store=h.store, client=h.client)
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+                yield Api(http, h)
+
+    return make
+
+
+@pytest.fixture
+async def api(api_factory: ApiFactory) -> AsyncIterator[Api]:
+    async with api_factory() as made:
+        yield made

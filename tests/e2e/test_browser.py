@@ -1,0 +1,170 @@
+"""The web UI in a real browser: Playwright drives Debian's Chromium (``/usr/bin/chromium``,
+never a downloaded one) against the API served by uvicorn over a test harness.
+
+An operator logs in, uploads a file, watches the bar reach 100 % without a reload,
+filters the failed items, searches a VIN, downloads the report, and pauses and
+resumes a running batch. A screenshot of the batch page is saved under
+``artifacts/`` (gitignored) for whoever looks at a CI run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+from temporalio.client import Client
+
+from api_support import OPERATOR, VIEWER, api_vins
+from external import unavailable
+from fleetbatch.api import create_app
+from fleetbatch.api.server import running_api
+from support import Harness, csv_bytes, harness
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+TIMEOUT_MS = 30_000
+expect.set_options(timeout=TIMEOUT_MS)
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    if not CHROMIUM.exists():
+        unavailable(f"Chromium is not installed at {CHROMIUM} (.ci/run installs it with apt)")
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+Site = tuple[str, Harness, Page]
+
+
+@pytest.fixture
+def site(
+    browser: Browser, dev_client: Client, tmp_path: Path
+) -> Callable[..., contextlib.AbstractAsyncContextManager[Site]]:
+    """``async with site(**harness_settings) as (url, h, page)``: the app served on a free
+    port, and a browser page logged in as an operator."""
+
+    @contextlib.asynccontextmanager
+    async def make(**settings: Any) -> AsyncIterator[Site]:
+        settings.setdefault("api_viewer_tokens", [VIEWER])
+        settings.setdefault("api_operator_tokens", [OPERATOR])
+        async with (
+            harness(dev_client, tmp_path, **settings) as h,
+            running_api(
+                create_app(h.settings, store=h.store, client=h.client), "127.0.0.1", 0
+            ) as url,
+        ):
+            context = await browser.new_context(accept_downloads=True)
+            context.set_default_timeout(TIMEOUT_MS)
+            page = await context.new_page()
+            try:
+                await page.goto(f"{url}/batches/none")
+                await expect(page).to_have_url(f"{url}/login?next=/batches/none")
+                await page.fill("#token", OPERATOR)
+                await page.click("button[type=submit]")
+                await expect(page.locator("#error")).to_have_text("no batch 'none'")
+                yield url, h, page
+            finally:
+                await context.close()
+
+    return make
+
+
+async def test_upload_watch_filter_search_download(site: Any, tmp_path: Path) -> None:
+    rows = api_vins(40)
+    path = tmp_path / "fleet.csv"
+    path.write_bytes(csv_bytes([*rows[:20], "not-a-vin", *rows[20:]]))
+    async with site(latency_ms=250, failure_rate=0.25, seed=3, chunk_size=5, max_in_flight=1) as (
+        url,
+        h,
+        page,
+    ):
+        await page.goto(f"{url}/upload")
+        await page.set_input_files("#file", str(path))
+        await page.select_option("#command", "lock_doors")
+        await page.fill("#batch_id", "b-browser")
+        await page.click("#submit")
+        await expect(page.locator("#summary")).to_contain_text("40 accepted, 1 rejected")
+        await expect(page.locator("#rejections")).to_contain_text("not-a-vin")
+        await expect(page.locator("#rejections")).to_contain_text("22")
+
+        await page.click("#batch-link")
+        await expect(page).to_have_url(f"{url}/batches/b-browser")
+        first = float((await page.inner_text("#percent")).removesuffix(" %"))
+        await page.evaluate("window.__sameDocument = true")
+        await expect(page.locator("#percent")).to_have_text("100.0 %")
+        await expect(page.locator("#phase")).to_have_text("completed")
+        assert first < 100.0, "the batch finished before the page loaded: nothing was live"
+        # The bar moved by events, not by reloading the page.
+        assert await page.evaluate("window.__sameDocument") is True
+        await expect(page.locator("#bar-fill")).to_have_attribute("style", "width: 100%;")
+        # At the end the item table is fetched again, still without a reload.
+        await expect(page.locator("#items")).not_to_contain_text("pending")
+        await expect(page.locator("#items")).not_to_contain_text("in_flight")
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "batch-page.png"), full_page=True)
+
+        failed = int(await page.inner_text("#count-failed"))
+        assert failed > 0, "the simulator's failure rate failed nothing"
+        await page.select_option("#status-filter", "failed")
+        await page.click("#filter")
+        statuses = page.locator("#items tr.item .status")
+        await expect(statuses).to_have_count(failed)
+        assert set(await statuses.all_inner_texts()) == {"failed"}
+
+        await page.select_option("#status-filter", "")
+        await page.fill("#vin-search", rows[7].lower())
+        await page.click("#filter")
+        await expect(page.locator("#items tr.item")).to_have_count(1)
+        await expect(page.locator("#items tr.item .vin")).to_have_text(rows[7])
+
+        async with page.expect_download() as download_info:
+            await page.click("#report-link")
+        download = await download_info.value
+        saved = tmp_path / "report.csv"
+        await download.save_as(saved)
+        report = list(csv.DictReader(io.StringIO(saved.read_text())))
+        assert sorted(r["vin"] for r in report) == sorted(rows)
+        assert sum(r["status"] == "failed" for r in report) == failed
+        await h.result("b-browser")
+
+
+async def test_pause_and_resume_from_the_batch_page(site: Any) -> None:
+    async with site(latency_ms=150, chunk_size=4, max_in_flight=1) as (url, h, page):
+        await h.submit(api_vins(60), batch_id="b-pause")
+        await page.goto(f"{url}/batches/b-pause")
+        await expect(page.locator("#phase")).to_have_text("running")
+        await page.click("#pause")
+        await expect(page.locator("#phase")).to_have_text("paused")
+        await expect(page.locator("#resume")).to_be_visible()
+        await expect(page.locator("#pause")).to_be_hidden()
+        paused_at = float((await page.inner_text("#percent")).removesuffix(" %"))
+        assert paused_at < 100.0
+
+        await page.click("#resume")
+        await expect(page.locator("#percent")).to_have_text("100.0 %")
+        await expect(page.locator("#phase")).to_have_text("completed")
+        counts = await h.result("b-pause")
+        assert counts["succeeded"] == 60

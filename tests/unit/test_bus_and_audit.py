@@ -1,0 +1,107 @@
+"""Subject matching, the in-process bus's wildcards, bus settings, and the audit's verdicts."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from fleetbatch.bus import MemoryBus, ResponseMessage, commands_subject, subject_matches
+from fleetbatch.config import Settings
+from fleetbatch.domain import ItemStatus, Outcome, get_command
+from fleetbatch.errors import ConfigError
+from fleetbatch.intake import read_rows, validate_rows
+from fleetbatch.services.audit import audit
+from fleetbatch.services.simulators.domain import read_journal
+from fleetbatch.store import NewBatch, Store
+from support import csv_bytes, vins
+
+
+@pytest.mark.parametrize(
+    ("pattern", "subject", "match"),
+    [
+        ("fleetbatch.commands.vehicle.>", "fleetbatch.commands.vehicle.lock_doors", True),
+        ("fleetbatch.commands.vehicle.>", "fleetbatch.commands.vehicle", False),
+        ("fleetbatch.commands.*.honk", "fleetbatch.commands.vehicle.honk", True),
+        ("fleetbatch.commands.*.honk", "fleetbatch.commands.vehicle.lock", False),
+        ("fleetbatch.responses", "fleetbatch.responses", True),
+        ("fleetbatch.responses", "fleetbatch.responses.x", False),
+    ],
+)
+def test_subject_matching(pattern: str, subject: str, match: bool) -> None:
+    assert subject_matches(pattern, subject) is match
+
+
+async def test_memory_bus_delivers_by_wildcard() -> None:
+    bus = MemoryBus()
+    got: list[bytes] = []
+
+    async def handler(data: bytes) -> None:
+        got.append(data)
+
+    sub = await bus.subscribe("fleetbatch.commands.vehicle.>", handler)
+    await bus.publish(commands_subject("vehicle", "lock_doors"), [b"a", b"b"])
+    await bus.publish(commands_subject("backoffice", "sync"), [b"c"])
+    for _ in range(100):
+        if len(got) == 2:
+            break
+        await asyncio.sleep(0.01)
+    await sub.close()
+    assert got == [b"a", b"b"]
+
+
+def test_bus_settings_are_checked(tmp_path: Path) -> None:
+    assert not Settings(data_dir=tmp_path).nats
+    assert Settings(data_dir=tmp_path, bus="nats://127.0.0.1:4222").nats
+    with pytest.raises(ConfigError, match="bus must be 'memory' or a nats:// URL, not 'kafka://x'"):
+        Settings(data_dir=tmp_path, bus="kafka://x")
+    with pytest.raises(ValidationError, match="bus_namespace"):
+        Settings(data_dir=tmp_path, bus_namespace="has.dots")
+
+
+def test_a_journal_line_cut_by_a_kill_is_not_an_execution(tmp_path: Path) -> None:
+    journal = tmp_path / "journal.ndjson"
+    whole = ResponseMessage("c-1", "chunk-1", True, vin="V", batch_id="b")
+    journal.write_text(
+        '{"command_id":"c-1","reply_to":"chunk-1","ok":true,"error":null,"vin":"V","batch_id":"b"}\n'
+        '{"command_id":"c-2","rep'
+    )
+    assert list(read_journal(journal)) == [whole]
+    assert list(read_journal(tmp_path / "missing")) == []
+
+
+async def test_audit_finds_double_and_missing_executions(tmp_path: Path) -> None:
+    store = await Store.open(f"sqlite:///{tmp_path / 'a.db'}")
+    try:
+        batch = "b-audit"
+        rows = validate_rows(
+            read_rows(io.BytesIO(csv_bytes(vins(3))), filename="f.csv"), get_command("lock_doors")
+        )
+        await store.uploads.store(batch, NewBatch("lock_doors", 100, 1), "f.csv", rows)
+        items = [r async for r in store.items.stream(batch)]
+        ids = [r["command_id"] for r in items]
+
+        def ran(command_id: str, ok: bool = True) -> ResponseMessage:
+            return ResponseMessage(command_id, "chunk", ok, batch_id=batch)
+
+        report = await audit(store, [batch], [ran(ids[0]), ran(ids[0]), ran(ids[1])])
+        assert not report.ok
+        assert report.executed_twice == [ids[0]]
+        # Nothing is recorded succeeded yet: every item is pending.
+        assert report.executed_not_succeeded == sorted(ids[:2])
+        assert len(report.not_terminal) == 3
+
+        await store.items.record_outcomes(
+            [Outcome(r["id"], ItemStatus.SUCCEEDED, 1) for r in items[1:]]
+            + [Outcome(items[0]["id"], ItemStatus.FAILED, 1, "vehicle unreachable")]
+        )
+        report = await audit(store, [batch], [ran(ids[0], ok=False), ran(ids[1])])
+        assert report.succeeded_not_executed == [ids[2]]
+        assert report.executed_not_succeeded == [] and report.not_terminal == []
+        agreed = await audit(store, [batch], [ran(ids[0], ok=False), ran(ids[1]), ran(ids[2])])
+        assert agreed.ok and agreed.items == 3 and agreed.executions == 3
+    finally:
+        await store.close()
