@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 RESPONSES_SUBJECT = "fleetbatch.responses"
 CONSENT_SUBJECT = "fleetbatch.consent"
@@ -34,7 +34,7 @@ class CommandMessage:
 
     def encode(self) -> bytes:
         """JSON bytes."""
-        return json.dumps(asdict(self), separators=(",", ":")).encode()
+        return json.dumps(vars(self), separators=(",", ":")).encode()
 
     @classmethod
     def decode(cls, data: bytes) -> CommandMessage:
@@ -55,7 +55,7 @@ class ResponseMessage:
 
     def encode(self) -> bytes:
         """JSON bytes."""
-        return json.dumps(asdict(self), separators=(",", ":")).encode()
+        return json.dumps(vars(self), separators=(",", ":")).encode()
 
     @classmethod
     def decode(cls, data: bytes) -> ResponseMessage:
