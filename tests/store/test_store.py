@@ -468,6 +468,12 @@ async def test_record_outcomes_counts_the_breaker_in_the_same_write(
     )
     assert state == "closed"
     assert (await store.breakers.get("lock_doors")).failures == 10
+    # The same write again (an activity retried after its report failed): not counted twice.
+    state = await store.items.record_outcomes(
+        outcomes[:2], ["wf-breaker"], BreakerCount("lock_doors", 5, 10)
+    )
+    assert state == "closed"
+    assert (await store.breakers.get("lock_doors")).failures == 10
     state = await store.items.record_outcomes(
         outcomes[2:], ["wf-breaker"], BreakerCount("lock_doors", 0, 5)
     )

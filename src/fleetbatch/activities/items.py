@@ -100,7 +100,7 @@ class ItemActivities:
         if params.breaker is not None and state is not None:
             breaker_gauge(params.breaker.command, state)
         # After the write: once told, the batch may close, and every item must be
-        # terminal by then. (A retry after a failed signal counts the breaker again.)
+        # terminal by then. (A retry after a failed signal writes nothing twice.)
         if params.report_to is not None and params.report is not None:
             await self._report(params.report_to, params)
 

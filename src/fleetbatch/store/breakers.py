@@ -113,10 +113,15 @@ class BreakerRepository:
         async with write_transaction(self._engine) as conn:
             return await self.count_in(conn, count)
 
-    async def count_in(self, conn: AsyncConnection, count: BreakerCount) -> str:
-        """``report``, inside the caller's write transaction."""
+    async def count_in(
+        self, conn: AsyncConnection, count: BreakerCount, *, repeated: bool = False
+    ) -> str:
+        """``report``, inside the caller's write transaction; ``repeated``: this count
+        was made before, so only the state is read."""
         p = self.policy
         row = await self._locked(conn, count.command)
+        if repeated:
+            return str(row.state)
         stamp = now()
         values: dict[str, object] = {"updated_at": stamp}
         if count.probe and row.state == HALF_OPEN:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, literal, or_, select, text, update
+from sqlalchemy import and_, bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from fleetbatch.domain import BreakerCount, ChunkSpec, ItemRef, ItemStatus, Outcome, command_id_for
@@ -121,24 +122,18 @@ class ItemRepository:
         and return them, with how many wait for a VIN another chunk holds (safe to repeat)."""
         where = and_(self._in_chunk(batch_id, chunk), items.c.status.in_([s.value for s in _OPEN]))
         async with write_transaction(self._engine) as conn:
-            rows = list(
-                await conn.execute(
-                    select(items.c.id, items.c.vin, items.c.command_id)
-                    .where(where)
-                    .order_by(items.c.id)
+            await leases.acquire(conn, batch_id, workflow_id, select(items.c.vin).where(where))
+            mine = await conn.execute(
+                update(items)
+                .where(where, items.c.vin.in_(leases.held_by(workflow_id)))
+                .values(
+                    status=ItemStatus.IN_FLIGHT.value, workflow_id=workflow_id, updated_at=now()
                 )
+                .returning(items.c.id, items.c.vin, items.c.command_id)
             )
-            held = await leases.acquire(conn, batch_id, workflow_id, [r.vin for r in rows])
-            mine = [ItemRef(r.id, r.vin, r.command_id) for r in rows if r.vin in held]
-            if mine:
-                await conn.execute(
-                    update(items)
-                    .where(where, items.c.vin.in_(held))
-                    .values(
-                        status=ItemStatus.IN_FLIGHT.value, workflow_id=workflow_id, updated_at=now()
-                    )
-                )
-            return mine, len(rows) - len(mine)
+            refs = [ItemRef(r.id, r.vin, r.command_id) for r in sorted(mine, key=_by_id)]
+            open_items = await conn.scalar(select(func.count()).select_from(items).where(where))
+            return refs, (open_items or 0) - len(refs)
 
     async def in_flight(self, workflow_id: str, item_ids: Sequence[int]) -> set[int]:
         """Those of ``item_ids`` the chunk ``workflow_id`` still has in flight."""
@@ -175,44 +170,34 @@ class ItemRepository:
         release_leases_of: Sequence[str] = (),
         breaker: BreakerCount | None = None,
     ) -> str | None:
-        """Write final statuses in one statement; items already terminal are left alone,
-        so a repeated write changes nothing (an idempotent upsert). In the same
+        """Write final statuses, one statement per distinct outcome (status, attempts,
+        error) — usually one or two a chunk; items already terminal are left alone, so
+        a repeated write changes nothing (an idempotent upsert). In the same
         transaction the VIN leases of the chunks in ``release_leases_of`` end, and
-        ``breaker``'s count goes into its breaker, whose state after is returned."""
+        ``breaker``'s count goes into its breaker, whose state after is returned —
+        unless every outcome was written before: a repeated write (an activity's
+        retry after its report failed) does not count the breaker twice."""
         if not outcomes and not release_leases_of and breaker is None:
             return None
-        statement = (
-            update(items)
-            .where(
-                items.c.id == bindparam("item_id"),
-                # No IN (…): expanding parameters cannot run as executemany.
-                or_(*(items.c.status == literal(s.value) for s in _OPEN)),
-            )
-            .values(
-                status=bindparam("new_status"),
-                attempts=bindparam("new_attempts"),
-                last_error=bindparam("error"),
-                updated_at=bindparam("stamp"),
-            )
-            .execution_options(synchronize_session=False)
-        )
+        alike: defaultdict[tuple[str, int, str | None], list[int]] = defaultdict(list)
+        for o in outcomes:
+            alike[(o.status.value, o.attempts, o.error)].append(o.item_id)
         stamp = now()
-        params = [
-            {
-                "item_id": o.item_id,
-                "new_status": o.status.value,
-                "new_attempts": o.attempts,
-                "error": o.error,
-                "stamp": stamp,
-            }
-            for o in outcomes
-        ]
         async with write_transaction(self._engine) as conn:
-            if params:
-                await conn.execute(statement, params)
+            changed = 0
+            for (status, attempts, error), ids in alike.items():
+                written = await conn.execute(
+                    update(items)
+                    .where(items.c.id.in_(ids), items.c.status.in_([s.value for s in _OPEN]))
+                    .values(status=status, attempts=attempts, last_error=error, updated_at=stamp)
+                )
+                changed += written.rowcount or 0
             if release_leases_of:
                 await leases.release_holders(conn, release_leases_of)
-            state = None if breaker is None else await self._breakers.count_in(conn, breaker)
+            repeated = bool(outcomes) and not changed
+            state = None
+            if breaker is not None:
+                state = await self._breakers.count_in(conn, breaker, repeated=repeated)
         self.outcome_writes += 1
         self.outcomes_written += len(outcomes)
         return state
@@ -403,3 +388,7 @@ class ItemRepository:
             for row in rows:
                 yield row
             after = rows[-1]["id"]
+
+
+def _by_id(row: Any) -> int:
+    return int(row.id)

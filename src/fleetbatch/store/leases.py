@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select
+from sqlalchemy import Select, delete, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetbatch.store.batches import now
@@ -18,21 +18,26 @@ from fleetbatch.store.tables import vin_leases
 
 
 async def acquire(
-    conn: AsyncConnection, batch_id: str, holder: str, vins: Sequence[str]
-) -> set[str]:
-    """Take every free lease among ``vins`` for ``holder``; returns the VINs it holds
-    (also those it took before: safe to repeat)."""
-    if vins:
-        stamp = now()
-        await conn.execute(
-            insert_ignoring_conflicts(conn, vin_leases),
-            [
-                {"vin": v, "batch_id": batch_id, "holder": holder, "acquired_at": stamp}
-                for v in vins
-            ],
-        )
-    held = await conn.execute(select(vin_leases.c.vin).where(vin_leases.c.holder == holder))
-    return set(held.scalars())
+    conn: AsyncConnection, batch_id: str, holder: str, vins: Select[tuple[str]]
+) -> None:
+    """Take every free lease among the VINs ``vins`` selects, for ``holder``, in one
+    statement inside the database (safe to repeat: leases it has stay its own)."""
+    rows = select(
+        vins.subquery().c[0],
+        literal(batch_id, vin_leases.c.batch_id.type),
+        literal(holder, vin_leases.c.holder.type),
+        literal(now(), vin_leases.c.acquired_at.type),
+    )
+    columns = ["vin", "batch_id", "holder", "acquired_at"]
+    # WHERE true: SQLite would read ON CONFLICT as a join's ON clause otherwise.
+    await conn.execute(
+        insert_ignoring_conflicts(conn, vin_leases).from_select(columns, rows.where(literal(True)))
+    )
+
+
+def held_by(holder: str) -> Select[tuple[str]]:
+    """The VINs ``holder`` has leases on (a subquery)."""
+    return select(vin_leases.c.vin).where(vin_leases.c.holder == holder)
 
 
 async def release_holder(conn: AsyncConnection, holder: str) -> int:
