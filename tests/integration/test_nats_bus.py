@@ -209,10 +209,10 @@ async def test_a_message_whose_handler_never_finishes_comes_back_then_is_dead_le
         await bus.publish(commands_subject("vehicle", "lock_doors"), [b"held"])
 
         async def dead() -> bool:
-            return len(await store.dead_letters.list()) == 1
+            return len(await store.dead_letters.list()) >= 1
 
         await until(dead)
-        [letter] = await store.dead_letters.list()
+        letter = (await store.dead_letters.list())[0]
         # Delivered at least max_deliver times, then dead-lettered. Exact counts are not
         # promised: under load the server may count a delivery lost in transit, or hand
         # the same delivery to two expiring pull requests (seen in CI).
