@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, select, text, update
@@ -131,7 +132,7 @@ class ItemRepository:
                 )
                 .returning(items.c.id, items.c.vin, items.c.command_id)
             )
-            refs = [ItemRef(r.id, r.vin, r.command_id) for r in sorted(mine, key=_by_id)]
+            refs = sorted((ItemRef(r.id, r.vin, r.command_id) for r in mine), key=attrgetter("id"))
             open_items = await conn.scalar(select(func.count()).select_from(items).where(where))
             return refs, (open_items or 0) - len(refs)
 
@@ -388,7 +389,3 @@ class ItemRepository:
             for row in rows:
                 yield row
             after = rows[-1]["id"]
-
-
-def _by_id(row: Any) -> int:
-    return int(row.id)
