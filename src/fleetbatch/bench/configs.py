@@ -23,6 +23,8 @@ class BenchConfig:
             instead of fleetbatch's batch workflow.
         write_shards: per-VIN chunks record their outcomes through this many write
             batchers (0: each writes directly).
+        skeleton: run the orchestration skeleton (``fleetbatch.bench.skeleton``): the
+            engine alone, in fleetbatch's chunk shape, with no store, bus or simulators.
     """
 
     label: str
@@ -31,6 +33,7 @@ class BenchConfig:
     server_file: bool = False
     reference: bool = False
     write_shards: int = 0
+    skeleton: bool = False
 
     @property
     def server_state(self) -> str:
@@ -45,6 +48,7 @@ DEFAULT_CONFIGS: tuple[BenchConfig, ...] = (
     BenchConfig("chunk-100", 20_000, 100),
     BenchConfig("chunk-500", 50_000, 500),
     BenchConfig("chunk-100-file", 20_000, 100, server_file=True),
+    BenchConfig("skeleton-100", 20_000, 100, skeleton=True),
 )
 
 

@@ -39,8 +39,9 @@ from fleetbatch.bench.reference import (
     ReferenceInput,
     reference_worker,
 )
+from fleetbatch.bench.skeleton import SkeletonBatchWorkflow, SkeletonInput, skeleton_worker
 from fleetbatch.config import CommandSettings, Settings
-from fleetbatch.domain import TERMINAL, get_command
+from fleetbatch.domain import TERMINAL, ItemStatus, get_command
 from fleetbatch.domain.vin import make_vin
 from fleetbatch.intake import read_rows, validate_rows
 from fleetbatch.services.simulators import ConsentSimulator
@@ -198,6 +199,23 @@ async def _run_reference(settings: Settings, data: bytes) -> _Timing:
         return _Timing(intake, ended - started, time.perf_counter() - ended, counts)
 
 
+async def _run_skeleton(settings: Settings, config: BenchConfig) -> _Timing:
+    """The engine alone in fleetbatch's chunk shape: the clock stops at the parent's end."""
+    async with (
+        temporal_client(settings, start_embedded=False) as client,
+        skeleton_worker(client, TASK_QUEUE),
+    ):
+        started = time.perf_counter()
+        done = await client.execute_workflow(
+            SkeletonBatchWorkflow.run,
+            SkeletonInput(config.items, config.chunk_size, settings.max_in_flight),
+            id=f"bench-skeleton-{new_batch_id()}",
+            task_queue=TASK_QUEUE,
+        )
+        wall = time.perf_counter() - started
+        return _Timing(0.0, wall, 0.0, {ItemStatus.SUCCEEDED.value: done})
+
+
 def _server_pid(server: DevServer) -> int:
     # DevServer keeps its process private; the benchmark only reads its pid.
     process = server._process
@@ -233,6 +251,8 @@ async def _run_on(settings: Settings, config: BenchConfig) -> BenchResult:
         before = CpuSample.take(pid)
         if config.reference:
             timing = await _run_reference(settings, data)
+        elif config.skeleton:
+            timing = await _run_skeleton(settings, config)
         else:
             timing = await _run_chunked(settings, config, data)
         cpu = CpuSample.take(pid).minus(before)
@@ -251,7 +271,7 @@ def _result(
     server_peak: int | None,
     cpu: CpuSample,
 ) -> BenchResult:
-    terminal = sum(timing.counts[s] for s in TERMINAL)
+    terminal = sum(timing.counts.get(s, 0) for s in TERMINAL)
     if terminal != config.items:
         raise BenchError(f"{config.label}: {terminal:,} of {config.items:,} items terminal")
     if timing.writes is not None and timing.writes.outcomes_written != config.items:
