@@ -125,7 +125,9 @@ class SkeletonChunkWorkflow:
         items = await _local("bench.skeleton.begin", chunk, Columns)
         assert isinstance(items, Columns)
         await _local("bench.skeleton.consent", items.vins, list)
-        await _local("bench.skeleton.publish", PublishArgs(workflow.info().workflow_id, items.command_ids))
+        await _local(
+            "bench.skeleton.publish", PublishArgs(workflow.info().workflow_id, items.command_ids)
+        )
         await workflow.wait_condition(lambda: self._answers is not None, timeout=_TIMEOUT)
         assert self._answers is not None
         statuses = ["succeeded" if ok else "failed" for ok in self._answers.ok]
@@ -161,7 +163,9 @@ class SkeletonBatchWorkflow:
             # As fleetbatch's batch fills its window: every free slot at once.
             starts = []
             while first < params.items and self._running < params.max_in_flight:
-                chunk = SkeletonChunk(parent_id, first, min(params.chunk_size, params.items - first))
+                chunk = SkeletonChunk(
+                    parent_id, first, min(params.chunk_size, params.items - first)
+                )
                 starts.append(self._start(chunk))
                 self._running += 1
                 first += chunk.size
@@ -179,7 +183,9 @@ class SkeletonBatchWorkflow:
         )
 
 
-def skeleton_worker(client: Client, task_queue: str, *, max_concurrent_activities: int = 200) -> Worker:
+def skeleton_worker(
+    client: Client, task_queue: str, *, max_concurrent_activities: int = 200
+) -> Worker:
     """A worker for the skeleton, set up as fleetbatch's own (no workflow sandbox)."""
     activities = SkeletonActivities(client)
     return Worker(

@@ -14,6 +14,7 @@ from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from fleetbatch.config import Settings
 from fleetbatch.errors import TemporalUnavailableError
+from fleetbatch.temporal.converter import DATA_CONVERTER
 from fleetbatch.workflows import search_attributes
 
 
@@ -47,6 +48,7 @@ async def connect(
             tls=_tls(settings),
             api_key=settings.temporal_api_key,
             runtime=runtime,
+            data_converter=DATA_CONVERTER,
         )
     except RuntimeError as exc:
         hint = (
