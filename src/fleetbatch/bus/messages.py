@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
+
+import orjson
 
 RESPONSES_SUBJECT = "fleetbatch.responses"
 CONSENT_SUBJECT = "fleetbatch.consent"
@@ -33,13 +34,13 @@ class CommandMessage:
     attempt: int
 
     def encode(self) -> bytes:
-        """JSON bytes."""
-        return json.dumps(vars(self), separators=(",", ":")).encode()
+        """JSON bytes (UTF-8, compact, fields in declaration order)."""
+        return orjson.dumps(self)
 
     @classmethod
     def decode(cls, data: bytes) -> CommandMessage:
         """Parse JSON bytes."""
-        return cls(**json.loads(data))
+        return cls(**orjson.loads(data))
 
 
 @dataclass(frozen=True)
@@ -54,10 +55,10 @@ class ResponseMessage:
     batch_id: str = ""
 
     def encode(self) -> bytes:
-        """JSON bytes."""
-        return json.dumps(vars(self), separators=(",", ":")).encode()
+        """JSON bytes (UTF-8, compact, fields in declaration order)."""
+        return orjson.dumps(self)
 
     @classmethod
     def decode(cls, data: bytes) -> ResponseMessage:
         """Parse JSON bytes."""
-        return cls(**json.loads(data))
+        return cls(**orjson.loads(data))
