@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+import types
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -125,3 +127,24 @@ def test_what_orjson_cannot_write_or_read_goes_the_sdk_way() -> None:
     assert OURS.from_payloads(OURS.to_payloads([huge]), [int]) == [huge]
     infinite = SDK.to_payloads([float("inf")])[0]
     assert OURS.from_payloads([infinite], [float]) == [float("inf")]
+
+
+def test_a_decoder_built_while_sys_modules_is_swapped_keeps_the_defining_modules_classes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As inside the workflow sandbox, which puts its own copies of modules there."""
+    source = (
+        "from __future__ import annotations\n"
+        "from dataclasses import dataclass\n"
+        "@dataclass\nclass Inner:\n    n: int\n"
+        "@dataclass\nclass Outer:\n    inner: Inner\n"
+    )
+    real, copy = types.ModuleType("fb_converter_probe"), types.ModuleType("fb_converter_probe")
+    monkeypatch.setitem(sys.modules, "fb_converter_probe", real)
+    exec(source, vars(real))
+    monkeypatch.setitem(sys.modules, "fb_converter_probe", copy)
+    exec(source, vars(copy))
+    payload = OURS.to_payloads([real.Outer(real.Inner(1))])[0]
+    decoded = OURS.from_payloads([payload], [real.Outer])[0]
+    assert type(decoded.inner) is real.Inner
+    assert OURS.from_payloads([payload], [copy.Outer])[0].inner.__class__ is copy.Inner

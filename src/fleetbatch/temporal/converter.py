@@ -135,9 +135,26 @@ def _dataclass(hint: type) -> Decoder:
 
     # Registered before the fields resolve, so a dataclass that refers to itself terminates.
     _DECODERS[hint] = decode
-    hints = typing.get_type_hints(hint)
+    try:
+        hints = typing.get_type_hints(hint, globalns=_defining_globals(hint))
+    except NameError:  # an annotation the class's own module cannot resolve
+        _DECODERS[hint] = sdk
+        return sdk
     fields.extend((f.name, decoder_for(hints[f.name]), f.init) for f in dataclasses.fields(hint))
     return decode
+
+
+def _defining_globals(cls: type) -> dict[str, Any] | None:
+    """The globals of the module ``cls`` was defined in.
+
+    ``get_type_hints`` would look its annotations up in ``sys.modules`` as it is
+    when called, and the workflow sandbox (replays run in one) swaps that for
+    its own re-imported modules: a decoder built there would produce the
+    sandbox's classes ever after. The ``__init__`` a dataclass generates keeps
+    the globals it was created with.
+    """
+    init = cls.__dict__.get("__init__")
+    return getattr(init, "__globals__", None)
 
 
 _DECODERS: dict[Any, Decoder] = {}
