@@ -20,6 +20,7 @@ FINISH_BATCH = "items.finish_batch"
 REPORT_TO_BREAKER = "breaker.report"
 CHECK_CONSENT = "consent.check"
 PUBLISH_COMMANDS = "dispatch.publish_commands"
+START_ROUND = "chunk.start_round"
 
 CHUNK_DONE_SIGNAL = "chunk_done"
 """The batch workflow's signal for a chunk's report (a ChunkResult): sent by the
@@ -149,6 +150,26 @@ class RecordOutcomesInput:
 class PublishResult:
     probe: bool = False
     """The breaker was half-open and this chunk is its probe: its report decides."""
+
+
+@dataclass(frozen=True)
+class StartRoundInput:
+    """A chunk's round begun, consent checked and first attempt published, in one call."""
+
+    batch_id: str
+    chunk: ChunkSpec
+    workflow_id: str
+    domain: str
+    command: str
+
+
+@dataclass(frozen=True)
+class StartRoundResult:
+    begun: BeginChunkResult
+    denied: list[str] = field(default_factory=list)
+    """VINs of the begun items whose owners have not consented: not published."""
+    probe: bool = False
+    """As PublishResult.probe, for the first attempt."""
 
 
 @dataclass(frozen=True)

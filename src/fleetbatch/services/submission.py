@@ -144,6 +144,7 @@ def batch_input(settings: Settings, batch: BatchRecord) -> BatchInput:
         max_failures=batch.max_failures,
         leases=True,
         report_with_outcomes=True,
+        start_in_one=True,
         write_shards=settings.write_shards,
         write_ack_timeout_seconds=settings.write_ack_timeout_seconds,
     )

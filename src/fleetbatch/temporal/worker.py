@@ -13,6 +13,7 @@ from fleetbatch.activities.batcher_types import BatcherConfig
 from fleetbatch.activities.consent import ConsentActivities, ConsentService
 from fleetbatch.activities.dispatch import Dispatcher
 from fleetbatch.activities.items import ItemActivities
+from fleetbatch.activities.rounds import RoundStarter
 from fleetbatch.bus import Bus
 from fleetbatch.store import Store
 from fleetbatch.workflows import WORKFLOWS
@@ -35,6 +36,7 @@ def build_workers(
     items = ItemActivities(store, client)
     batchers = BatcherActivities(store, client, task_queue, batcher)
     dispatcher = Dispatcher(bus, store)
+    consent_check = ConsentActivities(consent)
     main = Worker(
         client,
         task_queue=task_queue,
@@ -45,7 +47,8 @@ def build_workers(
             items.record_outcomes,
             items.end_chunk,
             items.finish_batch,
-            ConsentActivities(consent).check,
+            consent_check.check,
+            RoundStarter(items, consent_check, dispatcher).start_round,
             # Chunks from before per-type queues publish locally, on this worker.
             dispatcher.publish,
             dispatcher.report,

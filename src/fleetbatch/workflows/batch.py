@@ -85,7 +85,8 @@ class BatchInput:
     max_failures: str | None = None
     leases: bool = False
     report_with_outcomes: bool = False
-    """Both passed on to the chunks (see ChunkInput)."""
+    start_in_one: bool = False
+    """These three passed on to the chunks (see ChunkInput)."""
     write_shards: int = 0
     """Per-item chunks (chunk size 1) record outcomes through this many write
     batchers; 0 (older histories too) writes directly."""
@@ -361,6 +362,7 @@ class BatchWorkflow:
                 priority=params.priority,
                 leases=params.leases,
                 report_with_outcomes=params.report_with_outcomes,
+                start_in_one=params.start_in_one,
                 write_shards=params.write_shards if params.chunk_size == 1 else 0,
                 write_ack_timeout_seconds=params.write_ack_timeout_seconds,
             ),

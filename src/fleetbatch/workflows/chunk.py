@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         PUBLISH_COMMANDS,
         RECORD_OUTCOMES,
         REPORT_TO_BREAKER,
+        START_ROUND,
         BeginChunkInput,
         BeginChunkResult,
         ChunkResult,
@@ -39,6 +40,8 @@ with workflow.unsafe.imports_passed_through():
         PublishInput,
         PublishResult,
         RecordOutcomesInput,
+        StartRoundInput,
+        StartRoundResult,
     )
     from fleetbatch.domain import BreakerCount, ChunkSpec, ItemRef, ItemStatus, Outcome
     from fleetbatch.workflows import search_attributes as sa
@@ -86,6 +89,10 @@ class ChunkInput:
     0 (older histories too) records them with one direct store call."""
     write_ack_timeout_seconds: float = 120.0
     """With write batchers: how long to wait for the write's acknowledgement."""
+    start_in_one: bool = False
+    """A leased round without a publish queue begins, checks consent and publishes its
+    first attempt in one local activity (``START_ROUND``), not three. Older histories:
+    three."""
 
 
 @dataclass
@@ -218,10 +225,16 @@ class ChunkWorkflow:
         size = 0
         retry = LEASE_RETRY_FIRST
         while True:
-            begun = await self._begin(params)
+            started = await self._start_round(params)
+            begun = started.begun if isinstance(started, StartRoundResult) else started
             try:
                 size += await self._round(
-                    params, begun, searchable=size == 0, done_before=size, last=not begun.blocked
+                    params,
+                    begun,
+                    started if isinstance(started, StartRoundResult) else None,
+                    searchable=size == 0,
+                    done_before=size,
+                    last=not begun.blocked,
                 )
             except (Exception, asyncio.CancelledError):
                 # The saga's compensation: give the leases back; items the failed
@@ -243,6 +256,16 @@ class ChunkWorkflow:
                 await workflow.wait_condition(lambda: self._cancelled is not None, timeout=retry)
             retry = min(retry * 2, LEASE_RETRY_MAX)
 
+    async def _start_round(self, params: ChunkInput) -> BeginChunkResult | StartRoundResult:
+        """Begin a round; with ``start_in_one``, consent and the first publish go with it."""
+        if not params.start_in_one or params.publish_task_queue is not None or self._cancelled:
+            return await self._begin(params)
+        workflow_id = workflow.info().workflow_id
+        start = StartRoundInput(
+            params.batch_id, params.chunk, workflow_id, params.domain, params.command
+        )
+        return await self._activity(START_ROUND, start, STORE_TIMEOUT, StartRoundResult)
+
     async def _begin(self, params: ChunkInput) -> BeginChunkResult:
         return await self._activity(
             BEGIN_CHUNK,
@@ -255,12 +278,14 @@ class ChunkWorkflow:
         self,
         params: ChunkInput,
         begun: BeginChunkResult | None = None,
+        started: StartRoundResult | None = None,
         *,
         searchable: bool,
         done_before: int = 0,
         last: bool = True,
     ) -> int:
         """Consent, command and record the items ``begun`` (begun here when None);
+        ``started``: consent was checked and the first attempt published with the begin.
         ``last``: no items wait for another round, so the chunk reports with this one."""
         begun = begun or await self._begin(params)
         items = begun.refs()
@@ -271,8 +296,8 @@ class ChunkWorkflow:
         if self._cancelled:
             self._settle(items, ItemStatus.CANCELLED, f"batch stopped: {self._cancelled}")
         else:
-            await self._check_consent(items)
-            await self._command(params)
+            await self._check_consent(items, started.denied if started else None)
+            await self._command(params, started)
         info = workflow.info()
         outcomes = list(self._outcomes.values())
         self._outcomes.clear()
@@ -345,11 +370,15 @@ class ChunkWorkflow:
             metrics.CHUNK_DURATION, "chunk start to recorded outcomes", "s"
         ).record(duration, self._labels)
 
-    async def _check_consent(self, items: list[ItemRef]) -> None:
-        consent = await self._activity(
-            CHECK_CONSENT, ConsentInput([i.vin for i in items]), CONSENT_TIMEOUT, ConsentResult
-        )
-        denied = set(consent.denied)
+    async def _check_consent(self, items: list[ItemRef], denied_vins: list[str] | None) -> None:
+        """Settle the items without consent; the others wait. ``denied_vins``: already
+        checked (with the round's start), else asked here."""
+        if denied_vins is None:
+            consent = await self._activity(
+                CHECK_CONSENT, ConsentInput([i.vin for i in items]), CONSENT_TIMEOUT, ConsentResult
+            )
+            denied_vins = consent.denied
+        denied = set(denied_vins)
         if denied:
             workflow.metric_meter().create_counter(
                 metrics.CONSENT_DENIED, "items skipped for missing consent"
@@ -363,8 +392,9 @@ class ChunkWorkflow:
                 self._waiting[item.command_id] = item
                 self._attempts[item.command_id] = 0
 
-    async def _command(self, params: ChunkInput) -> None:
-        """Publish, wait, and re-publish what timed out with the same command ids."""
+    async def _command(self, params: ChunkInput, started: StartRoundResult | None = None) -> None:
+        """Publish, wait, and re-publish what timed out with the same command ids
+        (the first attempt is already published when the round ``started`` with it)."""
         timeout = timedelta(seconds=params.response_timeout_seconds)
         for attempt in range(1, params.max_attempts + 1):
             if not self._waiting or self._cancelled:
@@ -377,7 +407,10 @@ class ChunkWorkflow:
                 ).add(len(self._waiting), self._labels)
             self._published_at = workflow.now()
             self._answered = [0, 0]
-            probe = await self._publish(params, attempt)
+            if attempt == 1 and started is not None:
+                probe = started.probe
+            else:
+                probe = await self._publish(params, attempt)
             if self._cancelled:
                 break
             try:
