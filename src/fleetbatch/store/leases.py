@@ -9,33 +9,35 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Select, delete, literal, select
+from sqlalchemy import BindParameter, Insert, Select, bindparam, delete, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from fleetbatch.store.batches import now
 from fleetbatch.store.db import insert_ignoring_conflicts
 from fleetbatch.store.tables import vin_leases
 
 
-async def acquire(
-    conn: AsyncConnection, batch_id: str, holder: str, vins: Select[tuple[str]]
-) -> None:
-    """Take every free lease among the VINs ``vins`` selects, for ``holder``, in one
-    statement inside the database (safe to repeat: leases it has stay its own)."""
+def acquire_from(conn: AsyncConnection, vins: Select[tuple[str]]) -> Insert:
+    """Take every free lease among the VINs ``vins`` selects, in one statement inside
+    the database (safe to repeat: leases a holder has stay its own). Parameters:
+    ``lease_batch_id``, ``lease_holder``, ``lease_acquired_at``.
+
+    Built once per dialect and query by its caller: the statement's cache key is
+    then computed once, not on every chunk.
+    """
     rows = select(
         vins.subquery().c[0],
-        literal(batch_id, vin_leases.c.batch_id.type),
-        literal(holder, vin_leases.c.holder.type),
-        literal(now(), vin_leases.c.acquired_at.type),
+        bindparam("lease_batch_id", type_=vin_leases.c.batch_id.type),
+        bindparam("lease_holder", type_=vin_leases.c.holder.type),
+        bindparam("lease_acquired_at", type_=vin_leases.c.acquired_at.type),
     )
     columns = ["vin", "batch_id", "holder", "acquired_at"]
     # WHERE true: SQLite would read ON CONFLICT as a join's ON clause otherwise.
-    await conn.execute(
-        insert_ignoring_conflicts(conn, vin_leases).from_select(columns, rows.where(literal(True)))
+    return insert_ignoring_conflicts(conn, vin_leases).from_select(
+        columns, rows.where(literal(True))
     )
 
 
-def held_by(holder: str) -> Select[tuple[str]]:
+def held_by(holder: BindParameter[str]) -> Select[tuple[str]]:
     """The VINs ``holder`` has leases on (a subquery)."""
     return select(vin_leases.c.vin).where(vin_leases.c.holder == holder)
 
@@ -45,9 +47,14 @@ async def release_holder(conn: AsyncConnection, holder: str) -> int:
     return await release_holders(conn, [holder])
 
 
+_RELEASE_HOLDERS = delete(vin_leases).where(
+    vin_leases.c.holder.in_(bindparam("holders", expanding=True))
+)
+
+
 async def release_holders(conn: AsyncConnection, holders: Sequence[str]) -> int:
     """Give back every lease of each of ``holders``, in one statement; returns how many."""
-    result = await conn.execute(delete(vin_leases).where(vin_leases.c.holder.in_(holders)))
+    result = await conn.execute(_RELEASE_HOLDERS, {"holders": list(holders)})
     return result.rowcount or 0
 
 
