@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import functools
 from collections.abc import Awaitable, Callable, Sequence
 
 Handler = Callable[[bytes], Awaitable[None]]
@@ -13,8 +14,10 @@ DeadLetterSink = Callable[[str, bytes, str, int], Awaitable[None]]
 """Keeps a message no handler could process: (subject, payload, last error, deliveries)."""
 
 
+@functools.lru_cache(maxsize=4096)
 def subject_matches(pattern: str, subject: str) -> bool:
-    """NATS subject matching: ``*`` matches one token, a final ``>`` one or more."""
+    """NATS subject matching: ``*`` matches one token, a final ``>`` one or more.
+    (Cached: the in-process bus asks it for every message and subscription.)"""
     want, have = pattern.split("."), subject.split(".")
     for n, token in enumerate(want):
         if token == ">":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from operator import mul
+
 VIN_LENGTH = 17
 _ALPHABET = frozenset("ABCDEFGHJKLMNPRSTUVWXYZ0123456789")  # no I, O, Q
 _TRANSLITERATION = {
@@ -16,8 +18,15 @@ _WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
 
 
 def check_digit(vin: str) -> str:
-    """The check digit (position 9) that a 17-character VIN should carry."""
-    total = sum(_TRANSLITERATION[c] * w for c, w in zip(vin, _WEIGHTS, strict=True))
+    """The check digit (position 9) that a 17-character VIN should carry.
+
+    Raises:
+        ValueError: ``vin`` is not 17 characters long.
+    """
+    if len(vin) != VIN_LENGTH:
+        raise ValueError(f"a VIN has {VIN_LENGTH} characters, got {len(vin)}")
+    # map, not a generator: every VIN of an upload passes here.
+    total = sum(map(mul, map(_TRANSLITERATION.__getitem__, vin), _WEIGHTS))
     remainder = total % 11
     return "X" if remainder == 10 else str(remainder)
 
