@@ -4,11 +4,13 @@ The orchestration skeleton of DESIGN.md: fleetbatch's chunk shape with none of
 fleetbatch's own work, so ``fleetbatch bench`` can show what the engine alone
 allows on the machine at hand. A parent keeps ``max_in_flight`` chunk child
 workflows running (started with ABANDON, reporting by signal); each chunk
-runs, as local activities, begin → consent → publish, waits for one grouped
-response signal, then records, and the record activity signals the parent —
+runs one local activity that begins it (and "publishes": the responses are
+signalled back at once), waits for the grouped response signal under a
+timer, then records in a second local activity, which signals the parent —
 the same workflow tasks, local activities, timers and signals per chunk as a
-fleetbatch chunk with no rate limit. The activities do no I/O: no store, no
-bus, no simulators; publish signals the responses back itself.
+fleetbatch chunk with no rate limit (``chunk.start_round``, then
+``items.record_outcomes``). The activities do no I/O: no store, no bus, no
+simulators, no consent service.
 """
 
 from __future__ import annotations
@@ -56,12 +58,6 @@ class Columns:
 
 
 @dataclass(frozen=True)
-class PublishArgs:
-    reply_to: str
-    command_ids: list[str]
-
-
-@dataclass(frozen=True)
 class Answers:
     command_ids: list[str]
     ok: list[bool]
@@ -75,34 +71,31 @@ class RecordArgs:
 
 
 class SkeletonActivities:
-    """Activities that return at once; publish and record signal through ``client``."""
+    """Activities that return at once; start and record signal through ``client``."""
 
     def __init__(self, client: Client) -> None:
         self._client = client
         self._signals: set[asyncio.Task[None]] = set()
 
-    @activity.defn(name="bench.skeleton.begin")
-    async def begin(self, chunk: SkeletonChunk) -> Columns:
+    @activity.defn(name="bench.skeleton.start")
+    async def start(self, chunk: SkeletonChunk) -> Columns:
+        """The chunk's items; the domain answers every command at once, in one signal."""
         ids = list(range(chunk.first, chunk.first + chunk.size))
-        return Columns(ids, [f"SKEL{i:013d}" for i in ids], [f"cmd-{i}" for i in ids])
-
-    @activity.defn(name="bench.skeleton.consent")
-    async def consent(self, vins: list[str]) -> list[str]:
-        return []
-
-    @activity.defn(name="bench.skeleton.publish")
-    async def publish(self, args: PublishArgs) -> None:
-        # The domain answers every command at once, in one grouped signal.
-        answers = Answers(args.command_ids, [True] * len(args.command_ids))
-        task = asyncio.create_task(
-            self._client.get_workflow_handle(args.reply_to).signal(_RESPONSES_SIGNAL, answers)
-        )
+        items = Columns(ids, [f"SKEL{i:013d}" for i in ids], [f"cmd-{i}" for i in ids])
+        answers = Answers(items.command_ids, [True] * len(ids))
+        handle = self._client.get_workflow_handle(_chunk_id(chunk))
+        task = asyncio.create_task(handle.signal(_RESPONSES_SIGNAL, answers))
         self._signals.add(task)
         task.add_done_callback(self._signals.discard)
+        return items
 
     @activity.defn(name="bench.skeleton.record")
     async def record(self, args: RecordArgs) -> None:
         await self._client.get_workflow_handle(args.parent_id).signal(_DONE_SIGNAL, len(args.ids))
+
+
+def _chunk_id(chunk: SkeletonChunk) -> str:
+    return f"{chunk.parent_id}-chunk-{chunk.first}"
 
 
 async def _local(activity_name: str, arg: object, result_type: type | None = None) -> object:
@@ -122,12 +115,8 @@ class SkeletonChunkWorkflow:
 
     @workflow.run
     async def run(self, chunk: SkeletonChunk) -> int:
-        items = await _local("bench.skeleton.begin", chunk, Columns)
+        items = await _local("bench.skeleton.start", chunk, Columns)
         assert isinstance(items, Columns)
-        await _local("bench.skeleton.consent", items.vins, list)
-        await _local(
-            "bench.skeleton.publish", PublishArgs(workflow.info().workflow_id, items.command_ids)
-        )
         await workflow.wait_condition(lambda: self._answers is not None, timeout=_TIMEOUT)
         assert self._answers is not None
         statuses = ["succeeded" if ok else "failed" for ok in self._answers.ok]
@@ -178,7 +167,7 @@ class SkeletonBatchWorkflow:
         await workflow.start_child_workflow(
             SkeletonChunkWorkflow.run,
             chunk,
-            id=f"{chunk.parent_id}-chunk-{chunk.first}",
+            id=_chunk_id(chunk),
             parent_close_policy=ParentClosePolicy.ABANDON,
         )
 
@@ -192,7 +181,7 @@ def skeleton_worker(
         client,
         task_queue=task_queue,
         workflows=[SkeletonBatchWorkflow, SkeletonChunkWorkflow],
-        activities=[activities.begin, activities.consent, activities.publish, activities.record],
+        activities=[activities.start, activities.record],
         max_concurrent_activities=max_concurrent_activities,
         workflow_runner=UnsandboxedWorkflowRunner(),
     )

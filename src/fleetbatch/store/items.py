@@ -22,7 +22,7 @@ _OPEN = (ItemStatus.PENDING, ItemStatus.IN_FLIGHT)
 _OPEN_VALUES = [s.value for s in _OPEN]
 
 # The statements every chunk runs, built once with parameters: built per call,
-# SQLAlchemy derived each one's cache key again (~5 % of the worker's CPU).
+# SQLAlchemy derived each one's cache key again (~5 % of the worker's py-spy samples).
 _OPEN_IN_CHUNK = and_(
     items.c.batch_id == bindparam("chunk_batch_id"),
     items.c.id.between(bindparam("chunk_first_id"), bindparam("chunk_last_id")),
