@@ -21,7 +21,7 @@ def domain_subject(domain: str) -> str:
     return f"fleetbatch.commands.{domain}.>"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CommandMessage:
     """One command for one vehicle. ``command_id`` is stable across re-publishes."""
 
@@ -43,7 +43,7 @@ class CommandMessage:
         return cls(**orjson.loads(data))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ResponseMessage:
     """The domain's answer to one command."""
 

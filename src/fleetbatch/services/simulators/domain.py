@@ -3,7 +3,8 @@
 It behaves like a real downstream domain: latency, a share of failures, a
 share of deliveries lost (the caller sees a timeout), and deduplication by
 command id — a command is executed at most once however often it is
-delivered, and a repeat delivery gets the first execution's answer.
+delivered, and a repeat delivery gets the first execution's answer (sent to
+that delivery's reply address).
 
 With a journal file it keeps every execution (one JSON line, written before
 the answer is sent), reads it back on start, and so deduplicates across
@@ -56,6 +57,17 @@ class DomainSimulatorConfig:
 Decide = Callable[[CommandMessage], Decision]
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What the domain answered a command: kept per command id, so it stays small."""
+
+    ok: bool
+    error: str | None = None
+
+
+_SUCCEEDED = Answer(True)
+
+
 class DomainSimulator:
     """Listens on the command subjects of ``domains`` and answers on the response subject.
 
@@ -87,15 +99,16 @@ class DomainSimulator:
         """Deliveries per command id, including repeats."""
         self.executed: Counter[str] = Counter()
         """Executions per command id; at most 1 each if deduplication holds."""
-        self.results: dict[str, ResponseMessage] = {}
-        """The answer of each executed command, repeated to later deliveries."""
+        self.results: dict[str, Answer] = {}
+        """The answer of each executed command, repeated to later deliveries (a million
+        commands cost tens of MB: successes share one ``Answer``)."""
 
     async def start(self) -> None:
         """Read the journal back, then subscribe to every configured domain's commands."""
         if self._journal_path is not None:
             for response in read_journal(self._journal_path):
                 self.executed[response.command_id] += 1
-                self.results[response.command_id] = response
+                self.results[response.command_id] = _answer(response.ok, response.error)
             self._journal = self._journal_path.open("a", buffering=1)
         for domain in self._domains:
             self._subs.append(await self._bus.subscribe(domain_subject(domain), self._on_command))
@@ -126,32 +139,47 @@ class DomainSimulator:
         self.delivered[message.command_id] += 1
         if self._log is not None:
             self._log.write(f"{time.time():.4f},{message.batch_id},{message.command_id}\n")
-        response = self.results.get(message.command_id)
-        if response is None:
+        answer = self.results.get(message.command_id)
+        if answer is None:
             decision = self._decide(message)
             if decision is Decision.DROP:
                 return
-            response = self._execute(message, decision)
+            answer = self._execute(message, decision)
         delay = self._latency()
         if delay > 0:
             await asyncio.sleep(delay)
+        # To the delivery's reply address: a command a new chunk took over answers there.
+        response = ResponseMessage(
+            message.command_id,
+            message.reply_to,
+            answer.ok,
+            answer.error,
+            message.vin,
+            message.batch_id,
+        )
         await self._bus.publish(RESPONSES_SUBJECT, [response.encode()])
 
-    def _execute(self, message: CommandMessage, decision: Decision) -> ResponseMessage:
-        response = ResponseMessage(
-            command_id=message.command_id,
-            reply_to=message.reply_to,
-            ok=decision is Decision.SUCCEED,
-            error=None if decision is Decision.SUCCEED else "vehicle unreachable",
-            vin=message.vin,
-            batch_id=message.batch_id,
-        )
+    def _execute(self, message: CommandMessage, decision: Decision) -> Answer:
+        succeeded = decision is Decision.SUCCEED
+        answer = _answer(succeeded, None if succeeded else "vehicle unreachable")
         # Journal first: an execution is never forgotten, even if the answer is lost.
         if self._journal is not None:
-            self._journal.write(json.dumps(asdict(response), separators=(",", ":")) + "\n")
+            record = ResponseMessage(
+                message.command_id,
+                message.reply_to,
+                answer.ok,
+                answer.error,
+                message.vin,
+                message.batch_id,
+            )
+            self._journal.write(json.dumps(asdict(record), separators=(",", ":")) + "\n")
         self.executed[message.command_id] += 1
-        self.results[message.command_id] = response
-        return response
+        self.results[message.command_id] = answer
+        return answer
+
+
+def _answer(ok: bool, error: str | None) -> Answer:
+    return _SUCCEEDED if ok and error is None else Answer(ok, error)
 
 
 def read_journal(path: Path) -> Iterator[ResponseMessage]:
