@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
 from temporalio.client import Client
 
 from fleetbatch.bench.configs import BenchConfig
-from fleetbatch.bench.runner import run_bench
+from fleetbatch.bench.runner import bench_settings, run_bench, start_dev_server
 from fleetbatch.bench.skeleton import SkeletonBatchWorkflow, SkeletonInput, skeleton_worker
 
 pytestmark = pytest.mark.integration
@@ -96,3 +98,16 @@ async def test_skeleton_continues_as_new_and_counts_every_item(dev_client: Clien
         assert await handle.result() == 53
         runs = [e async for e in dev_client.list_workflows(f"WorkflowId = '{queue}'")]
     assert len(runs) > 1  # continued as new, children's reports reaching the new runs
+
+
+async def test_a_dev_server_that_cannot_start_is_retried_on_other_ports(tmp_path: Path) -> None:
+    settings = bench_settings(tmp_path, BenchConfig("chunk-5", 10, 5), max_in_flight=2)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", settings.dev_server_port))
+        taken.listen()
+        server, used = await start_dev_server(settings)
+        try:
+            assert used.dev_server_port != settings.dev_server_port
+            assert server.address == f"127.0.0.1:{used.dev_server_port}"
+        finally:
+            server.stop()

@@ -43,6 +43,7 @@ from fleetbatch.bench.skeleton import SkeletonBatchWorkflow, SkeletonInput, skel
 from fleetbatch.config import CommandSettings, Settings
 from fleetbatch.domain import TERMINAL, ItemStatus, get_command
 from fleetbatch.domain.vin import make_vin
+from fleetbatch.errors import TemporalUnavailableError
 from fleetbatch.intake import read_rows, validate_rows
 from fleetbatch.services.simulators import ConsentSimulator
 from fleetbatch.services.submission import new_batch_id, submit_file
@@ -238,10 +239,27 @@ async def run_config(
         return await _run_on(settings, config)
 
 
-async def _run_on(settings: Settings, config: BenchConfig) -> BenchResult:
-    data = vin_csv(config.items)
+async def start_dev_server(settings: Settings, tries: int = 3) -> tuple[DevServer, Settings]:
+    """A running dev server for ``settings``, on other free ports if it could not start
+    (a port picked free can be taken before the server binds it, or by one the server
+    picks for itself)."""
+    for _ in range(tries - 1):
+        server = dev_server_for(settings)
+        try:
+            await server.start()
+            return server, settings
+        except TemporalUnavailableError:
+            settings = settings.model_copy(
+                update={"dev_server_port": free_port(), "dev_server_ui_port": free_port()}
+            )
     server = dev_server_for(settings)
     await server.start()
+    return server, settings
+
+
+async def _run_on(settings: Settings, config: BenchConfig) -> BenchResult:
+    data = vin_csv(config.items)
+    server, settings = await start_dev_server(settings)
     try:
         pid = _server_pid(server)
         client = await Client.connect(server.address)
