@@ -225,13 +225,12 @@ class ChunkWorkflow:
         size = 0
         retry = LEASE_RETRY_FIRST
         while True:
-            started = await self._start_round(params)
-            begun = started.begun if isinstance(started, StartRoundResult) else started
+            begun, started = await self._start_round(params)
             try:
                 size += await self._round(
                     params,
                     begun,
-                    started if isinstance(started, StartRoundResult) else None,
+                    started,
                     searchable=size == 0,
                     done_before=size,
                     last=not begun.blocked,
@@ -256,15 +255,19 @@ class ChunkWorkflow:
                 await workflow.wait_condition(lambda: self._cancelled is not None, timeout=retry)
             retry = min(retry * 2, LEASE_RETRY_MAX)
 
-    async def _start_round(self, params: ChunkInput) -> BeginChunkResult | StartRoundResult:
-        """Begin a round; with ``start_in_one``, consent and the first publish go with it."""
+    async def _start_round(
+        self, params: ChunkInput
+    ) -> tuple[BeginChunkResult, StartRoundResult | None]:
+        """Begin a round; with ``start_in_one``, consent and the first publish go with it
+        (and come back as the second element)."""
         if not params.start_in_one or params.publish_task_queue is not None or self._cancelled:
-            return await self._begin(params)
+            return await self._begin(params), None
         workflow_id = workflow.info().workflow_id
         start = StartRoundInput(
             params.batch_id, params.chunk, workflow_id, params.domain, params.command
         )
-        return await self._activity(START_ROUND, start, STORE_TIMEOUT, StartRoundResult)
+        started = await self._activity(START_ROUND, start, STORE_TIMEOUT, StartRoundResult)
+        return started.begun, started
 
     async def _begin(self, params: ChunkInput) -> BeginChunkResult:
         return await self._activity(

@@ -149,33 +149,24 @@ class DomainSimulator:
         if delay > 0:
             await asyncio.sleep(delay)
         # To the delivery's reply address: a command a new chunk took over answers there.
-        response = ResponseMessage(
-            message.command_id,
-            message.reply_to,
-            answer.ok,
-            answer.error,
-            message.vin,
-            message.batch_id,
-        )
-        await self._bus.publish(RESPONSES_SUBJECT, [response.encode()])
+        await self._bus.publish(RESPONSES_SUBJECT, [_response(message, answer).encode()])
 
     def _execute(self, message: CommandMessage, decision: Decision) -> Answer:
         succeeded = decision is Decision.SUCCEED
         answer = _answer(succeeded, None if succeeded else "vehicle unreachable")
         # Journal first: an execution is never forgotten, even if the answer is lost.
         if self._journal is not None:
-            record = ResponseMessage(
-                message.command_id,
-                message.reply_to,
-                answer.ok,
-                answer.error,
-                message.vin,
-                message.batch_id,
-            )
-            self._journal.write(json.dumps(asdict(record), separators=(",", ":")) + "\n")
+            record = asdict(_response(message, answer))
+            self._journal.write(json.dumps(record, separators=(",", ":")) + "\n")
         self.executed[message.command_id] += 1
         self.results[message.command_id] = answer
         return answer
+
+
+def _response(message: CommandMessage, answer: Answer) -> ResponseMessage:
+    return ResponseMessage(
+        message.command_id, message.reply_to, answer.ok, answer.error, message.vin, message.batch_id
+    )
 
 
 def _answer(ok: bool, error: str | None) -> Answer:
