@@ -18,8 +18,8 @@ demo: $(STAMP)
 	$(BIN)/fleetbatch demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src bench tests
+	$(BIN)/ruff format --check src bench tests
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -28,8 +28,8 @@ test: lint typecheck
 	$(BIN)/pytest -q
 
 fmt: $(STAMP)
-	$(BIN)/ruff format src tests
-	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src bench tests
+	$(BIN)/ruff check --fix src bench tests
 
 openapi: $(STAMP)
 	$(PY) scripts/openapi.py

@@ -28,7 +28,7 @@ from conftest import free_port  # noqa: E402
 from fleetbatch.activities.batcher_types import batcher_workflow_id  # noqa: E402
 from fleetbatch.bus import CommandMessage  # noqa: E402
 from fleetbatch.config import CommandSettings  # noqa: E402
-from fleetbatch.services.simulators import Decision  # noqa: E402
+from fleetbatch.pipelines.vehicle.simulators import Decision  # noqa: E402
 from fleetbatch.temporal import DevServer, ensure_search_attributes  # noqa: E402
 from fleetbatch.workflows.ids import batch_workflow_id  # noqa: E402
 from support import harness, vins  # noqa: E402

@@ -14,7 +14,7 @@ import pytest
 from temporalio.client import Client
 
 from fleetbatch.api import create_app
-from fleetbatch.domain.vin import make_vin
+from fleetbatch.pipelines.vehicle.vin import make_vin
 from support import Harness, csv_bytes, harness
 
 VIEWER = "viewer-token-4f1c2a9e7b"

@@ -16,9 +16,9 @@ from temporalio.client import Client, WorkflowHandle
 
 from fleetbatch.bus import CommandMessage, MemoryBus
 from fleetbatch.config import Settings
-from fleetbatch.domain.vin import make_vin
-from fleetbatch.services.responder import Responder
-from fleetbatch.services.simulators import (
+from fleetbatch.pipelines.vehicle.vin import make_vin
+from fleetbatch.pipelines.vehicle.responder import Responder
+from fleetbatch.pipelines.vehicle.simulators import (
     ConsentSimulator,
     Decision,
     DomainSimulator,

@@ -15,8 +15,9 @@ from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fleetbatch.activities.batcher_types import BatcherConfig
-from fleetbatch.domain.commands import COMMANDS, CommandType, parse_rate
+from fleetbatch.domain import parse_rate
 from fleetbatch.errors import ConfigError
+from fleetbatch.pipelines.vehicle.commands import COMMANDS, CommandType
 from fleetbatch.store.breakers import BreakerPolicy
 
 
@@ -140,11 +141,11 @@ class Settings(BaseSettings):
         gt=0,
         description="overrides every command type's response timeout (tests, demos)",
     )
-    search_vins_max: int = Field(
+    search_keys_max: int = Field(
         default=100,
         ge=0,
-        description="most VINs put in a chunk's search attribute (Temporal's default "
-        "limit of 2 KB per value holds about 100)",
+        description="most item keys put in a chunk's search attribute (Temporal's default "
+        "limit of 2 KB per value holds about 100 VINs)",
     )
 
     # HTTP API and web UI.
@@ -199,6 +200,22 @@ class Settings(BaseSettings):
         description="the domain simulator appends each delivery here "
         "(unix time, batch id, command id): how benchmarks see the achieved rate",
     )
+
+    # The enrichment pipeline.
+    enrich_url: str | None = Field(
+        default=None,
+        description="the enrichment service's base URL; unset, `dev` and a worker with "
+        "the in-process bus run the enrichment simulator on a free local port",
+    )
+    enrich_timeout_seconds: float = Field(default=5.0, gt=0)
+    enrich_retry_initial_seconds: float = Field(
+        default=1.0, gt=0, description="first wait between attempts (then x2, at most 30 s)"
+    )
+    enrich_cache_ttl_seconds: float = Field(default=300.0, ge=0)
+    enrich_sim_failure_rate: float = Field(default=0.10, ge=0, le=1)
+    enrich_sim_rate_limit_rate: float = Field(default=0.0, ge=0, le=1)
+    enrich_sim_timeout_rate: float = Field(default=0.0, ge=0, le=1)
+    enrich_sim_latency_ms: float = Field(default=5.0, ge=0)
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

@@ -5,15 +5,17 @@ Hierarchy::
     FleetbatchError                 base of everything raised on purpose
     ├── ConfigError                 settings are missing, insecure or contradictory
     ├── InputFileError              an uploaded file cannot be read as a whole
-    │   │                           (empty, no VIN column, not UTF-8, line too long)
+    │   │                           (empty, no key column, not UTF-8, line too long)
     │   └── UploadTooLargeError     an upload is larger than the configured limit
-    ├── UnknownCommandError         a command name that is not configured
+    ├── UnknownPipelineError        a pipeline name that is not registered
+    ├── UnknownCommandError         a command name that is not configured (vehicle pipeline)
     ├── BatchNotFoundError          a batch id the store does not know
-    ├── BatchConflictError          a file for a batch of another command, or a closed batch
+    ├── BatchConflictError          a file for a batch of another pipeline or command,
+    │                               or a closed batch
     ├── TemporalUnavailableError    no Temporal server answers at the configured address
     └── BusUnavailableError         no NATS server answers at the configured bus URL
 
-Per-row problems (an invalid VIN, a duplicate) are not errors: they are
+Per-row problems (an invalid VIN or email, a duplicate key) are not errors: they are
 ``Rejection`` records in the upload report, and the rest of the file is kept.
 Inside workflows, bad data surfaces as non-retryable ``ApplicationError``s whose
 ``type`` is one of the names in ``fleetbatch.activities.errors``.
@@ -36,6 +38,10 @@ class UploadTooLargeError(InputFileError):
     """Raised when an upload's body passes the configured size limit; nothing of it is stored."""
 
 
+class UnknownPipelineError(FleetbatchError):
+    """Raised for a pipeline name that is not registered."""
+
+
 class UnknownCommandError(FleetbatchError):
     """Raised for a command name that is not in the command registry."""
 
@@ -45,7 +51,7 @@ class BatchNotFoundError(FleetbatchError):
 
 
 class BatchConflictError(FleetbatchError):
-    """Raised when a file cannot join a batch (other command, batch already closed)."""
+    """Raised when a file cannot join a batch (other pipeline or command, batch closed)."""
 
 
 class TemporalUnavailableError(FleetbatchError):

@@ -14,8 +14,8 @@ import logging
 from fleetbatch.bus.nats import NatsBus
 from fleetbatch.config import Settings
 from fleetbatch.errors import ConfigError
-from fleetbatch.services.consent_bus import serve_consent
-from fleetbatch.services.responder import Responder
+from fleetbatch.pipelines.vehicle.consent_bus import serve_consent
+from fleetbatch.pipelines.vehicle.responder import Responder
 from fleetbatch.stack import (
     consent_simulator,
     domain_simulator,

@@ -7,19 +7,26 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
-from fleetbatch.activities.consent import ConsentService
 from fleetbatch.bus import Bus, MemoryBus
 from fleetbatch.bus.nats import NatsBus, NatsOptions
 from fleetbatch.config import Settings
 from fleetbatch.errors import ConfigError
-from fleetbatch.services.consent_bus import BusConsentService
-from fleetbatch.services.responder import Responder
-from fleetbatch.services.simulators import ConsentSimulator, DomainSimulator, DomainSimulatorConfig
+from fleetbatch.pipelines.enrich.client import EnrichmentCache, EnrichmentClient, RetryPolicy
+from fleetbatch.pipelines.enrich.service import EnrichmentSimulator, EnrichmentSimulatorConfig
+from fleetbatch.pipelines.vehicle.consent import ConsentService
+from fleetbatch.pipelines.vehicle.consent_bus import BusConsentService
+from fleetbatch.pipelines.vehicle.responder import Responder
+from fleetbatch.pipelines.vehicle.simulators import (
+    ConsentSimulator,
+    DomainSimulator,
+    DomainSimulatorConfig,
+)
 from fleetbatch.store import Store
 from fleetbatch.telemetry import metrics_runtime
 from fleetbatch.temporal import DevServer, build_workers, connect, ensure_search_attributes
@@ -153,22 +160,50 @@ def consent_simulator(settings: Settings) -> ConsentSimulator:
 
 
 @contextlib.asynccontextmanager
+async def enrichment_service(settings: Settings) -> AsyncIterator[str]:
+    """The enrichment service's URL: the configured one, or the simulator's, started
+    on a free local port for as long as the context lasts."""
+    if settings.enrich_url:
+        yield settings.enrich_url
+        return
+    async with EnrichmentSimulator(enrichment_simulator_config(settings)) as simulator:
+        yield simulator.url
+
+
+def enrichment_client(settings: Settings, url: str) -> EnrichmentClient:
+    """The enrichment service's client with the seed's retries and a TTL cache."""
+    return EnrichmentClient(
+        url,
+        timeout_seconds=settings.enrich_timeout_seconds,
+        policy=RetryPolicy(initial_seconds=settings.enrich_retry_initial_seconds),
+        cache=EnrichmentCache(settings.enrich_cache_ttl_seconds),
+    )
+
+
+def enrichment_simulator_config(settings: Settings) -> EnrichmentSimulatorConfig:
+    """The enrichment simulator as the settings describe it."""
+    return EnrichmentSimulatorConfig(
+        latency_ms=settings.enrich_sim_latency_ms,
+        latency_jitter_ms=settings.enrich_sim_latency_ms / 2,
+        failure_rate=settings.enrich_sim_failure_rate,
+        rate_limit_rate=settings.enrich_sim_rate_limit_rate,
+        timeout_rate=settings.enrich_sim_timeout_rate,
+        timeout_seconds=settings.enrich_timeout_seconds * 2,
+        seed=settings.sim_seed,
+    )
+
+
+@contextlib.asynccontextmanager
 async def serve(
-    settings: Settings, client: Client, store: Store, bus: Bus, consent: ConsentService
+    settings: Settings,
+    client: Client,
+    store: Store,
+    resources: dict[str, Any],
 ) -> AsyncIterator[list[Worker]]:
     """Every worker of this process, running; the command types' rates set first."""
-    types = settings.command_types
     if settings.apply_rates:
-        await apply_configured_rates(client, settings.temporal_task_queue, types)
-    workers = build_workers(
-        client,
-        settings.temporal_task_queue,
-        store,
-        bus,
-        consent,
-        types,
-        batcher=settings.batcher_config,
-    )
+        await apply_configured_rates(client, settings.temporal_task_queue, settings.command_types)
+    workers = build_workers(client, settings, store, resources, batcher=settings.batcher_config)
     async with contextlib.AsyncExitStack() as running:
         for worker in workers:
             await running.enter_async_context(worker)
@@ -210,5 +245,13 @@ async def run_stack(
                 "a worker without in-process simulators needs FLEETBATCH_BUS=nats://…"
             )
         ui_url = settings.temporal_web_url
-        async with serve(settings, client, store, bus, consent) as workers:
+        resources: dict[str, Any] = {"bus": bus, "consent": consent}
+        url = settings.enrich_url
+        if services and url is None:
+            url = await running.enter_async_context(enrichment_service(settings))
+        if url is not None:
+            resources["enrich_client"] = await running.enter_async_context(
+                enrichment_client(settings, url)
+            )
+        async with serve(settings, client, store, resources) as workers:
             yield Stack(settings, client, store, bus, domain, responder, workers, ui_url)

@@ -7,7 +7,7 @@ from typing import Any
 
 from api_support import Api, ApiFactory, api_vins
 from fleetbatch.bus import CommandMessage
-from fleetbatch.services.simulators import Decision
+from fleetbatch.pipelines.vehicle.simulators import Decision
 
 
 async def _run(api: Api, batch_id: str, rows: list[str], **fields: Any) -> None:
@@ -89,7 +89,7 @@ async def test_items_filter_search_and_cursor(api_factory: ApiFactory) -> None:
             for i in failed["items"]
         )
 
-        skipped = await api.get("/api/batches/b-i1/items", params={"status": "skipped_no_consent"})
+        skipped = await api.get("/api/batches/b-i1/items", params={"status": "skipped"})
         assert [i["vin"] for i in skipped.json()["items"]] == [rows[6]]
 
         found = await api.get("/api/batches/b-i1/items", params={"vin": rows[3].lower()})

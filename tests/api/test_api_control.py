@@ -8,7 +8,7 @@ from typing import Any
 
 from api_support import Api, ApiFactory, api_vins
 from fleetbatch.bus import CommandMessage
-from fleetbatch.services.simulators import Decision
+from fleetbatch.pipelines.vehicle.simulators import Decision
 
 
 async def _detail(api: Api, batch_id: str) -> dict[str, Any]:

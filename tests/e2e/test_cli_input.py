@@ -30,8 +30,8 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from fleetbatch.domain import ItemStatus
-from fleetbatch.domain.commands import COMMANDS
-from fleetbatch.domain.vin import make_vin
+from fleetbatch.pipelines.vehicle.commands import COMMANDS
+from fleetbatch.pipelines.vehicle.vin import make_vin
 from fleetbatch.temporal import DevServer
 from fleetbatch.workflows.ids import batch_workflow_id
 

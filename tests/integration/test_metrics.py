@@ -58,7 +58,7 @@ async def test_item_counters_match_the_store(dev_server: DevServer, tmp_path: Pa
         if dict(labels)["command"] == "flash_lights"
     }
     assert counted == {s.value: float(stored[s.value]) for s in TERMINAL if stored[s.value]}
-    assert counted["failed"] > 0 and counted["skipped_no_consent"] == 7
+    assert counted["failed"] > 0 and counted["skipped"] == 7
     denied = series(text, "fleetbatch_consent_denied_total")
     assert sum(denied.values()) == 7
     chunks = series(text, "fleetbatch_chunk_duration_seconds_count")

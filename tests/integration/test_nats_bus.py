@@ -17,9 +17,9 @@ from external import NATS_URL, nats_namespace
 from fleetbatch.bus import RESPONSES_SUBJECT, ResponseMessage, commands_subject, domain_subject
 from fleetbatch.bus.nats import NatsBus, NatsOptions
 from fleetbatch.errors import BusUnavailableError
-from fleetbatch.services.consent_bus import BusConsentService, serve_consent
-from fleetbatch.services.responder import Responder
-from fleetbatch.services.simulators import ConsentSimulator
+from fleetbatch.pipelines.vehicle.consent_bus import BusConsentService, serve_consent
+from fleetbatch.pipelines.vehicle.responder import Responder
+from fleetbatch.pipelines.vehicle.simulators import ConsentSimulator
 from fleetbatch.store import Store
 
 pytestmark = pytest.mark.integration

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Table, func, select, text
 
-from fleetbatch.domain import BreakerCount, ChunkSpec, ItemRef, ItemStatus, Outcome, command_id_for
-from fleetbatch.domain.commands import get_command
-from fleetbatch.domain.vin import make_vin
+from fleetbatch.domain import BreakerCount, ChunkSpec, ItemRef, ItemStatus, Outcome, effect_id_for
+from fleetbatch.pipelines.vehicle.commands import get_command
+from fleetbatch.pipelines.vehicle.vin import make_vin
 from fleetbatch.errors import BatchConflictError, BatchNotFoundError, InputFileError
 from fleetbatch.intake import Rejection, read_rows, validate_rows
 from fleetbatch.store import BatchStatus, NewBatch, Store, UploadResult
@@ -122,7 +122,7 @@ async def test_upload_creates_batch_and_counts(store: Store, batch_id: str) -> N
         assert row["status"] == ItemStatus.PENDING
         assert row["attempts"] == 0
         assert row["upload_id"] == result.upload_id
-        assert row["command_id"] == command_id_for(batch_id, row["vin"])
+        assert row["command_id"] == effect_id_for(batch_id, row["vin"])
         assert row["workflow_id"] is None
         assert row["last_error"] is None
 
@@ -432,7 +432,7 @@ async def test_begin_chunk(store: Store, batch_id: str) -> None:
 
     refs, _ = await store.items.begin_chunk(batch_id, chunk, "batch/chunk-1")
     assert refs == [
-        ItemRef(i, v, command_id_for(batch_id, v)) for i, v in zip(ids[:3], vins[:3], strict=True)
+        ItemRef(i, v, effect_id_for(batch_id, v)) for i, v in zip(ids[:3], vins[:3], strict=True)
     ]
     stored = await all_items(store, batch_id)
     assert [(r["status"], r["workflow_id"]) for r in stored] == [
@@ -493,7 +493,7 @@ async def test_record_outcomes(store: Store, batch_id: str) -> None:
         [
             Outcome(ids[0], ItemStatus.SUCCEEDED, 1),
             Outcome(ids[1], ItemStatus.FAILED, 3, "no response after 3 attempts"),
-            Outcome(ids[2], ItemStatus.SKIPPED_NO_CONSENT, 0, "no consent"),
+            Outcome(ids[2], ItemStatus.SKIPPED, 0, "no consent"),
             Outcome(ids[3], ItemStatus.CANCELLED, 0),
             Outcome(ids[4], ItemStatus.SUCCEEDED, 2),
         ]
@@ -502,7 +502,7 @@ async def test_record_outcomes(store: Store, batch_id: str) -> None:
     assert [(r["status"], r["attempts"], r["last_error"]) for r in stored] == [
         (ItemStatus.SUCCEEDED, 1, None),
         (ItemStatus.FAILED, 3, "no response after 3 attempts"),
-        (ItemStatus.SKIPPED_NO_CONSENT, 0, "no consent"),
+        (ItemStatus.SKIPPED, 0, "no consent"),
         (ItemStatus.CANCELLED, 0, None),
         (ItemStatus.SUCCEEDED, 2, None),
         (ItemStatus.IN_FLIGHT, 0, None),
@@ -521,7 +521,7 @@ async def test_record_outcomes(store: Store, batch_id: str) -> None:
     assert [(r["status"], r["attempts"], r["last_error"]) for r in stored] == [
         (ItemStatus.SUCCEEDED, 1, None),
         (ItemStatus.FAILED, 3, "no response after 3 attempts"),
-        (ItemStatus.SKIPPED_NO_CONSENT, 0, "no consent"),
+        (ItemStatus.SKIPPED, 0, "no consent"),
         (ItemStatus.CANCELLED, 0, None),
         (ItemStatus.SUCCEEDED, 2, None),
         (ItemStatus.FAILED, 2, "rejected by vehicle"),
@@ -548,7 +548,7 @@ async def test_counts(store: Store, batch_id: str) -> None:
             Outcome(ids[0], ItemStatus.SUCCEEDED, 1),
             Outcome(ids[1], ItemStatus.SUCCEEDED, 1),
             Outcome(ids[2], ItemStatus.FAILED, 3, "boom"),
-            Outcome(ids[3], ItemStatus.SKIPPED_NO_CONSENT, 0),
+            Outcome(ids[3], ItemStatus.SKIPPED, 0),
         ]
     )
     counts = await store.items.counts(batch_id)
@@ -557,7 +557,7 @@ async def test_counts(store: Store, batch_id: str) -> None:
         "in_flight": 1,
         "succeeded": 2,
         "failed": 1,
-        "skipped_no_consent": 1,
+        "skipped": 1,
         "cancelled": 0,
     }
     assert list(counts) == [s.value for s in ItemStatus]

@@ -11,11 +11,12 @@ from pydantic import ValidationError
 
 from fleetbatch.bus import MemoryBus, ResponseMessage, commands_subject, subject_matches
 from fleetbatch.config import Settings
-from fleetbatch.domain import ItemStatus, Outcome, get_command
+from fleetbatch.domain import ItemStatus, Outcome
+from fleetbatch.pipelines.vehicle.commands import get_command
 from fleetbatch.errors import ConfigError
 from fleetbatch.intake import read_rows, validate_rows
 from fleetbatch.services.audit import audit
-from fleetbatch.services.simulators.domain import read_journal
+from fleetbatch.pipelines.vehicle.simulators.domain import read_journal
 from fleetbatch.store import NewBatch, Store
 from support import csv_bytes, vins
 

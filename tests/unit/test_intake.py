@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 import pytest
 
-from fleetbatch.domain.commands import CommandType, get_command
+from fleetbatch.pipelines.vehicle.commands import CommandType, get_command
 from fleetbatch.errors import FleetbatchError, InputFileError
 from fleetbatch.intake import MAX_LINE_BYTES, Accepted, Rejection, read_rows, validate_rows
 from fleetbatch.intake.reader import BadRow, RawRow, detect_format

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from fleetbatch.domain.commands import COMMANDS, CommandType, get_command
-from fleetbatch.domain.vin import VIN_LENGTH, check_digit, make_vin, vin_problem
+from fleetbatch.pipelines.vehicle.commands import COMMANDS, CommandType, get_command
+from fleetbatch.pipelines.vehicle.vin import VIN_LENGTH, check_digit, make_vin, vin_problem
 from fleetbatch.errors import FleetbatchError, UnknownCommandError
 
 # Real, published VINs whose position 9 is a correct check digit.

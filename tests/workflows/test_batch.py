@@ -10,7 +10,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from fleetbatch.domain import command_id_for
+from fleetbatch.domain import effect_id_for
 from fleetbatch.errors import BatchConflictError
 from fleetbatch.store.tables import items
 from fleetbatch.workflows.ids import batch_workflow_id
@@ -156,7 +156,7 @@ async def test_item_committed_below_the_cursor_still_runs(
                         upload_id=upload.upload_id,
                         line=99,
                         vin=late,
-                        command_id=command_id_for(upload.batch_id, late),
+                        command_id=effect_id_for(upload.batch_id, late),
                         status="pending",
                         attempts=0,
                         updated_at=datetime.now(UTC),

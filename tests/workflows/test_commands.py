@@ -12,7 +12,7 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 
 from fleetbatch.bus import CommandMessage
-from fleetbatch.services.simulators import Decision
+from fleetbatch.pipelines.vehicle.simulators import Decision
 from fleetbatch.workflows import ChunkWorkflow
 from support import harness, vins
 
@@ -108,8 +108,8 @@ async def test_no_consent_is_skipped_and_never_published(
             upload = await h.submit([denied, allowed])
             counts = await h.result(upload.batch_id)
         items = await h.items(upload.batch_id)
-    assert counts["skipped_no_consent"] == 1
-    assert items[denied]["status"] == "skipped_no_consent"
+    assert counts["skipped"] == 1
+    assert items[denied]["status"] == "skipped"
     assert items[denied]["last_error"] == "owner has not consented"
     assert items[denied]["command_id"] not in h.domain.delivered
     assert items[allowed]["status"] == "succeeded"

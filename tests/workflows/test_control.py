@@ -13,9 +13,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from fleetbatch.bus import CommandMessage
 from fleetbatch.config import CommandSettings
-from fleetbatch.domain import command_id_for
+from fleetbatch.domain import effect_id_for
 from fleetbatch.services import control
-from fleetbatch.services.simulators import Decision
+from fleetbatch.pipelines.vehicle.simulators import Decision
 from fleetbatch.store.tables import items as items_table
 from fleetbatch.store.tables import vin_leases
 from support import Harness, harness, vins
@@ -131,7 +131,7 @@ async def test_redrive_runs_only_the_failed_items_under_new_command_ids(
     ) as h:
         with time_skipping_env.auto_time_skipping_disabled():
             upload = await h.submit(batch)
-            first_ids.update(command_id_for(upload.batch_id, v) for v in batch)
+            first_ids.update(effect_id_for(upload.batch_id, v) for v in batch)
             first = await h.result(upload.batch_id)
             before = await h.items(upload.batch_id)
             count = await control.redrive(h.client, h.settings, h.store, upload.batch_id)
@@ -142,7 +142,7 @@ async def test_redrive_runs_only_the_failed_items_under_new_command_ids(
     assert again["succeeded"] == 50 and stored.status == "completed" and stored.redrives == 1
     for vin in batch:
         if vin in flaky:
-            assert after[vin]["command_id"] == command_id_for(upload.batch_id, vin, 1)
+            assert after[vin]["command_id"] == effect_id_for(upload.batch_id, vin, 1)
             assert h.domain.delivered[after[vin]["command_id"]] == 1
         else:  # untouched
             assert after[vin] == before[vin]

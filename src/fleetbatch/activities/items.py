@@ -7,7 +7,7 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from fleetbatch.activities.dispatch import breaker_gauge
+from fleetbatch.activities.breaker import breaker_gauge
 from fleetbatch.activities.types import (
     BEGIN_CHUNK,
     CHUNK_DONE_SIGNAL,
@@ -85,7 +85,7 @@ class ItemActivities:
                 non_retryable=True,
             )
         refs, blocked = await self._store.items.begin_chunk(
-            params.batch_id, params.chunk, params.workflow_id
+            params.batch_id, params.chunk, params.workflow_id, lease=params.lease
         )
         return BeginChunkResult(ItemColumns.of(refs), blocked=blocked)
 
@@ -98,7 +98,7 @@ class ItemActivities:
             checked_outcomes(params), holders, params.breaker
         )
         if params.breaker is not None and state is not None:
-            breaker_gauge(params.breaker.command, state)
+            breaker_gauge(params.breaker.key, state)
         # After the write: once told, the batch may close, and every item must be
         # terminal by then. (A retry after a failed signal writes nothing twice.)
         if params.report_to is not None and params.report is not None:
@@ -120,7 +120,7 @@ class ItemActivities:
 
     @activity.defn(name=END_CHUNK)
     async def end_chunk(self, params: EndChunkInput) -> int:
-        """Release the chunk's VIN leases; fail what it left in flight. Returns that count."""
+        """Release the chunk's key leases; fail what it left in flight. Returns that count."""
         return await self._store.items.end_chunk(params.workflow_id, params.reason)
 
     @activity.defn(name=FINISH_BATCH)

@@ -1,6 +1,6 @@
 """Activity names, inputs and outputs. Pure: workflow code imports this module.
 
-Per-item data travels column by column (lists of ids, VINs, …), not as a list
+Per-item data travels column by column (lists of ids, keys, …), not as a list
 of small objects: the payload converter decodes a list of 500 strings far
 faster than 500 dataclasses, and the JSON is smaller in history.
 """
@@ -18,9 +18,6 @@ RECORD_OUTCOMES = "items.record_outcomes"
 END_CHUNK = "items.end_chunk"
 FINISH_BATCH = "items.finish_batch"
 REPORT_TO_BREAKER = "breaker.report"
-CHECK_CONSENT = "consent.check"
-PUBLISH_COMMANDS = "dispatch.publish_commands"
-START_ROUND = "chunk.start_round"
 
 CHUNK_DONE_SIGNAL = "chunk_done"
 """The batch workflow's signal for a chunk's report (a ChunkResult): sent by the
@@ -29,7 +26,7 @@ chunk, or by the activity that records the chunk's last outcomes."""
 INVALID_INPUT = "InvalidInput"
 """ApplicationError type for bad data; never retried."""
 CIRCUIT_OPEN = "CircuitOpen"
-"""ApplicationError type of a publish held back by an open breaker; retried after the cool-down."""
+"""ApplicationError type of a call held back by an open breaker; retried after the cool-down."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +47,9 @@ class BeginChunkInput:
     batch_id: str
     chunk: ChunkSpec
     workflow_id: str
+    lease: bool = True
+    """Lease the items' keys (see ``store.leases``): items whose key another chunk
+    holds wait for a later round."""
 
 
 @dataclass(frozen=True)
@@ -57,48 +57,25 @@ class ItemColumns:
     """A chunk's items as parallel lists."""
 
     ids: list[int] = field(default_factory=list)
-    vins: list[str] = field(default_factory=list)
-    command_ids: list[str] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    effect_ids: list[str] = field(default_factory=list)
 
     @classmethod
     def of(cls, refs: Sequence[ItemRef]) -> ItemColumns:
-        return cls([r.id for r in refs], [r.vin for r in refs], [r.command_id for r in refs])
+        return cls([r.id for r in refs], [r.key for r in refs], [r.effect_id for r in refs])
 
     def refs(self) -> list[ItemRef]:
-        return [ItemRef(*row) for row in zip(self.ids, self.vins, self.command_ids, strict=True)]
+        return [ItemRef(*row) for row in zip(self.ids, self.keys, self.effect_ids, strict=True)]
 
 
 @dataclass(frozen=True)
 class BeginChunkResult:
     columns: ItemColumns = field(default_factory=ItemColumns)
-    items: list[ItemRef] = field(default_factory=list)
-    """The first release's row-by-row form, still decoded when old histories replay."""
     blocked: int = 0
-    """Open items whose VIN another chunk holds: they stay pending for a later try."""
+    """Open items whose key another chunk holds: they stay pending for a later try."""
 
     def refs(self) -> list[ItemRef]:
-        return self.items or self.columns.refs()
-
-
-@dataclass(frozen=True)
-class ConsentInput:
-    vins: list[str]
-
-
-@dataclass(frozen=True)
-class ConsentResult:
-    denied: list[str]
-    """VINs whose owners have not consented."""
-
-
-@dataclass(frozen=True)
-class PublishInput:
-    domain: str
-    command: str
-    batch_id: str
-    reply_to: str
-    attempt: int
-    items: ItemColumns
+        return self.columns.refs()
 
 
 @dataclass(frozen=True)
@@ -108,7 +85,7 @@ class RecordOutcomesInput:
     attempts: list[int]
     errors: list[str | None]
     release_leases_of: str | None = None
-    """The chunk workflow whose VIN leases end with these outcomes, in the same write."""
+    """The chunk workflow whose key leases end with these outcomes, in the same write."""
     breaker: BreakerCount | None = None
     """The chunk's last breaker report, counted after the write."""
     report_to: str | None = None
@@ -144,32 +121,6 @@ class RecordOutcomesInput:
                 self.item_ids, self.statuses, self.attempts, self.errors, strict=True
             )
         ]
-
-
-@dataclass(frozen=True)
-class PublishResult:
-    probe: bool = False
-    """The breaker was half-open and this chunk is its probe: its report decides."""
-
-
-@dataclass(frozen=True)
-class StartRoundInput:
-    """A chunk's round begun, consent checked and first attempt published, in one call."""
-
-    batch_id: str
-    chunk: ChunkSpec
-    workflow_id: str
-    domain: str
-    command: str
-
-
-@dataclass(frozen=True)
-class StartRoundResult:
-    begun: BeginChunkResult
-    denied: list[str] = field(default_factory=list)
-    """VINs of the begun items whose owners have not consented: not published."""
-    probe: bool = False
-    """As PublishResult.probe, for the first attempt."""
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,13 @@ class UploadOptions(BaseModel):
 
     model_config = {"extra": "forbid"}
 
-    command: str | None = Field(default=None, description="required for a new batch")
+    pipeline: str | None = Field(
+        default=None, description="a new batch's pipeline: vehicle (the default) or enrich"
+    )
+    command: str | None = Field(default=None, description="vehicle: required for a new batch")
+    format: str | None = Field(
+        default=None, description="enrich: result files as jsonl (the default) or csv"
+    )
     batch_id: str | None = Field(default=None, description="a new batch's id; generated if unset")
     chunk_size: int | None = Field(default=None, ge=1, le=5000)
     max_in_flight: int | None = Field(default=None, ge=1, le=1000)
@@ -51,7 +57,8 @@ class UploadPublic(BaseModel):
 
     batch_id: str
     upload_id: int
-    command: str
+    pipeline: str
+    label: str = Field(description="what the batch does: its command type, or its pipeline")
     accepted: int
     rejected: int
     rejections: list[RejectionPublic] = Field(
@@ -63,7 +70,9 @@ class UploadPublic(BaseModel):
 
 class BatchPublic(BaseModel):
     id: str
-    command: str
+    pipeline: str
+    label: str = Field(description="what the batch does: its command type, or its pipeline")
+    options: dict[str, Any] = Field(description="the pipeline's options, as given at submit")
     status: str
     chunk_size: int
     max_in_flight: int
@@ -96,7 +105,10 @@ class ProgressPublic(BaseModel):
     counts: dict[str, int] = Field(description="items by status, every status present")
     items_per_second: float
     eta_seconds: float | None
-    breaker: str = Field(description="the command type's circuit breaker: closed, half_open, open")
+    breaker: str | None = Field(
+        description="the batch's circuit breaker (its command type's): closed, half_open, "
+        "open; null for a pipeline without one"
+    )
     stop_reason: str | None
 
     @classmethod
@@ -124,13 +136,15 @@ class BatchDetail(BatchPublic):
 
 class ItemPublic(BaseModel):
     id: int
-    vin: str
+    key: str = Field(description="the item's key: a VIN, a user id")
+    payload: dict[str, Any] | None = Field(description="the row's other fields the step uses")
     status: str
     attempts: int
     line: int
     upload_id: int
-    command_id: str
-    last_error: str | None
+    effect_id: str = Field(description="stable id of the item's effect (a command id)")
+    error: str | None
+    result: dict[str, Any] | None = Field(description="what the step recorded (enrich: the record)")
     workflow_id: str | None
     updated_at: datetime
     temporal_url: str | None = Field(description="the item's workflow in the Temporal Web UI")
@@ -146,6 +160,11 @@ class ItemPage(BaseModel):
     next_after: int | None = Field(
         description="pass as ``after`` for the next page; null on the last page"
     )
+
+
+class OutputFilePublic(BaseModel):
+    name: str = Field(description="stable: the batch and the chunk's item range")
+    size: int = Field(description="bytes")
 
 
 class ControlResult(BaseModel):

@@ -36,7 +36,8 @@ OPENAPI_BODY: dict[str, Any] = {
                         FILE_FIELD: {
                             "type": "string",
                             "format": "binary",
-                            "description": "CSV with a 'vin' column, or NDJSON",
+                            "description": "CSV or NDJSON: a 'vin' per row (vehicle), "
+                            "or 'user_id', 'email', 'country' (enrich)",
                         },
                         **{
                             name: {"type": "string", "description": field.description or name}
@@ -112,14 +113,16 @@ async def upload_file(
     """
     upload, fields = await read_upload(request, context.settings.api_max_upload_bytes)
     try:
-        options = _options(fields, batch_id)
+        options = _options(fields, batch_id).model_dump()
+        step = {"command": options.pop("command"), "format": options.pop("format")}
         return await submit_file(
             context.store,
             context.client,
             context.settings,
             upload.file,
             filename=upload.filename or "upload.csv",
-            **options.model_dump(),
+            options=step,
+            **options,
         )
     finally:
         await upload.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fleetbatch.api.context import ApiContext
 from fleetbatch.api.schemas import BatchDetail, BatchPublic, ItemPage, ItemPublic, ProgressPublic
+from fleetbatch.pipelines import get_pipeline
 from fleetbatch.services.progress import snapshot
 from fleetbatch.workflows.ids import batch_workflow_id
 
@@ -32,16 +33,18 @@ async def item_page(
     after: int = 0,
     limit: int = 50,
     status: str | None = None,
-    vin: str | None = None,
+    key: str | None = None,
 ) -> ItemPage:
     """A page of the batch's items, filtered.
 
     Raises:
         BatchNotFoundError: no such batch.
     """
-    await context.store.batches.get(batch_id)
+    batch = await context.store.batches.get(batch_id)
+    if key:
+        key = get_pipeline(batch.pipeline).normalise_key(key)
     rows = await context.store.items.page(
-        batch_id, after=after, limit=limit + 1, status=status, vin=vin
+        batch_id, after=after, limit=limit + 1, status=status, key=key
     )
     more = len(rows) > limit
     rows = rows[:limit]

@@ -10,7 +10,8 @@ from rich.table import Table
 from temporalio.client import Client
 
 from fleetbatch.cli.common import console, run, settings
-from fleetbatch.domain import format_rate, get_command, parse_rate
+from fleetbatch.domain import format_rate, parse_rate
+from fleetbatch.pipelines.vehicle.commands import get_command
 from fleetbatch.services import control
 from fleetbatch.stack import open_store, temporal_client
 from fleetbatch.store import Store

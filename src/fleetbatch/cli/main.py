@@ -17,11 +17,14 @@ from rich.text import Text
 
 from fleetbatch.cli import control, processes
 from fleetbatch.cli.common import console, errors, fail, run, settings, stop_on_signals
-from fleetbatch.cli.demo import demo_file
+from fleetbatch.cli.demo import demo_file, demo_users_file
 from fleetbatch.cli.progress import watch
 from fleetbatch.config import CommandSettings, Settings
-from fleetbatch.domain import TERMINAL, get_command
-from fleetbatch.errors import UnknownCommandError
+from fleetbatch.domain import TERMINAL
+from fleetbatch.errors import FleetbatchError
+from fleetbatch.pipelines import get_pipeline
+from fleetbatch.pipelines.vehicle.commands import get_command
+from fleetbatch.services.outputs import output_files
 from fleetbatch.services.reports import report_csv
 from fleetbatch.services.submission import submit_file
 from fleetbatch.stack import open_store, run_stack, temporal_client
@@ -117,7 +120,7 @@ def worker() -> None:
 
 def _print_upload(result: UploadResult, limit: int = 20) -> None:
     console.print(
-        f"batch [bold]{escape(result.batch_id)}[/] ({result.command}): "
+        f"batch [bold]{escape(result.batch_id)}[/] ({escape(result.label)}): "
         f"{result.accepted:,} accepted, {result.rejected:,} rejected"
     )
     if result.rejections:
@@ -133,7 +136,8 @@ def _print_upload(result: UploadResult, limit: int = 20) -> None:
 async def _submit(
     s: Settings,
     path: Path,
-    command: str | None,
+    pipeline: str | None,
+    options: dict[str, str | None],
     batch: str | None,
     chunk_size: int | None,
     max_in_flight: int | None,
@@ -148,7 +152,8 @@ async def _submit(
                 s,
                 stream,
                 filename=path.name,
-                command=command,
+                pipeline=pipeline,
+                options=options,
                 batch_id=batch,
                 chunk_size=chunk_size,
                 max_in_flight=max_in_flight,
@@ -159,8 +164,19 @@ async def _submit(
 
 @app.command()
 def submit(
-    file: Annotated[Path, typer.Argument(help="CSV with a 'vin' column, or NDJSON")],
-    command: Annotated[str | None, typer.Option("--command", "-c", help="command to send")] = None,
+    file: Annotated[
+        Path, typer.Argument(help="CSV or NDJSON: a 'vin' per row, or users for --pipeline enrich")
+    ],
+    command: Annotated[
+        str | None, typer.Option("--command", "-c", help="vehicle command to send")
+    ] = None,
+    pipeline: Annotated[
+        str | None,
+        typer.Option("--pipeline", "-p", help="vehicle (the default) or enrich"),
+    ] = None,
+    output_format: Annotated[
+        str | None, typer.Option("--format", help="enrich: result files as jsonl or csv")
+    ] = None,
     batch: Annotated[str | None, typer.Option("--batch", "-b", help="add to this batch")] = None,
     chunk_size: Annotated[int | None, typer.Option(min=1, max=5000)] = None,
     max_in_flight: Annotated[int | None, typer.Option(min=1, max=1000)] = None,
@@ -172,19 +188,26 @@ def submit(
         str | None, typer.Option(help="abort past this many failed items: '5%' or '100'")
     ] = None,
 ) -> None:
-    """Validate and store a file's VINs and start (or extend) the batch."""
+    """Validate and store a file's items and start (or extend) the batch."""
     if not file.is_file():
         fail(f"no such file: {file}")
     s = settings()
-    if command is not None:
-        try:
+    if pipeline is None and output_format is not None:
+        pipeline = "enrich"
+    options = {"command": command, "format": output_format}
+    try:
+        if pipeline is not None:
+            kind = get_pipeline(pipeline)
+            if batch is None:
+                kind.options({k: v for k, v in options.items() if v is not None}, s)
+        elif command is not None:
             get_command(command, s.command_types)
-        except UnknownCommandError as exc:
-            fail(str(exc))
+    except FleetbatchError as exc:
+        fail(str(exc))
 
     async def main() -> int:
         result = await _submit(
-            s, file, command, batch, chunk_size, max_in_flight, priority, max_failures
+            s, file, pipeline, options, batch, chunk_size, max_in_flight, priority, max_failures
         )
         _print_upload(result)
         if not result.accepted:
@@ -218,12 +241,21 @@ def report(
         Path | None, typer.Option("--output", "-o", help="file; stdout if unset")
     ] = None,
     rejections: Annotated[bool, typer.Option(help="the rejected rows instead of items")] = False,
+    files: Annotated[
+        bool, typer.Option("--files", help="list the batch's result files (enrich) instead")
+    ] = False,
 ) -> None:
-    """Write a CSV of every item's final state (or of the rejected rows)."""
+    """Write a CSV of every item's final state or of the rejected rows; list result files."""
 
     async def main() -> None:
         s = settings()
         async with open_store(s) as store:
+            if files:
+                found = await output_files(store, s, batch)
+                for f in found:
+                    console.print(f"{f.path}  {f.size:,} bytes", highlight=False, soft_wrap=True)
+                console.print(f"{len(found)} result files")
+                return
             chunks = await report_csv(store, batch, rejections=rejections)
             out = output.open("w", newline="") if output else sys.stdout
             try:
@@ -238,11 +270,14 @@ def report(
 
 @app.command()
 def demo(
-    items: Annotated[int, typer.Option(min=1, help="VINs in the generated file")] = 3000,
+    items: Annotated[int, typer.Option(min=1, help="items in the generated file")] = 3000,
     chunk_size: Annotated[int, typer.Option(min=1, max=5000)] = 100,
-    command: Annotated[str, typer.Option(help="command to send")] = "lock_doors",
+    command: Annotated[str, typer.Option(help="vehicle command to send")] = "lock_doors",
+    pipeline: Annotated[
+        str, typer.Option("--pipeline", "-p", help="vehicle (VINs) or enrich (users)")
+    ] = "vehicle",
 ) -> None:
-    """Generate a file of VINs, run it through the embedded stack, show it finish."""
+    """Generate a file, run it through the embedded stack, show it finish."""
     # Failed items are the demo's summary and report, not a log line each.
     setup_logging(logging.ERROR)
 
@@ -255,8 +290,13 @@ def demo(
         )
         async with run_stack(s) as stack:
             with tempfile.TemporaryDirectory() as tmp:
-                path = demo_file(Path(tmp) / "demo-vins.csv", items)
-                console.print(f"generated {path.name}: {items:,} VINs plus a few bad rows")
+                if pipeline == "enrich":
+                    path = demo_users_file(Path(tmp) / "demo-users.csv", items)
+                    options = {}
+                else:
+                    path = demo_file(Path(tmp) / "demo-vins.csv", items)
+                    options = {"command": command}
+                console.print(f"generated {path.name}: {items:,} items plus a few bad rows")
                 with path.open("rb") as stream:
                     result = await submit_file(
                         stack.store,
@@ -264,7 +304,8 @@ def demo(
                         s,
                         stream,
                         filename=path.name,
-                        command=command,
+                        pipeline=pipeline,
+                        options=options,
                         chunk_size=chunk_size,
                     )
             _print_upload(result, limit=5)

@@ -15,13 +15,17 @@ from rich.text import Text
 from fleetbatch import processes
 from fleetbatch.cli.common import console, errors, fail, run, settings, stop_on_signals
 from fleetbatch.config import Settings
+from fleetbatch.pipelines.enrich.service import EnrichmentSimulator
+from fleetbatch.pipelines.vehicle.simulators.domain import read_journal
 from fleetbatch.services.audit import audit as audit_batches
 from fleetbatch.services.dead_letters import replay_dead_letters
-from fleetbatch.services.simulators.domain import read_journal
-from fleetbatch.stack import open_bus, open_store
+from fleetbatch.stack import enrichment_simulator_config, open_bus, open_store
 from fleetbatch.telemetry import setup_logging
 
-simulate_app = typer.Typer(help="Run a simulator as a process of its own over NATS.")
+simulate_app = typer.Typer(
+    help="Run a simulator as a process of its own (domain and consent over NATS; "
+    "enrichment over HTTP)."
+)
 dlq_app = typer.Typer(help="Messages the bus gave up on: list them, publish them again.")
 
 
@@ -50,6 +54,33 @@ def simulate_domain() -> None:
     Set FLEETBATCH_SIM_JOURNAL to keep its executions across restarts for `audit`.
     """
     _serve(processes.run_domain_simulator, "domain simulator")
+
+
+@simulate_app.command("enrichment")
+def simulate_enrichment(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8090,
+    log_file: Annotated[Path | None, typer.Option(help="append each call here (NDJSON)")] = None,
+) -> None:
+    """Serve the enrichment API over HTTP like a flaky real one would
+    (FLEETBATCH_ENRICH_SIM_* settings: failure, 429 and timeout rates, latency).
+
+    Workers reach it with FLEETBATCH_ENRICH_URL=http://HOST:PORT.
+    """
+    setup_logging(logging.INFO)
+
+    async def main() -> None:
+        s = settings()
+        stop = stop_on_signals()
+        simulator = EnrichmentSimulator(
+            enrichment_simulator_config(s), host=host, port=port, log_file=log_file
+        )
+        async with simulator:
+            console.print(f"enrichment simulator at {simulator.url}")
+            await stop.wait()
+        console.print("enrichment simulator stopped cleanly")
+
+    run(main())
 
 
 @simulate_app.command("consent")
@@ -122,14 +153,14 @@ def orphans(
     async def act(s: Settings) -> None:
         async with open_store(s) as store:
             rows = await store.orphans.list(batch, limit)
-        table = Table("received", "batch", "vin", "command id", "ok", "error", "workflow")
+        table = Table("received", "batch", "key", "effect id", "ok", "error", "workflow")
         for o in rows:
             received = "" if o.received_at is None else f"{o.received_at:%Y-%m-%d %H:%M:%S}"
             table.add_row(
                 received,
                 Text(o.batch_id),
-                o.vin,
-                o.command_id,
+                o.item_key,
+                o.effect_id,
                 "yes" if o.ok else "no",
                 Text(o.error or ""),
                 Text(o.workflow_id),

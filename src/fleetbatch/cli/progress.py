@@ -28,7 +28,8 @@ def render(batch_id: str, snap: Snapshot, bar: Progress, task_id: int) -> Group:
     table.add_row("phase", snap.phase)
     if snap.stop_reason:
         table.add_row("reason", Text(snap.stop_reason))
-    table.add_row("breaker", snap.breaker)
+    if snap.breaker is not None:
+        table.add_row("breaker", snap.breaker)
     table.add_row("rate", f"{snap.items_per_second:,.1f} items/s")
     table.add_row("ETA", eta)
     return Group(f"[bold]batch {batch_id}[/]", bar, table)
@@ -37,7 +38,7 @@ def render(batch_id: str, snap: Snapshot, bar: Progress, task_id: int) -> Group:
 def line(snap: Snapshot) -> str:
     """One plain line of progress, for logs and pipes."""
     counts = ", ".join(f"{k} {v:,}" for k, v in snap.counts.items() if v)
-    breaker = "" if snap.breaker == "closed" else f"; breaker {snap.breaker}"
+    breaker = "" if snap.breaker in ("closed", None) else f"; breaker {snap.breaker}"
     return f"{snap.phase}: {snap.done:,}/{snap.total:,} done ({counts or 'nothing yet'}){breaker}"
 
 

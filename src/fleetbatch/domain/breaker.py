@@ -1,4 +1,4 @@
-"""What a circuit breaker counts: how one chunk's commands of a type fared."""
+"""What a circuit breaker counts: how one chunk's calls to a downstream fared."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class BreakerCount:
-    """One attempt of one chunk, as its command type's breaker counts it."""
+    """One attempt of one chunk, as the breaker of its key counts it."""
 
-    command: str
+    key: str
+    """The breaker's name: what the pipeline protects (a vehicle command type, say)."""
     successes: int
     failures: int
-    """Commands the domain rejected or did not answer in time."""
+    """Calls the downstream rejected or did not answer in time."""
     probe: bool = False
     """The chunk was the half-open breaker's probe."""

@@ -6,7 +6,7 @@ import enum
 import uuid
 from dataclasses import dataclass
 
-_COMMAND_NS = uuid.UUID("6f1c1c2e-8a43-4a55-9d0e-5b0f7f8f4e21")
+_EFFECT_NS = uuid.UUID("6f1c1c2e-8a43-4a55-9d0e-5b0f7f8f4e21")
 
 
 class ItemStatus(enum.StrEnum):
@@ -16,29 +16,31 @@ class ItemStatus(enum.StrEnum):
     IN_FLIGHT = "in_flight"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
-    SKIPPED_NO_CONSENT = "skipped_no_consent"
+    """With the reason in the item's error."""
+    SKIPPED = "skipped"
+    """Not processed on purpose, with the reason (e.g. "owner has not consented")."""
     CANCELLED = "cancelled"
 
 
 TERMINAL = frozenset(
-    {ItemStatus.SUCCEEDED, ItemStatus.FAILED, ItemStatus.SKIPPED_NO_CONSENT, ItemStatus.CANCELLED}
+    {ItemStatus.SUCCEEDED, ItemStatus.FAILED, ItemStatus.SKIPPED, ItemStatus.CANCELLED}
 )
 
 
-def command_id_for(batch_id: str, vin: str, redrive: int = 0) -> str:
-    """The command id for a VIN in a batch: the same on every retry and re-publish,
-    so the domain can deduplicate. Each redrive of the batch is a new command."""
+def effect_id_for(batch_id: str, key: str, redrive: int = 0) -> str:
+    """The id of an item's effect (a vehicle command's command id, say): the same on
+    every retry, so the receiving side can deduplicate; each redrive is a new effect."""
     suffix = f"/redrive-{redrive}" if redrive else ""
-    return str(uuid.uuid5(_COMMAND_NS, f"{batch_id}/{vin}{suffix}"))
+    return str(uuid.uuid5(_EFFECT_NS, f"{batch_id}/{key}{suffix}"))
 
 
 @dataclass(frozen=True)
 class ItemRef:
-    """What a chunk needs to command one vehicle."""
+    """What a chunk's step needs to process one item."""
 
     id: int
-    vin: str
-    command_id: str
+    key: str
+    effect_id: str
 
 
 @dataclass(frozen=True)
@@ -59,5 +61,3 @@ class ChunkSpec:
     first_id: int
     last_id: int
     size: int
-    vin: str | None = None
-    """The VIN when the chunk holds exactly one item (per-VIN mode names its workflow by it)."""

@@ -1,9 +1,10 @@
-"""Streaming file parsing and row validation: bytes in, accepted rows and rejections out.
+"""Streaming file parsing: bytes in, rows out; a pipeline's rules make each an
+item or a rejection (the ItemReader of Step Functions and Spring Batch).
 
 No I/O beyond the stream it is given, no database, no Temporal.
 """
 
-from fleetbatch.intake.reader import MAX_LINE_BYTES, read_rows
-from fleetbatch.intake.validate import Accepted, Rejection, validate_rows
+from fleetbatch.intake.reader import MAX_LINE_BYTES, BadRow, RawRow, read_rows
+from fleetbatch.intake.rows import Accepted, Rejection
 
-__all__ = ["MAX_LINE_BYTES", "Accepted", "Rejection", "read_rows", "validate_rows"]
+__all__ = ["MAX_LINE_BYTES", "Accepted", "BadRow", "RawRow", "Rejection", "read_rows"]

@@ -1,7 +1,8 @@
 """Read a CSV or NDJSON file one line at a time, never the whole file.
 
-Each physical line is one record (VIN files have no multi-line fields), which
-keeps memory flat for any file size and gives exact line numbers.
+Each physical line is one record (item files have no multi-line fields), which
+keeps memory flat for any file size and gives exact line numbers. A pipeline
+names its key field (``vin``, ``user_id``) and validates the rows.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import csv
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal
 
 from fleetbatch.errors import InputFileError
 
@@ -20,11 +21,12 @@ Format = Literal["csv", "ndjson"]
 
 @dataclass(frozen=True, slots=True)
 class RawRow:
-    """A record as read: its line number, VIN field and optional command field."""
+    """A record as read: its line number, its key field and every field by its
+    (lower-cased, for CSV) name, the key's too."""
 
     line: int
-    vin: str
-    command: str | None
+    key: str
+    fields: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,28 +76,28 @@ def _split_csv(text: str) -> list[str]:
 
 
 def _csv_rows(
-    lines: Iterator[tuple[int, str]], header: tuple[int, str]
+    lines: Iterator[tuple[int, str]], header: tuple[int, str], key_field: str
 ) -> Iterator[RawRow | BadRow]:
     names = [n.lower() for n in _split_csv(header[1])]
-    if "vin" not in names:
+    if key_field not in names:
         found = ", ".join(n for n in names if n) or "nothing"
-        raise InputFileError(f"line {header[0]}: no 'vin' column in the header (found: {found})")
-    vin_at = names.index("vin")
-    cmd_at = names.index("command") if "command" in names else None
+        raise InputFileError(
+            f"line {header[0]}: no {key_field!r} column in the header (found: {found})"
+        )
+    key_at = names.index(key_field)
     empty = True
     for number, text in lines:
         empty = False
         fields = _split_csv(text)
-        if len(fields) <= vin_at:
+        if len(fields) <= key_at:
             yield BadRow(number, text[:100], f"expected {len(names)} fields, got {len(fields)}")
             continue
-        command = fields[cmd_at] if cmd_at is not None and cmd_at < len(fields) else None
-        yield RawRow(number, fields[vin_at], command or None)
+        yield RawRow(number, fields[key_at], dict(zip(names, fields, strict=False)))
     if empty:
         raise InputFileError("file has a header but no rows to process")
 
 
-def _ndjson_rows(lines: Iterator[tuple[int, str]]) -> Iterator[RawRow | BadRow]:
+def _ndjson_rows(lines: Iterator[tuple[int, str]], key_field: str) -> Iterator[RawRow | BadRow]:
     for number, text in lines:
         try:
             record = json.loads(text)
@@ -105,24 +107,24 @@ def _ndjson_rows(lines: Iterator[tuple[int, str]]) -> Iterator[RawRow | BadRow]:
         if not isinstance(record, dict):
             yield BadRow(number, text[:100], "expected a JSON object")
             continue
-        vin = record.get("vin")
-        if not isinstance(vin, str):
-            yield BadRow(number, text[:100], "no 'vin' string field")
+        key = record.get(key_field)
+        if not isinstance(key, str):
+            yield BadRow(number, text[:100], f"no {key_field!r} string field")
             continue
-        command = record.get("command")
-        yield RawRow(number, vin, command if isinstance(command, str) and command else None)
+        yield RawRow(number, key, record)
 
 
 def read_rows(
     stream: BinaryIO,
     *,
     filename: str | None = None,
+    key_field: str,
     max_line_bytes: int = MAX_LINE_BYTES,
 ) -> Iterator[RawRow | BadRow]:
-    """Parse ``stream`` lazily into rows.
+    """Parse ``stream`` lazily into rows whose key is the field ``key_field``.
 
     Raises:
-        InputFileError: the file is empty, has no VIN column, is not UTF-8, or has
+        InputFileError: the file is empty, has no key column, is not UTF-8, or has
             a line longer than ``max_line_bytes``. It may be raised after some rows
             were yielded, so callers store rows in one transaction.
     """
@@ -136,6 +138,6 @@ def read_rows(
             yield first
             yield from lines
 
-        yield from _ndjson_rows(chained())
+        yield from _ndjson_rows(chained(), key_field)
     else:
-        yield from _csv_rows(lines, first)
+        yield from _csv_rows(lines, first, key_field)

@@ -11,6 +11,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
 from fleetbatch.domain import TERMINAL
+from fleetbatch.pipelines import get_pipeline
 from fleetbatch.store import Store
 from fleetbatch.store.batches import now
 from fleetbatch.workflows import BatchWorkflow
@@ -30,8 +31,9 @@ class Snapshot:
     counts: dict[str, int]
     items_per_second: float
     eta_seconds: float | None
-    breaker: str = "closed"
-    """The command type's circuit breaker: closed, half_open or open."""
+    breaker: str | None = "closed"
+    """The batch's circuit breaker (a vehicle command type's): closed, half_open or
+    open; None for a pipeline without one."""
     stop_reason: str | None = None
     paused: bool = False
 
@@ -61,7 +63,8 @@ async def snapshot(client: Client, store: Store, batch_id: str) -> Snapshot:
         status = (await handle.describe()).status
     except RPCError:
         status = None  # not started yet, or its history is gone: the store knows
-    breaker = (await store.breakers.get(batch.command)).state
+    key = get_pipeline(batch.pipeline).breaker(batch.options)
+    breaker = None if key is None else (await store.breakers.get(key)).state
     if status == WorkflowExecutionStatus.RUNNING:
         p = await handle.query(BatchWorkflow.progress)
         return Snapshot(

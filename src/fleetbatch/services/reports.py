@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 from fleetbatch.store import Store
 
-ITEM_FIELDS = ["vin", "status", "attempts", "command_id", "last_error", "line", "updated_at"]
+ITEM_FIELDS = ["key", "status", "attempts", "effect_id", "error", "result", "line", "updated_at"]
 REJECTION_FIELDS = ["upload_id", "line", "value", "reason"]
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 ROWS_PER_CHUNK = 500
@@ -50,12 +51,19 @@ async def _write(fields: list[str], rows: AsyncIterator[dict[str, Any]]) -> Asyn
     writer.writeheader()
     pending = 0
     async for row in rows:
-        writer.writerow({k: safe_cell(row.get(k)) for k in fields})
+        writer.writerow({k: safe_cell(_text(row.get(k))) for k in fields})
         pending += 1
         if pending >= ROWS_PER_CHUNK:
             yield _drain(buffer)
             pending = 0
     yield _drain(buffer)
+
+
+def _text(value: Any) -> Any:
+    """A JSON value (an item's result) as compact JSON; others as they are."""
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    return value
 
 
 def _drain(buffer: io.StringIO) -> str:

@@ -4,27 +4,29 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
 from fleetbatch.config import Settings
-from fleetbatch.domain import ItemStatus, check_tolerance, get_command
+from fleetbatch.domain import ItemStatus, check_tolerance
 from fleetbatch.errors import (
     BatchConflictError,
     ConfigError,
     TemporalUnavailableError,
-    UnknownCommandError,
 )
-from fleetbatch.intake import read_rows, validate_rows
+from fleetbatch.intake import read_rows
+from fleetbatch.pipelines import get_pipeline
 from fleetbatch.store import BatchRecord, BatchStatus, NewBatch, Store, UploadResult
 from fleetbatch.workflows import BatchInput, BatchWorkflow, FileAdded
 from fleetbatch.workflows import search_attributes as sa
-from fleetbatch.workflows.ids import batch_workflow_id, publish_task_queue
+from fleetbatch.workflows.ids import batch_workflow_id
 
+DEFAULT_PIPELINE = "vehicle"
 _BATCH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
@@ -40,7 +42,8 @@ async def submit_file(
     stream: BinaryIO,
     *,
     filename: str,
-    command: str | None = None,
+    pipeline: str | None = None,
+    options: Mapping[str, Any] | None = None,
     batch_id: str | None = None,
     chunk_size: int | None = None,
     max_in_flight: int | None = None,
@@ -49,11 +52,18 @@ async def submit_file(
 ) -> UploadResult:
     """Store a file's valid rows in a new or open batch and get the batch running.
 
+    Args:
+        pipeline: the new batch's pipeline (``vehicle`` when None); a file for an
+            existing batch joins it with the batch's pipeline and options.
+        options: the pipeline's options (``{"command": "lock_doors"}``).
+
     Raises:
-        UnknownCommandError: no command, or an unknown one.
-        BatchConflictError: bad batch id, the batch runs another command or was stopped,
-            or batch settings differ from the existing batch's.
-        ConfigError: a priority that is not positive or an unreadable failure tolerance.
+        UnknownPipelineError: an unknown pipeline.
+        UnknownCommandError: (vehicle) no command, or an unknown one.
+        BatchConflictError: bad batch id, the batch runs another pipeline or command or
+            was stopped, or batch settings differ from the existing batch's.
+        ConfigError: a priority that is not positive, an unreadable failure tolerance
+            or a pipeline option that is not valid.
         InputFileError: the file cannot be read; nothing of it is stored.
         TemporalUnavailableError: Temporal cannot be used; checked before storing.
     """
@@ -64,37 +74,42 @@ async def submit_file(
         )
     await check_namespace(client)
     existing = await store.batches.find(batch_id)
-    if command is None:
-        if existing is None:
-            raise UnknownCommandError(f"batch {batch_id!r} is new: give the command to send")
-        command = existing.command
-    kind = get_command(command, settings.command_types)
+    given = {k: v for k, v in (options or {}).items() if v is not None}
+    if existing is not None and (pipeline is None or pipeline == existing.pipeline) and not given:
+        kind, checked = get_pipeline(existing.pipeline), existing.options
+    else:
+        name = pipeline or (existing.pipeline if existing else DEFAULT_PIPELINE)
+        kind = get_pipeline(name)
+        checked = kind.options(given, settings)
+    plan = kind.plan(checked, settings)
     if priority is not None and priority <= 0:
         raise ConfigError(f"invalid priority {priority:g}: a fairness weight must be above zero")
     tolerance = None if max_failures is None else check_tolerance(max_failures)
     if existing is not None:
-        for name, given, current in (
+        for name, wanted, current in (
             ("chunk size", chunk_size, existing.chunk_size),
             ("max in flight", max_in_flight, existing.max_in_flight),
             ("priority", priority, existing.priority),
             ("max failures", tolerance, existing.max_failures),
         ):
-            if given is not None and given != current:
+            if wanted is not None and wanted != current:
                 raise BatchConflictError(
                     f"batch {batch_id!r} runs with {name} {current}; "
                     f"{name} is set when a batch is created"
                 )
     size = chunk_size or (
-        existing.chunk_size if existing else kind.chunk_size or settings.chunk_size
+        existing.chunk_size if existing else plan.chunk_size or settings.chunk_size
     )
     window = max_in_flight or (
-        existing.max_in_flight if existing else kind.max_in_flight or settings.max_in_flight
+        existing.max_in_flight if existing else plan.max_in_flight or settings.max_in_flight
     )
+    rows = read_rows(stream, filename=filename, key_field=kind.key_field)
     result = await store.uploads.store(
         batch_id,
-        NewBatch(command, size, window, priority or 1.0, tolerance),
+        NewBatch(kind.name, plan.label, checked, size, window, priority or 1.0, tolerance),
         filename,
-        validate_rows(read_rows(stream, filename=filename), kind),
+        kind.validate(rows, checked, settings),
+        key_name=kind.key_name,
     )
     # Also starts items left pending by an earlier file whose start failed.
     if result.accepted or (await store.items.counts(batch_id))[ItemStatus.PENDING]:
@@ -122,29 +137,22 @@ async def check_namespace(client: Client) -> None:
 
 def batch_input(settings: Settings, batch: BatchRecord) -> BatchInput:
     """How the batch workflow runs ``batch``."""
-    kind = get_command(batch.command, settings.command_types)
+    pipeline = get_pipeline(batch.pipeline)
+    plan = pipeline.plan(batch.options, settings)
     return BatchInput(
         batch_id=batch.id,
-        command=batch.command,
-        domain=kind.domain,
+        pipeline=batch.pipeline,
+        chunk_workflow=pipeline.chunk_workflow,
         chunk_size=batch.chunk_size,
         max_in_flight=batch.max_in_flight,
-        response_timeout_seconds=settings.response_timeout_seconds or kind.response_timeout_seconds,
-        max_attempts=kind.max_attempts,
+        step=plan.step,
+        lease=plan.lease,
+        search_attributes=plan.search_attributes,
         idle_close_after_seconds=settings.idle_close_after_seconds,
-        search_vins_max=settings.search_vins_max,
+        search_keys_max=settings.search_keys_max,
         max_history_events=settings.max_history_events,
-        # Without a rate there is nothing for a queue to limit: chunks publish
-        # in a local activity of their own.
-        publish_task_queue=None
-        if kind.publishes_in_chunk
-        else publish_task_queue(settings.temporal_task_queue, kind.name),
-        publish_slice=kind.publish_slice,
         priority=batch.priority,
         max_failures=batch.max_failures,
-        leases=True,
-        report_with_outcomes=True,
-        start_in_one=True,
         write_shards=settings.write_shards,
         write_ack_timeout_seconds=settings.write_ack_timeout_seconds,
     )
@@ -168,7 +176,7 @@ async def start_batch(
             task_queue=settings.temporal_task_queue,
             start_signal="file_added",
             start_signal_args=[file],
-            search_attributes=sa.for_batch(batch_id, batch.command),
+            search_attributes=sa.for_batch(batch_id, batch.pipeline, params.search_attributes),
         )
     except RPCError as exc:
         raise TemporalUnavailableError(

@@ -33,7 +33,11 @@ class BatchRecord:
     """A batch as stored."""
 
     id: str
-    command: str
+    pipeline: str
+    label: str
+    """What the batch does, in a word: its vehicle command, say; the pipeline's name else."""
+    options: dict[str, Any]
+    """The pipeline's options, as given at submit."""
     status: str
     chunk_size: int
     max_in_flight: int
@@ -42,7 +46,7 @@ class BatchRecord:
     finished_at: datetime | None
     summary: dict[str, Any] | None
     priority: float = 1.0
-    """Fairness weight: concurrent batches of a command type share its rate by priority."""
+    """Fairness weight: concurrent batches sharing a rate share it by priority."""
     max_failures: str | None = None
     """Tolerated failures, ``"5%"`` of the batch's items or a count; None tolerates all."""
     redrives: int = 0
@@ -52,7 +56,9 @@ class BatchRecord:
 class NewBatch:
     """Settings for a batch the upload creates if it does not exist."""
 
-    command: str
+    pipeline: str
+    label: str
+    options: dict[str, Any]
     chunk_size: int
     max_in_flight: int
     priority: float = 1.0
@@ -93,14 +99,17 @@ class BatchRepository:
         offset: int = 0,
         *,
         status: str | None = None,
-        command: str | None = None,
+        label: str | None = None,
+        pipeline: str | None = None,
     ) -> tuple[list[BatchRecord], int]:
         """A page of batches, newest first, with how many match the filters in all."""
         where = []
         if status is not None:
             where.append(batches.c.status == status)
-        if command is not None:
-            where.append(batches.c.command == command)
+        if label is not None:
+            where.append(batches.c.label == label)
+        if pipeline is not None:
+            where.append(batches.c.pipeline == pipeline)
         query = (
             select(batches)
             .where(*where)
@@ -121,7 +130,9 @@ class BatchRepository:
         await conn.execute(
             insert_ignoring_conflicts(conn, batches).values(
                 id=batch_id,
-                command=new.command,
+                pipeline=new.pipeline,
+                label=new.label,
+                options=new.options,
                 status=BatchStatus.OPEN,
                 chunk_size=new.chunk_size,
                 max_in_flight=new.max_in_flight,

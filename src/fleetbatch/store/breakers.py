@@ -1,8 +1,9 @@
-"""Circuit breakers, one per command type, shared by every worker through the store.
+"""Circuit breakers, one per key (what a pipeline protects: a vehicle command type,
+say), shared by every worker through the store.
 
-Closed: commands flow; each chunk reports how its commands fared. When the
+Closed: calls flow; each chunk reports how its calls fared. When the
 failure share over a window of at least ``min_calls`` reaches the threshold,
-the breaker opens: publishing for the type waits. After the cool-down, one
+the breaker opens: calls for the key wait. After the cool-down, one
 chunk is let through as the probe (half-open); its report closes the breaker
 or opens it again.
 """
@@ -31,9 +32,9 @@ STATES = (CLOSED, HALF_OPEN, OPEN)
 @dataclass(frozen=True)
 class BreakerPolicy:
     failure_share: float = 0.5
-    """Open when at least this share of a window's commands failed or timed out."""
+    """Open when at least this share of a window's calls failed or timed out."""
     min_calls: int = 20
-    """Fewer commands in a window never open the breaker."""
+    """Fewer calls in a window never open the breaker."""
     window_seconds: float = 60.0
     cooldown_seconds: float = 30.0
     """How long an open breaker waits before letting a probe through."""
@@ -51,7 +52,7 @@ class Admission:
 
 @dataclass(frozen=True)
 class BreakerView:
-    command: str
+    key: str
     state: str
     successes: int
     failures: int
@@ -64,12 +65,12 @@ class BreakerRepository:
         self.policy = policy
 
     @staticmethod
-    async def _locked(conn: AsyncConnection, command: str) -> Row[Any]:
+    async def _locked(conn: AsyncConnection, key: str) -> Row[Any]:
         """The breaker's row, created closed if new, locked for this transaction."""
         stamp = now()
         await conn.execute(
             insert_ignoring_conflicts(conn, breakers).values(
-                command=command,
+                key=key,
                 state=CLOSED,
                 window_started_at=stamp,
                 successes=0,
@@ -77,16 +78,16 @@ class BreakerRepository:
                 updated_at=stamp,
             )
         )
-        query = select(breakers).where(breakers.c.command == command).with_for_update()
+        query = select(breakers).where(breakers.c.key == key).with_for_update()
         return (await conn.execute(query)).one()
 
-    async def admit(self, command: str, caller: str) -> Admission:
-        """May ``caller`` (a chunk workflow) publish ``command`` now?"""
+    async def admit(self, key: str, caller: str) -> Admission:
+        """May ``caller`` (a chunk workflow) call ``key``'s downstream now?"""
         p = self.policy
-        if (await self.get(command)).state == CLOSED:
+        if (await self.get(key)).state == CLOSED:
             return Admission(True)  # the common case needs no write transaction
         async with write_transaction(self._engine) as conn:
-            row = await self._locked(conn, command)
+            row = await self._locked(conn, key)
             if row.state == CLOSED:
                 return Admission(True)
             stamp = now()
@@ -103,13 +104,13 @@ class BreakerRepository:
                     return Admission(False, retry_after=wait, state=OPEN)
             await conn.execute(
                 update(breakers)
-                .where(breakers.c.command == command)
+                .where(breakers.c.key == key)
                 .values(state=HALF_OPEN, probe=caller, updated_at=stamp)
             )
             return Admission(True, probe=True, state=HALF_OPEN)
 
     async def report(self, count: BreakerCount) -> str:
-        """Count a chunk's answered and failed commands; returns the state after."""
+        """Count a chunk's answered and failed calls; returns the state after."""
         async with write_transaction(self._engine) as conn:
             return await self.count_in(conn, count)
 
@@ -119,7 +120,7 @@ class BreakerRepository:
         """``report``, inside the caller's write transaction; ``repeated``: this count
         was made before, so only the state is read."""
         p = self.policy
-        row = await self._locked(conn, count.command)
+        row = await self._locked(conn, count.key)
         if repeated:
             return str(row.state)
         stamp = now()
@@ -139,19 +140,15 @@ class BreakerRepository:
                 values |= _opened(stamp)
         else:
             return str(row.state)  # open, or half-open waiting for its probe
-        await conn.execute(
-            update(breakers).where(breakers.c.command == count.command).values(values)
-        )
+        await conn.execute(update(breakers).where(breakers.c.key == count.key).values(values))
         return str(values.get("state", row.state))
 
-    async def get(self, command: str) -> BreakerView:
+    async def get(self, key: str) -> BreakerView:
         async with self._engine.connect() as conn:
-            row = (
-                await conn.execute(select(breakers).where(breakers.c.command == command))
-            ).first()
+            row = (await conn.execute(select(breakers).where(breakers.c.key == key))).first()
         if row is None:
-            return BreakerView(command, CLOSED, 0, 0, None)
-        return BreakerView(command, row.state, row.successes, row.failures, row.opened_at)
+            return BreakerView(key, CLOSED, 0, 0, None)
+        return BreakerView(key, row.state, row.successes, row.failures, row.opened_at)
 
 
 def _opened(stamp: datetime) -> dict[str, object]:

@@ -7,11 +7,12 @@ from collections.abc import AsyncIterator, Sequence
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import BindParameter, and_, bindparam, func, select, text, update
+from sqlalchemy import BindParameter, and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from fleetbatch.domain import BreakerCount, ChunkSpec, ItemRef, ItemStatus, Outcome, command_id_for
+from fleetbatch.domain import BreakerCount, ChunkSpec, ItemRef, ItemStatus, Outcome, effect_id_for
 from fleetbatch.errors import BatchConflictError, BatchNotFoundError
+from fleetbatch.intake import Accepted
 from fleetbatch.store import leases
 from fleetbatch.store.batches import BatchStatus, now
 from fleetbatch.store.breakers import BreakerRepository
@@ -29,16 +30,19 @@ _OPEN_IN_CHUNK = and_(
     items.c.status.in_(_OPEN_VALUES),
 )
 _CHUNK_HOLDER: BindParameter[str] = bindparam("lease_holder")
-_PUT_IN_FLIGHT = (
+_IN_FLIGHT_VALUES = {
+    "status": ItemStatus.IN_FLIGHT.value,
+    "workflow_id": _CHUNK_HOLDER,
+    "updated_at": bindparam("stamp"),
+}
+_RETURNED = (items.c.id, items.c.key, items.c.effect_id)
+_PUT_LEASED_IN_FLIGHT = (
     update(items)
-    .where(_OPEN_IN_CHUNK, items.c.vin.in_(leases.held_by(_CHUNK_HOLDER)))
-    .values(
-        status=ItemStatus.IN_FLIGHT.value,
-        workflow_id=_CHUNK_HOLDER,
-        updated_at=bindparam("stamp"),
-    )
-    .returning(items.c.id, items.c.vin, items.c.command_id)
+    .where(_OPEN_IN_CHUNK, items.c.key.in_(leases.held_by(_CHUNK_HOLDER)))
+    .values(_IN_FLIGHT_VALUES)
+    .returning(*_RETURNED)
 )
+_PUT_IN_FLIGHT = update(items).where(_OPEN_IN_CHUNK).values(_IN_FLIGHT_VALUES).returning(*_RETURNED)
 _COUNT_OPEN_IN_CHUNK = select(func.count()).select_from(items).where(_OPEN_IN_CHUNK)
 _WRITE_OUTCOME = (
     update(items)
@@ -46,19 +50,23 @@ _WRITE_OUTCOME = (
     .values(
         status=bindparam("outcome_status"),
         attempts=bindparam("outcome_attempts"),
-        last_error=bindparam("outcome_error"),
+        error=bindparam("outcome_error"),
+        updated_at=bindparam("stamp"),
+    )
+)
+_WRITE_RESULT = (
+    update(items)
+    .where(items.c.id == bindparam("item_id"), items.c.status.in_(_OPEN_VALUES))
+    .values(
+        status=bindparam("outcome_status"),
+        attempts=bindparam("outcome_attempts"),
+        error=bindparam("outcome_error"),
+        result=bindparam("outcome_result", type_=items.c.result.type),
         updated_at=bindparam("stamp"),
     )
 )
 _ACQUIRE: dict[str, Any] = {}
-"""``leases.acquire_from`` the open VINs of a chunk, per dialect."""
-
-
-_EXISTING_PG = text(
-    "SELECT v.vin, i.upload_id, i.line FROM unnest(CAST(:vins AS varchar[])) AS v(vin) "
-    "CROSS JOIN LATERAL (SELECT upload_id, line FROM items "
-    "WHERE items.batch_id = :batch_id AND items.vin = v.vin LIMIT 1) AS i"
-)
+"""``leases.acquire_from`` the open keys of a chunk, per dialect."""
 
 
 class ItemRepository:
@@ -73,62 +81,58 @@ class ItemRepository:
         """Outcomes those calls carried: each item's once, unless a write was repeated."""
 
     @staticmethod
-    async def existing_lines(
-        conn: AsyncConnection, batch_id: str, vins: Sequence[str]
-    ) -> dict[str, tuple[int, int]]:
-        """For VINs already in the batch: VIN → (upload id, line)."""
-        if not vins:
-            return {}
-        if conn.dialect.name == "postgresql":
-            # Inside an upload's transaction the planner's statistics still describe
-            # the table before it, so for `vin IN (…)` (or a join) it reads the whole
-            # batch by batch id: quadratic over a file. A LATERAL lookup with LIMIT 1
-            # cannot be flattened into a join: one index probe per VIN.
-            found = await conn.execute(_EXISTING_PG, {"vins": list(vins), "batch_id": batch_id})
-        else:
-            found = await conn.execute(
-                select(items.c.vin, items.c.upload_id, items.c.line).where(
-                    items.c.batch_id == batch_id, items.c.vin.in_(vins)
-                )
-            )
-        return {r.vin: (r.upload_id, r.line) for r in found}
-
-    @staticmethod
     async def insert(
-        conn: AsyncConnection, batch_id: str, upload_id: int, rows: Sequence[tuple[int, str]]
+        conn: AsyncConnection, batch_id: str, upload_id: int, rows: Sequence[Accepted]
     ) -> set[str]:
-        """Insert (line, VIN) rows as pending items inside the caller's transaction.
+        """Insert accepted rows as pending items inside the caller's transaction.
 
         Returns:
-            The VINs inserted; a VIN another transaction added meanwhile is left out.
+            The keys inserted; a key the batch already has (from an earlier file or a
+            concurrent upload) is left out: the unique key on (batch, key) decides.
         """
         if not rows:
             return set()
         stamp = now()
         inserted = await conn.execute(
-            insert_ignoring_conflicts(conn, items).returning(items.c.vin),
+            insert_ignoring_conflicts(conn, items).returning(items.c.key),
             [
                 {
                     "batch_id": batch_id,
                     "upload_id": upload_id,
-                    "line": line,
-                    "vin": vin,
-                    "command_id": command_id_for(batch_id, vin),
+                    "line": row.line,
+                    "key": row.key,
+                    "payload": row.payload,
+                    "effect_id": effect_id_for(batch_id, row.key),
                     "status": ItemStatus.PENDING.value,
                     "attempts": 0,
                     "updated_at": stamp,
                 }
-                for line, vin in rows
+                for row in rows
             ],
         )
         return set(inserted.scalars())
+
+    @staticmethod
+    async def first_lines(
+        conn: AsyncConnection, batch_id: str, keys: Sequence[str]
+    ) -> dict[str, tuple[int, int]]:
+        """For keys the batch already has: key → (upload id, line). Asked only for the
+        rows an insert left out, to say where each duplicate was first seen."""
+        if not keys:
+            return {}
+        found = await conn.execute(
+            select(items.c.key, items.c.upload_id, items.c.line).where(
+                items.c.batch_id == batch_id, items.c.key.in_(keys)
+            )
+        )
+        return {r.key: (r.upload_id, r.line) for r in found}
 
     async def next_chunks(
         self, batch_id: str, after_id: int, chunk_size: int, max_chunks: int
     ) -> list[ChunkSpec]:
         """Group the next pending items after ``after_id`` into at most ``max_chunks`` chunks."""
         query = (
-            select(items.c.id, items.c.vin)
+            select(items.c.id)
             .where(
                 items.c.batch_id == batch_id,
                 items.c.status == ItemStatus.PENDING.value,
@@ -138,19 +142,19 @@ class ItemRepository:
             .limit(chunk_size * max_chunks)
         )
         async with self._engine.connect() as conn:
-            rows = list(await conn.execute(query))
-        chunks = []
-        for start in range(0, len(rows), chunk_size):
-            part = rows[start : start + chunk_size]
-            vin = part[0].vin if len(part) == 1 else None
-            chunks.append(ChunkSpec(part[0].id, part[-1].id, len(part), vin))
-        return chunks
+            ids = list((await conn.execute(query)).scalars())
+        return [
+            ChunkSpec(part[0], part[-1], len(part))
+            for part in (ids[i : i + chunk_size] for i in range(0, len(ids), chunk_size))
+        ]
 
     async def begin_chunk(
-        self, batch_id: str, chunk: ChunkSpec, workflow_id: str
+        self, batch_id: str, chunk: ChunkSpec, workflow_id: str, *, lease: bool = True
     ) -> tuple[list[ItemRef], int]:
-        """Lease the VINs of the chunk's open items, mark the leased ones in flight
-        and return them, with how many wait for a VIN another chunk holds (safe to repeat)."""
+        """Mark the chunk's open items in flight and return them (safe to repeat).
+
+        With ``lease``, only items whose keys the chunk could lease: the second value
+        is how many wait for a key another chunk holds."""
         params = {
             "chunk_batch_id": batch_id,
             "chunk_first_id": chunk.first_id,
@@ -161,9 +165,10 @@ class ItemRepository:
             "stamp": now(),
         }
         async with write_transaction(self._engine) as conn:
-            await conn.execute(self._acquire(conn), params)
-            mine = await conn.execute(_PUT_IN_FLIGHT, params)
-            refs = sorted((ItemRef(r.id, r.vin, r.command_id) for r in mine), key=attrgetter("id"))
+            if lease:
+                await conn.execute(self._acquire(conn), params)
+            mine = await conn.execute(_PUT_LEASED_IN_FLIGHT if lease else _PUT_IN_FLIGHT, params)
+            refs = sorted((ItemRef(r.id, r.key, r.effect_id) for r in mine), key=attrgetter("id"))
             open_items = await conn.scalar(_COUNT_OPEN_IN_CHUNK, params)
             return refs, (open_items or 0) - len(refs)
 
@@ -171,7 +176,7 @@ class ItemRepository:
     def _acquire(conn: AsyncConnection) -> Any:
         dialect = conn.dialect.name
         if dialect not in _ACQUIRE:
-            _ACQUIRE[dialect] = leases.acquire_from(conn, select(items.c.vin).where(_OPEN_IN_CHUNK))
+            _ACQUIRE[dialect] = leases.acquire_from(conn, select(items.c.key).where(_OPEN_IN_CHUNK))
         return _ACQUIRE[dialect]
 
     async def in_flight(self, workflow_id: str, item_ids: Sequence[int]) -> set[int]:
@@ -183,6 +188,41 @@ class ItemRepository:
         )
         async with self._engine.connect() as conn:
             return set((await conn.execute(query)).scalars())
+
+    async def rows(self, item_ids: Sequence[int]) -> list[dict[str, Any]]:
+        """The items ``item_ids`` (id, key, payload, status, attempts, error, result), by id."""
+        query = (
+            select(
+                items.c.id,
+                items.c.key,
+                items.c.payload,
+                items.c.status,
+                items.c.attempts,
+                items.c.error,
+                items.c.result,
+            )
+            .where(items.c.id.in_(list(item_ids)))
+            .order_by(items.c.id)
+        )
+        async with self._engine.connect() as conn:
+            return [dict(r._mapping) for r in await conn.execute(query)]
+
+    async def record_one(self, outcome: Outcome, result: Any) -> bool:
+        """Write one item's final status with its result (a step that records as it
+        goes, so a retried attempt resumes after it); False if it was terminal already."""
+        async with write_transaction(self._engine) as conn:
+            written = await conn.execute(
+                _WRITE_RESULT,
+                {
+                    "item_id": outcome.item_id,
+                    "outcome_status": outcome.status.value,
+                    "outcome_attempts": outcome.attempts,
+                    "outcome_error": outcome.error,
+                    "outcome_result": result,
+                    "stamp": now(),
+                },
+            )
+        return bool(written.rowcount)
 
     async def end_chunk(self, workflow_id: str, reason: str) -> int:
         """Release the chunk's leases; items it left in flight fail with ``reason``:
@@ -198,7 +238,7 @@ class ItemRepository:
                     items.c.workflow_id == workflow_id,
                     items.c.status == ItemStatus.IN_FLIGHT.value,
                 )
-                .values(status=ItemStatus.FAILED.value, last_error=reason, updated_at=now())
+                .values(status=ItemStatus.FAILED.value, error=reason, updated_at=now())
             )
             await leases.release_holder(conn, workflow_id)
             return failed.rowcount or 0
@@ -212,7 +252,7 @@ class ItemRepository:
         """Write final statuses, one statement per distinct outcome (status, attempts,
         error) — usually one or two a chunk; items already terminal are left alone, so
         a repeated write changes nothing (an idempotent upsert). In the same
-        transaction the VIN leases of the chunks in ``release_leases_of`` end, and
+        transaction the key leases of the chunks in ``release_leases_of`` end, and
         ``breaker``'s count goes into its breaker, whose state after is returned —
         unless every outcome was written before: a repeated write (an activity's
         retry after its report failed) does not count the breaker twice."""
@@ -312,12 +352,12 @@ class ItemRepository:
         await conn.execute(
             update(items)
             .where(items.c.batch_id == batch_id, items.c.status == old.value)
-            .values(status=new.value, last_error=reason, updated_at=now())
+            .values(status=new.value, error=reason, updated_at=now())
         )
 
     async def redrive(self, batch_id: str) -> int:
-        """Make a finished batch's failed items pending again, each with a new command id
-        (the domain deduplicates by command id: the old one would repeat the old answer).
+        """Make a finished batch's failed items pending again, each with a new effect id
+        (a downstream deduplicates by effect id: the old one would repeat the old answer).
 
         Returns:
             How many items were reset; the batch is running again when there were any.
@@ -341,7 +381,7 @@ class ItemRepository:
                 )
             rows = list(
                 await conn.execute(
-                    select(items.c.id, items.c.vin).where(
+                    select(items.c.id, items.c.key).where(
                         items.c.batch_id == batch_id, items.c.status == ItemStatus.FAILED.value
                     )
                 )
@@ -355,15 +395,16 @@ class ItemRepository:
                 .where(items.c.id == bindparam("item_id"))
                 .values(
                     status=ItemStatus.PENDING.value,
-                    command_id=bindparam("new_command_id"),
+                    effect_id=bindparam("new_effect_id"),
                     attempts=0,
-                    last_error=None,
+                    error=None,
+                    result=None,
                     workflow_id=None,
                     updated_at=stamp,
                 )
                 .execution_options(synchronize_session=False),
                 [
-                    {"item_id": r.id, "new_command_id": command_id_for(batch_id, r.vin, redrive)}
+                    {"item_id": r.id, "new_effect_id": effect_id_for(batch_id, r.key, redrive)}
                     for r in rows
                 ],
             )
@@ -398,19 +439,19 @@ class ItemRepository:
         after: int = 0,
         limit: int = 50,
         status: str | None = None,
-        vin: str | None = None,
+        key: str | None = None,
     ) -> list[dict[str, Any]]:
         """Up to ``limit`` items of the batch after item id ``after``, in id order.
 
         Args:
             status: only items in this status.
-            vin: only items whose VIN starts with this (case-insensitive; VINs are upper case).
+            key: only items whose key starts with this.
         """
         query = select(items).where(items.c.batch_id == batch_id, items.c.id > after)
         if status is not None:
             query = query.where(items.c.status == status)
-        if vin:
-            query = query.where(items.c.vin.startswith(vin.strip().upper(), autoescape=True))
+        if key:
+            query = query.where(items.c.key.startswith(key.strip(), autoescape=True))
         query = query.order_by(items.c.id).limit(limit)
         async with self._engine.connect() as conn:
             return [dict(r._mapping) for r in await conn.execute(query)]

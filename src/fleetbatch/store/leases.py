@@ -1,4 +1,4 @@
-"""Per-VIN leases: no two chunk workflows, of any batches, command a vehicle at once.
+"""Leases on item keys: no two chunk workflows, of any batches, work on one key at once.
 
 A chunk takes the leases of its VINs in the same transaction that puts its
 items in flight, and gives them back when its items are terminal. A VIN held
@@ -13,11 +13,11 @@ from sqlalchemy import BindParameter, Insert, Select, bindparam, delete, literal
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleetbatch.store.db import insert_ignoring_conflicts
-from fleetbatch.store.tables import vin_leases
+from fleetbatch.store.tables import item_leases
 
 
-def acquire_from(conn: AsyncConnection, vins: Select[tuple[str]]) -> Insert:
-    """Take every free lease among the VINs ``vins`` selects, in one statement inside
+def acquire_from(conn: AsyncConnection, keys: Select[tuple[str]]) -> Insert:
+    """Take every free lease among the keys ``keys`` selects, in one statement inside
     the database (safe to repeat: leases a holder has stay its own). Parameters:
     ``lease_batch_id``, ``lease_holder``, ``lease_acquired_at``.
 
@@ -25,21 +25,21 @@ def acquire_from(conn: AsyncConnection, vins: Select[tuple[str]]) -> Insert:
     then computed once, not on every chunk.
     """
     rows = select(
-        vins.subquery().c[0],
-        bindparam("lease_batch_id", type_=vin_leases.c.batch_id.type),
-        bindparam("lease_holder", type_=vin_leases.c.holder.type),
-        bindparam("lease_acquired_at", type_=vin_leases.c.acquired_at.type),
+        keys.subquery().c[0],
+        bindparam("lease_batch_id", type_=item_leases.c.batch_id.type),
+        bindparam("lease_holder", type_=item_leases.c.holder.type),
+        bindparam("lease_acquired_at", type_=item_leases.c.acquired_at.type),
     )
-    columns = ["vin", "batch_id", "holder", "acquired_at"]
+    columns = ["key", "batch_id", "holder", "acquired_at"]
     # WHERE true: SQLite would read ON CONFLICT as a join's ON clause otherwise.
-    return insert_ignoring_conflicts(conn, vin_leases).from_select(
+    return insert_ignoring_conflicts(conn, item_leases).from_select(
         columns, rows.where(literal(True))
     )
 
 
 def held_by(holder: BindParameter[str]) -> Select[tuple[str]]:
-    """The VINs ``holder`` has leases on (a subquery)."""
-    return select(vin_leases.c.vin).where(vin_leases.c.holder == holder)
+    """The keys ``holder`` has leases on (a subquery)."""
+    return select(item_leases.c.key).where(item_leases.c.holder == holder)
 
 
 async def release_holder(conn: AsyncConnection, holder: str) -> int:
@@ -47,8 +47,8 @@ async def release_holder(conn: AsyncConnection, holder: str) -> int:
     return await release_holders(conn, [holder])
 
 
-_RELEASE_HOLDERS = delete(vin_leases).where(
-    vin_leases.c.holder.in_(bindparam("holders", expanding=True))
+_RELEASE_HOLDERS = delete(item_leases).where(
+    item_leases.c.holder.in_(bindparam("holders", expanding=True))
 )
 
 
@@ -61,5 +61,5 @@ async def release_holders(conn: AsyncConnection, holders: Sequence[str]) -> int:
 async def release_batch(conn: AsyncConnection, batch_id: str) -> int:
     """Give back every lease the batch's chunks still have (a chunk that never
     ended, e.g. terminated by an operator); returns how many."""
-    result = await conn.execute(delete(vin_leases).where(vin_leases.c.batch_id == batch_id))
+    result = await conn.execute(delete(item_leases).where(item_leases.c.batch_id == batch_id))
     return result.rowcount or 0

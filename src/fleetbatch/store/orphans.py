@@ -1,7 +1,7 @@
-"""Orphan responses: domain answers whose chunk workflow was gone or finished.
+"""Orphan responses: answers to an item's effect whose chunk workflow was gone or finished.
 
-The domain acted, but nobody was waiting: the item's recorded outcome may
-disagree with what the vehicle did, so an operator must be able to see them.
+The downstream acted, but nobody was waiting: the item's recorded outcome may
+disagree with what happened, so an operator must be able to see them.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from fleetbatch.store.tables import orphan_responses
 class Orphan:
     """One answer nobody was waiting for."""
 
-    command_id: str
+    effect_id: str
     workflow_id: str
     batch_id: str
-    vin: str
+    item_key: str
     ok: bool
     error: str | None
     received_at: datetime | None = None
@@ -47,10 +47,10 @@ class OrphanRepository:
                 insert_ignoring_conflicts(conn, orphan_responses),
                 [
                     {
-                        "command_id": o.command_id,
+                        "effect_id": o.effect_id,
                         "workflow_id": o.workflow_id,
                         "batch_id": o.batch_id,
-                        "vin": o.vin,
+                        "item_key": o.item_key,
                         "ok": o.ok,
                         "error": o.error,
                         "received_at": stamp,
@@ -62,10 +62,10 @@ class OrphanRepository:
     async def list(self, batch_id: str | None = None, limit: int = 100) -> list[Orphan]:
         """Orphans, oldest first, of one batch or of all."""
         query = select(
-            orphan_responses.c.command_id,
+            orphan_responses.c.effect_id,
             orphan_responses.c.workflow_id,
             orphan_responses.c.batch_id,
-            orphan_responses.c.vin,
+            orphan_responses.c.item_key,
             orphan_responses.c.ok,
             orphan_responses.c.error,
             orphan_responses.c.received_at,

@@ -49,7 +49,9 @@ batches = Table(
     "batches",
     metadata,
     Column("id", String(64), primary_key=True),
-    Column("command", String(64), nullable=False),
+    Column("pipeline", String(64), nullable=False),
+    Column("label", String(64), nullable=False),
+    Column("options", JSON, nullable=False),
     Column("status", String(16), nullable=False),
     Column("chunk_size", Integer, nullable=False),
     Column("max_in_flight", Integer, nullable=False),
@@ -80,17 +82,21 @@ items = Table(
     Column("batch_id", String(64), ForeignKey("batches.id"), nullable=False),
     Column("upload_id", Id, ForeignKey("uploads.id"), nullable=False),
     Column("line", Integer, nullable=False),
-    Column("vin", String(17), nullable=False),
-    Column("command_id", String(36), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("payload", JSON),
+    Column("effect_id", String(36), nullable=False),
     Column("status", String(24), nullable=False),
     Column("attempts", Integer, nullable=False),
-    Column("last_error", Text),
+    Column("error", Text),
+    Column("result", JSON),
     Column("workflow_id", String(200)),
     Column("updated_at", UtcDateTime(), nullable=False),
-    UniqueConstraint("batch_id", "vin", name="uq_items_batch_vin"),
+    UniqueConstraint("batch_id", "key", name="uq_items_batch_key"),
     Index("ix_items_batch_status_id", "batch_id", "status", "id"),
-    Index("ix_items_vin", "vin"),
+    Index("ix_items_key", "key"),
 )
+"""A batch's items: the key (a VIN, a user id, …), the row's other fields as
+``payload``, the status, attempts, the error and the step's ``result``."""
 
 rejections = Table(
     "rejections",
@@ -103,20 +109,21 @@ rejections = Table(
     Column("reason", String(200), nullable=False),
 )
 
-vin_leases = Table(
-    "vin_leases",
+item_leases = Table(
+    "item_leases",
     metadata,
-    Column("vin", String(17), primary_key=True),
+    Column("key", String(200), primary_key=True),
     Column("batch_id", String(64), nullable=False, index=True),
     Column("holder", String(200), nullable=False, index=True),
     Column("acquired_at", UtcDateTime(), nullable=False),
 )
-"""Which chunk workflow commands a vehicle now: at most one, across every batch."""
+"""Which chunk workflow works on an item key now: at most one, across every batch
+(for pipelines whose effects on one key must not overlap)."""
 
 breakers = Table(
     "breakers",
     metadata,
-    Column("command", String(64), primary_key=True),
+    Column("key", String(100), primary_key=True),
     Column("state", String(16), nullable=False),
     Column("window_started_at", UtcDateTime(), nullable=False),
     Column("successes", Integer, nullable=False),
@@ -125,7 +132,7 @@ breakers = Table(
     Column("probe", String(200)),
     Column("updated_at", UtcDateTime(), nullable=False),
 )
-"""One circuit breaker per command type, shared by every worker."""
+"""One circuit breaker per key (what a pipeline protects), shared by every worker."""
 
 dead_letters = Table(
     "dead_letters",
@@ -144,13 +151,14 @@ orphan_responses = Table(
     "orphan_responses",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("command_id", String(36), nullable=False),
+    Column("effect_id", String(36), nullable=False),
     Column("workflow_id", String(200), nullable=False),
     Column("batch_id", String(64), nullable=False, index=True),
-    Column("vin", String(17), nullable=False),
+    Column("item_key", String(200), nullable=False),
     Column("ok", Boolean, nullable=False),
     Column("error", Text),
     Column("received_at", UtcDateTime(), nullable=False),
-    UniqueConstraint("command_id", "workflow_id", name="uq_orphan_responses_command"),
+    UniqueConstraint("effect_id", "workflow_id", name="uq_orphan_responses_effect"),
 )
-"""Domain answers that arrived when their chunk workflow was gone or finished."""
+"""Answers (a domain's response to an effect) that arrived when their chunk
+workflow was gone or finished."""

@@ -26,7 +26,8 @@ class UploadResult:
 
     batch_id: str
     upload_id: int
-    command: str
+    pipeline: str
+    label: str
     accepted: int = 0
     rejected: int = 0
     rejections: list[Rejection] = field(default_factory=list)
@@ -48,20 +49,27 @@ class UploadWriter:
         new_batch: NewBatch,
         filename: str,
         rows: Iterable[Accepted | Rejection],
+        key_name: str = "key",
     ) -> UploadResult:
         """Store the rows; if reading them raises, nothing at all is stored.
 
+        Args:
+            key_name: what an item's key is called in rejections (``VIN``, ``user_id``).
+
         Raises:
-            BatchConflictError: the batch exists with another command.
+            BatchConflictError: the batch exists with another pipeline or label.
             InputFileError: from ``rows``; the transaction is rolled back.
         """
         async with write_transaction(self._engine) as conn:
             await BatchRepository.create(conn, batch_id, new_batch)
             existing = await BatchRepository(self._engine).find(batch_id, conn)
-            if existing is not None and existing.command != new_batch.command:
+            if existing is not None and (existing.pipeline, existing.label) != (
+                new_batch.pipeline,
+                new_batch.label,
+            ):
                 raise BatchConflictError(
-                    f"batch {batch_id!r} runs command {existing.command!r}, "
-                    f"not {new_batch.command!r}"
+                    f"batch {batch_id!r} runs {existing.pipeline} {existing.label!r}, "
+                    f"not {new_batch.pipeline} {new_batch.label!r}"
                 )
             if existing is not None and existing.status in STOPPED:
                 raise BatchConflictError(
@@ -79,9 +87,10 @@ class UploadWriter:
                 )
                 .returning(uploads.c.id)
             )
-            ingest = _Ingest(
-                conn, UploadResult(batch_id, int(inserted.scalar_one()), new_batch.command)
+            upload = UploadResult(
+                batch_id, int(inserted.scalar_one()), new_batch.pipeline, new_batch.label
             )
+            ingest = _Ingest(conn, upload, key_name)
             await ingest.consume(rows)
             result = ingest.result
             result.rejections.sort(key=lambda r: r.line)
@@ -123,9 +132,10 @@ class UploadWriter:
 class _Ingest:
     """One file's rows going into one open transaction, flushed in bulk."""
 
-    def __init__(self, conn: AsyncConnection, result: UploadResult) -> None:
+    def __init__(self, conn: AsyncConnection, result: UploadResult, key_name: str) -> None:
         self.conn = conn
         self.result = result
+        self._key_name = key_name
         self._accepted: list[Accepted] = []
         self._rejected: list[Rejection] = []
 
@@ -149,28 +159,40 @@ class _Ingest:
             self.result.rejections.append(rejection)
 
     async def _flush_items(self) -> None:
+        """Insert a flush's rows and let the database find the duplicates: the unique
+        key on (batch, key) leaves out a key the batch has; only those are looked up,
+        to say where each was first seen."""
         rows, self._accepted = self._accepted, []
         if not rows:
             return
         result = self.result
-        known = await ItemRepository.existing_lines(
-            self.conn, result.batch_id, [r.vin for r in rows]
-        )
-        fresh: list[tuple[int, str]] = []
+        fresh: dict[str, Accepted] = {}
+        repeated: list[tuple[Accepted, int, int]] = []
+        """(row, upload id, line) of each duplicate and where its key was first seen."""
         for row in rows:
-            first = known.get(row.vin)
-            if first is None:
-                known[row.vin] = (result.upload_id, row.line)
-                fresh.append((row.line, row.vin))
-                continue
-            where = "" if first[0] == result.upload_id else f" of upload {first[0]}"
-            reason = f"duplicate VIN, first seen on line {first[1]}{where}"
-            self._reject(Rejection(row.line, row.vin, reason))
-        stored = await ItemRepository.insert(self.conn, result.batch_id, result.upload_id, fresh)
-        for line, vin in fresh:
-            if vin not in stored:
-                self._reject(Rejection(line, vin, "duplicate VIN, added by a concurrent upload"))
+            first = fresh.setdefault(row.key, row)
+            if first is not row:
+                repeated.append((row, result.upload_id, first.line))
+        stored = await ItemRepository.insert(
+            self.conn, result.batch_id, result.upload_id, list(fresh.values())
+        )
         result.accepted += len(stored)
+        left_out = [row for key, row in fresh.items() if key not in stored]
+        known = await ItemRepository.first_lines(
+            self.conn, result.batch_id, [row.key for row in left_out]
+        )
+        for row in left_out:
+            if row.key in known:
+                repeated.append((row, *known[row.key]))
+            else:  # inserted by a concurrent upload that has not committed yet
+                repeated.append((row, 0, 0))
+        for row, upload, line in sorted(repeated, key=lambda r: r[0].line):
+            if not upload:
+                reason = f"duplicate {self._key_name}, added by a concurrent upload"
+            else:
+                where = "" if upload == result.upload_id else f" of upload {upload}"
+                reason = f"duplicate {self._key_name}, first seen on line {line}{where}"
+            self._reject(Rejection(row.line, row.key, reason))
 
     async def _flush_rejections(self) -> None:
         rows, self._rejected = self._rejected, []

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
     ListSearchAttributesRequest,
 )
 from temporalio.client import Client
-from temporalio.common import SearchAttributeIndexedValueType
+from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from fleetbatch.config import Settings
 from fleetbatch.errors import TemporalUnavailableError
+from fleetbatch.pipelines import all_pipelines
 from fleetbatch.temporal.converter import DATA_CONVERTER
 from fleetbatch.workflows import search_attributes
 
@@ -60,7 +63,8 @@ async def connect(
 
 
 async def ensure_search_attributes(client: Client) -> None:
-    """Register fleetbatch's custom search attributes where they are missing."""
+    """Register fleetbatch's custom search attributes (the engine's and every
+    pipeline's) where they are missing."""
     try:
         listed = await client.operator_service.list_search_attributes(
             ListSearchAttributesRequest(namespace=client.namespace)
@@ -70,9 +74,11 @@ async def ensure_search_attributes(client: Client) -> None:
         if exc.status != RPCStatusCode.UNIMPLEMENTED:  # the time-skipping test server
             raise
         known = set()
+    keys: list[SearchAttributeKey[Any]] = [*search_attributes.ENGINE]
+    keys += [a for p in all_pipelines() for a in p.search_attributes()]
     missing = {
         key.name: IndexedValueType.ValueType(_INDEXED[key.indexed_value_type])
-        for key in search_attributes.ALL
+        for key in keys
         if key.name not in known
     }
     if missing:

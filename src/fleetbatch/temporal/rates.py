@@ -25,9 +25,8 @@ from temporalio.api.workflowservice.v1 import (
 )
 from temporalio.client import Client
 
-from fleetbatch.domain import CommandType
 from fleetbatch.errors import ConfigError
-from fleetbatch.workflows.ids import publish_task_queue
+from fleetbatch.pipelines.vehicle.commands import CommandType, publish_task_queue
 
 log = logging.getLogger(__name__)
 

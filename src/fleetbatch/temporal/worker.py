@@ -1,71 +1,58 @@
-"""The workers: every workflow and short activity on the main task queue, and
-each command type's publishing on its own rate-limited queue."""
+"""The workers: the engine's workflows and activities and every pipeline's on the
+main task queue, and the further workers pipelines run on queues of their own
+(the vehicle pipeline's rate-limited publish queues)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Mapping
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from fleetbatch.activities.batcher import BatcherActivities
 from fleetbatch.activities.batcher_types import BatcherConfig
-from fleetbatch.activities.consent import ConsentActivities, ConsentService
-from fleetbatch.activities.dispatch import Dispatcher
+from fleetbatch.activities.breaker import BreakerActivities
 from fleetbatch.activities.items import ItemActivities
-from fleetbatch.activities.rounds import RoundStarter
-from fleetbatch.bus import Bus
+from fleetbatch.config import Settings
+from fleetbatch.pipelines import WorkerContext, all_pipelines
 from fleetbatch.store import Store
 from fleetbatch.workflows import WORKFLOWS
-from fleetbatch.workflows.ids import publish_task_queue
 
 
 def build_workers(
     client: Client,
-    task_queue: str,
+    settings: Settings,
     store: Store,
-    bus: Bus,
-    consent: ConsentService,
-    commands: Iterable[str],
+    resources: Mapping[str, Any],
     *,
     max_concurrent_activities: int = 200,
     batcher: BatcherConfig | None = None,
 ) -> list[Worker]:
-    """The main worker (with the write batchers) and one publish worker per command
-    type, with their activities bound to the given store, bus and consent service."""
+    """The main worker (with the write batchers) and each pipeline's own workers,
+    with activities bound to the store and the pipelines' ``resources``."""
+    task_queue = settings.temporal_task_queue
     items = ItemActivities(store, client)
     batchers = BatcherActivities(store, client, task_queue, batcher)
-    dispatcher = Dispatcher(bus, store)
-    consent_check = ConsentActivities(consent)
+    context = WorkerContext(client, settings, store, task_queue, resources)
+    pipelines = all_pipelines()
     main = Worker(
         client,
         task_queue=task_queue,
-        workflows=WORKFLOWS,
+        workflows=[*WORKFLOWS, *(w for p in pipelines for w in p.workflows())],
         activities=[
             items.next_chunks,
             items.begin_chunk,
             items.record_outcomes,
             items.end_chunk,
             items.finish_batch,
-            consent_check.check,
-            RoundStarter(items, consent_check, dispatcher).start_round,
-            # Chunks from before per-type queues publish locally, on this worker.
-            dispatcher.publish,
-            dispatcher.report,
+            BreakerActivities(store).report,
             batchers.submit,
             batchers.flush,
             batchers.ack,
+            *(a for p in pipelines for a in p.activities(context)),
         ],
         max_concurrent_activities=max_concurrent_activities,
         workflow_runner=UnsandboxedWorkflowRunner(),
     )
-    publishers = [
-        Worker(
-            client,
-            task_queue=publish_task_queue(task_queue, command),
-            activities=[dispatcher.publish],
-            max_concurrent_activities=max_concurrent_activities,
-        )
-        for command in commands
-    ]
-    return [main, *publishers]
+    return [main, *(w for p in pipelines for w in p.workers(context))]

@@ -1,11 +1,16 @@
-"""Deterministic workflow code only: no I/O, activities referenced by name."""
+"""Deterministic workflow code only: no I/O, activities referenced by name.
+
+The engine's workflows: the batch, the base of every pipeline's chunk workflow,
+and the write batcher. Pipelines' chunk workflows live with their pipelines.
+"""
 
 from fleetbatch.activities.types import ChunkResult
 from fleetbatch.workflows.batch import BatchInput, BatchWorkflow, FileAdded, Progress
 from fleetbatch.workflows.batcher import WriteBatcherWorkflow
-from fleetbatch.workflows.chunk import ChunkInput, ChunkWorkflow, Response, Responses
+from fleetbatch.workflows.chunk import ChunkInput, ChunkWorkflowBase
 
-WORKFLOWS = [BatchWorkflow, ChunkWorkflow, WriteBatcherWorkflow]
+WORKFLOWS = [BatchWorkflow, WriteBatcherWorkflow]
+"""The engine's workflows; every worker also registers each pipeline's."""
 
 __all__ = [
     "WORKFLOWS",
@@ -13,10 +18,8 @@ __all__ = [
     "BatchWorkflow",
     "ChunkInput",
     "ChunkResult",
-    "ChunkWorkflow",
+    "ChunkWorkflowBase",
     "FileAdded",
     "Progress",
-    "Response",
-    "Responses",
     "WriteBatcherWorkflow",
 ]

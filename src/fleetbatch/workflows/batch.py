@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.workflow import ParentClosePolicy
@@ -29,12 +30,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from fleetbatch.domain import TERMINAL, ChunkSpec, tolerance_exceeded
     from fleetbatch.workflows import search_attributes as sa
-    from fleetbatch.workflows.chunk import (
-        CANCEL_SIGNAL,
-        CancelChunk,
-        ChunkInput,
-        ChunkWorkflow,
-    )
+    from fleetbatch.workflows.chunk import CANCEL_SIGNAL, CancelChunk, ChunkInput
     from fleetbatch.workflows.ids import chunk_workflow_id
     from fleetbatch.workflows.options import RETRY, STORE_TIMEOUT
 
@@ -58,7 +54,7 @@ class BatchState:
     stop_reason: str | None = None
     chunks_told_to_stop: bool = False
     max_in_flight: int = 0
-    """The window now (changed at run time); 0 in states from before: the input's."""
+    """The window now (changed at run time)."""
     max_failures: str | None = None
     """Tolerated failures now, ``"5%"`` or a count; None tolerates all."""
 
@@ -66,30 +62,28 @@ class BatchState:
 @dataclass
 class BatchInput:
     batch_id: str
-    command: str
-    domain: str
+    pipeline: str
+    chunk_workflow: str
+    """The workflow type of the pipeline's chunks."""
     chunk_size: int
     max_in_flight: int
-    response_timeout_seconds: float
-    max_attempts: int
+    step: dict[str, Any] = field(default_factory=dict)
+    """The pipeline's step options, handed to every chunk as they are."""
+    lease: bool = True
+    """Chunks lease their items' keys across batches."""
+    search_attributes: dict[str, str] = field(default_factory=dict)
+    """The pipeline's keyword search attributes for every chunk, by name."""
     idle_close_after_seconds: float = 30.0
-    search_vins_max: int = 100
+    search_keys_max: int = 100
     max_history_events: int = 2000
     """Continue-as-new past this many events, or earlier when Temporal suggests it."""
     state: BatchState | None = None
-    publish_task_queue: str | None = None
-    """The command type's rate-limited publish queue (see ChunkInput)."""
-    publish_slice: int = 0
     priority: float = 1.0
-    """Fairness weight against other batches of the command type."""
+    """Fairness weight against other batches sharing a rate."""
     max_failures: str | None = None
-    leases: bool = False
-    report_with_outcomes: bool = False
-    start_in_one: bool = False
-    """These three passed on to the chunks (see ChunkInput)."""
     write_shards: int = 0
     """Per-item chunks (chunk size 1) record outcomes through this many write
-    batchers; 0 (older histories too) writes directly."""
+    batchers; 0 writes directly."""
     write_ack_timeout_seconds: float = 120.0
 
 
@@ -347,29 +341,27 @@ class BatchWorkflow:
         # Registered before the start resolves: a fast child may report first.
         self._state.in_flight[child_id] = chunk.size
         await workflow.start_child_workflow(
-            ChunkWorkflow.run,
+            params.chunk_workflow,
             ChunkInput(
                 batch_id=params.batch_id,
                 batch_workflow_id=workflow.info().workflow_id,
                 chunk=chunk,
-                command=params.command,
-                domain=params.domain,
-                response_timeout_seconds=params.response_timeout_seconds,
-                max_attempts=params.max_attempts,
-                search_vins_max=params.search_vins_max,
-                publish_task_queue=params.publish_task_queue,
-                publish_slice=params.publish_slice,
+                pipeline=params.pipeline,
+                step=params.step,
+                lease=params.lease,
                 priority=params.priority,
-                leases=params.leases,
-                report_with_outcomes=params.report_with_outcomes,
-                start_in_one=params.start_in_one,
+                search_keys_max=params.search_keys_max,
                 write_shards=params.write_shards if params.chunk_size == 1 else 0,
                 write_ack_timeout_seconds=params.write_ack_timeout_seconds,
             ),
             id=child_id,
-            # ABANDON: children must survive this run's continue-as-new.
+            # ABANDON: children must survive this run's continue-as-new. A failed
+            # chunk takes neither its siblings nor the batch down: it reports by
+            # signal whatever happens, and its items are failed at the close.
             parent_close_policy=ParentClosePolicy.ABANDON,
-            search_attributes=sa.for_batch(params.batch_id, params.command),
+            search_attributes=sa.for_batch(
+                params.batch_id, params.pipeline, params.search_attributes
+            ),
         )
 
     async def _wait_for_change(self) -> None:

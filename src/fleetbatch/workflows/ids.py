@@ -1,4 +1,5 @@
-"""Workflow ids: readable, stable, and unique per batch."""
+"""Workflow ids: readable, stable, and unique per batch. They name item ids, never
+item keys (a key may be personal data; ids are the store's)."""
 
 from fleetbatch.domain import ChunkSpec
 
@@ -9,13 +10,7 @@ def batch_workflow_id(batch_id: str) -> str:
 
 
 def chunk_workflow_id(batch_id: str, chunk: ChunkSpec) -> str:
-    """A chunk's id; in per-VIN mode it names the VIN, as the original design did."""
-    if chunk.vin is not None:
-        return f"fleetbatch-{batch_id}-vin-{chunk.vin}"
+    """A chunk's id; a chunk of one item is named by that item's id."""
+    if chunk.size == 1 and chunk.first_id == chunk.last_id:
+        return f"fleetbatch-{batch_id}-item-{chunk.first_id}"
     return f"fleetbatch-{batch_id}-chunk-{chunk.first_id}-{chunk.last_id}"
-
-
-def publish_task_queue(task_queue: str, command: str) -> str:
-    """The activity task queue a command type's publishes run on; its rate limit is
-    the command type's rate."""
-    return f"{task_queue}-publish-{command}"

@@ -44,13 +44,16 @@ async def list_batches(
     context: Context,
     _: Viewer,
     status: Annotated[str | None, Query(description="open, running, completed, …")] = None,
-    command: Annotated[str | None, Query(description="command type")] = None,
+    label: Annotated[
+        str | None, Query(description="what the batch does: its command type, or its pipeline")
+    ] = None,
+    pipeline: Annotated[str | None, Query(description="vehicle or enrich")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> BatchPage:
     """Batches, newest first."""
     found, total = await context.store.batches.list(
-        limit, offset, status=status or None, command=command or None
+        limit, offset, status=status or None, label=label or None, pipeline=pipeline or None
     )
     return BatchPage(
         batches=[BatchPublic.model_validate(b) for b in found],

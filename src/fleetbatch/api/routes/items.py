@@ -1,4 +1,4 @@
-"""A batch's items: filter by status, search by VIN, page by cursor."""
+"""A batch's items: filter by status, search by key (a VIN, a user id), page by cursor."""
 
 from __future__ import annotations
 
@@ -24,8 +24,9 @@ async def list_items(
     context: Context,
     _: Viewer,
     status: Annotated[ItemStatus | None, Query()] = None,
-    vin: Annotated[
-        str | None, Query(max_length=17, description="VINs starting with this, any case")
+    key: Annotated[
+        str | None,
+        Query(max_length=200, description="keys starting with this (VINs in any case)"),
     ] = None,
     after: Annotated[int, Query(ge=0, description="the previous page's next_after")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
@@ -37,5 +38,5 @@ async def list_items(
         after=after,
         limit=limit,
         status=None if status is None else status.value,
-        vin=vin or None,
+        key=key or None,
     )

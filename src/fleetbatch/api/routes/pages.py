@@ -21,7 +21,9 @@ from fleetbatch.api.uploads import upload_file
 from fleetbatch.api.views import batch_detail, item_page
 from fleetbatch.domain import ItemStatus
 from fleetbatch.errors import FleetbatchError
+from fleetbatch.pipelines import all_pipelines, get_pipeline
 from fleetbatch.services import control
+from fleetbatch.services.outputs import output_files
 
 router = APIRouter(include_in_schema=False)
 PAGE = 50
@@ -72,11 +74,12 @@ async def batches_page(
     context: Context,
     user: PageUser,
     status_: Annotated[str, Query(alias="status")] = "",
-    command: str = "",
+    label: str = "",
+    pipeline: str = "",
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
     found, total = await context.store.batches.list(
-        PAGE, offset, status=status_ or None, command=command or None
+        PAGE, offset, status=status_ or None, label=label or None, pipeline=pipeline or None
     )
     return _render(
         request,
@@ -88,14 +91,20 @@ async def batches_page(
             "offset": offset,
             "page": PAGE,
             "status": status_,
-            "command": command,
-            "commands": sorted(context.settings.command_types),
+            "label": label,
+            "pipeline": pipeline,
+            "labels": [*sorted(context.settings.command_types), "enrich"],
         },
     )
 
 
 def _upload_values(context: ApiContext, user: Principal, **more: Any) -> dict[str, Any]:
-    return {"user": user, "commands": sorted(context.settings.command_types), **more}
+    return {
+        "user": user,
+        "commands": sorted(context.settings.command_types),
+        "pipelines": all_pipelines(),
+        **more,
+    }
 
 
 @router.get("/upload")
@@ -123,13 +132,13 @@ async def batch_page(
     context: Context,
     user: PageUser,
     status_: Annotated[str, Query(alias="status")] = "",
-    vin: Annotated[str, Query(max_length=17)] = "",
+    key: Annotated[str, Query(max_length=200)] = "",
     after: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
     detail = await batch_detail(context, batch_id)
     chosen = status_ if status_ in {s.value for s in ItemStatus} else None
     items = await item_page(
-        context, batch_id, after=after, limit=PAGE, status=chosen, vin=vin or None
+        context, batch_id, after=after, limit=PAGE, status=chosen, key=key or None
     )
     return _render(
         request,
@@ -139,7 +148,9 @@ async def batch_page(
             "batch": detail,
             "items": items,
             "status": chosen or "",
-            "vin": vin,
+            "key": key,
+            "key_name": get_pipeline(detail.pipeline).key_name,
+            "outputs": await output_files(context.store, context.settings, batch_id),
             "statuses": [s.value for s in ItemStatus],
         },
     )

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from fleetbatch.activities.consent import ConsentActivities
-from fleetbatch.activities.dispatch import Dispatcher
 from fleetbatch.activities.items import ItemActivities
-from fleetbatch.activities.types import (
+from fleetbatch.activities.types import BeginChunkInput, ItemColumns
+from fleetbatch.pipelines.vehicle.consent import ConsentActivities
+from fleetbatch.pipelines.vehicle.dispatch import Dispatcher
+from fleetbatch.pipelines.vehicle.types import (
     START_ROUND,
-    BeginChunkInput,
     ConsentInput,
-    ItemColumns,
     PublishInput,
     StartRoundInput,
     StartRoundResult,
@@ -43,11 +42,11 @@ class RoundStarter:
         columns = begun.columns
         if not columns.ids:
             return StartRoundResult(begun)
-        consent = await self._consent.check(ConsentInput(columns.vins))
+        consent = await self._consent.check(ConsentInput(columns.keys))
         denied = set(consent.denied)
         granted = [
             row
-            for row in zip(columns.ids, columns.vins, columns.command_ids, strict=True)
+            for row in zip(columns.ids, columns.keys, columns.effect_ids, strict=True)
             if row[1] not in denied
         ]
         if not granted:

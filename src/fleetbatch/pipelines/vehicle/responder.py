@@ -18,8 +18,8 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from fleetbatch.bus import RESPONSES_SUBJECT, Bus, ResponseMessage, Subscription
+from fleetbatch.pipelines.vehicle.workflow import Responses, VehicleChunkWorkflow
 from fleetbatch.store import Orphan, OrphanRepository
-from fleetbatch.workflows import ChunkWorkflow, Response, Responses
 
 _Waiting = tuple[ResponseMessage, asyncio.Future[None]]
 
@@ -104,9 +104,13 @@ class Responder:
     async def _signal(self, workflow_id: str, waiting: list[_Waiting]) -> None:
         handle = self._client.get_workflow_handle(workflow_id)
         responses = [r for r, _ in waiting]
-        signal = Responses.of([Response(r.command_id, r.ok, r.error) for r in responses])
+        signal = Responses(
+            [r.command_id for r in responses],
+            [r.ok for r in responses],
+            [r.error for r in responses],
+        )
         try:
-            await handle.signal(ChunkWorkflow.responses, signal)
+            await handle.signal(VehicleChunkWorkflow.responses, signal)
             self.signals_sent += 1
         except RPCError as exc:
             if exc.status in _TRANSIENT:

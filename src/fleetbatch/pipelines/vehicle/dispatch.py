@@ -10,23 +10,11 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from fleetbatch import metrics
-from fleetbatch.activities.types import (
-    CIRCUIT_OPEN,
-    PUBLISH_COMMANDS,
-    REPORT_TO_BREAKER,
-    PublishInput,
-    PublishResult,
-)
+from fleetbatch.activities.breaker import breaker_gauge
+from fleetbatch.activities.types import CIRCUIT_OPEN
 from fleetbatch.bus import Bus, CommandMessage, commands_subject
-from fleetbatch.domain import BreakerCount
+from fleetbatch.pipelines.vehicle.types import PUBLISH_COMMANDS, PublishInput, PublishResult
 from fleetbatch.store import Store
-from fleetbatch.store.breakers import STATES
-
-
-def breaker_gauge(command: str, state: str) -> None:
-    activity.metric_meter().create_gauge(
-        metrics.BREAKER_STATE, "circuit breaker per command type: 0 closed, 1 half-open, 2 open"
-    ).set(STATES.index(state), {"command": command})
 
 
 class Dispatcher:
@@ -56,7 +44,7 @@ class Dispatcher:
             )
         items = params.items
         rows: Iterable[tuple[int, str, str]] = zip(
-            items.ids, items.vins, items.command_ids, strict=True
+            items.ids, items.keys, items.effect_ids, strict=True
         )
         if not activity.info().is_local:
             # A queued slice its chunk abandoned (batch cancelled) sends nothing for
@@ -85,10 +73,3 @@ class Dispatcher:
             len(messages), {"command": params.command}
         )
         return PublishResult(admission.probe)
-
-    @activity.defn(name=REPORT_TO_BREAKER)
-    async def report(self, params: BreakerCount) -> str:
-        """Count how a chunk's commands fared; returns the breaker's state after."""
-        state = await self._breakers.report(params)
-        breaker_gauge(params.command, state)
-        return state

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from temporalio import activity
 
-from fleetbatch.activities.types import CHECK_CONSENT, ConsentInput, ConsentResult
+from fleetbatch.pipelines.vehicle.types import CHECK_CONSENT, ConsentInput, ConsentResult
 
 _MAX_CACHED = 200_000
 

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from fleetbatch.bench.backends import Backends, settings_for
-from fleetbatch.bench.configs import WRITE_MAX_BATCH, WRITE_MAX_WAIT_SECONDS, BenchConfig
-from fleetbatch.bench.measure import (
+from fleetbatch_bench.backends import Backends, settings_for
+from fleetbatch_bench.configs import WRITE_MAX_BATCH, WRITE_MAX_WAIT_SECONDS, BenchConfig
+from fleetbatch_bench.measure import (
     BenchError,
     HistoryStats,
     WriteFigures,
@@ -32,20 +32,21 @@ from fleetbatch.bench.measure import (
     until_terminal,
     write_figures,
 )
-from fleetbatch.bench.procfs import CpuSample, peak_rss_bytes, reset_peak_rss
-from fleetbatch.bench.reference import (
+from fleetbatch_bench.procfs import CpuSample, peak_rss_bytes, reset_peak_rss
+from fleetbatch_bench.reference import (
     PAGE_SIZE,
     ReferenceBatchWorkflow,
     ReferenceInput,
     reference_worker,
 )
-from fleetbatch.bench.skeleton import SkeletonBatchWorkflow, SkeletonInput, skeleton_worker
+from fleetbatch_bench.skeleton import SkeletonBatchWorkflow, SkeletonInput, skeleton_worker
 from fleetbatch.config import CommandSettings, Settings
-from fleetbatch.domain import TERMINAL, ItemStatus, get_command
-from fleetbatch.domain.vin import make_vin
+from fleetbatch.domain import TERMINAL, ItemStatus
 from fleetbatch.errors import TemporalUnavailableError
 from fleetbatch.intake import read_rows, validate_rows
-from fleetbatch.services.simulators import ConsentSimulator
+from fleetbatch.pipelines.vehicle.commands import get_command
+from fleetbatch.pipelines.vehicle.simulators import ConsentSimulator
+from fleetbatch.pipelines.vehicle.vin import make_vin
 from fleetbatch.services.submission import new_batch_id, submit_file
 from fleetbatch.stack import dev_server_for, open_store, run_stack, temporal_client
 from fleetbatch.store import NewBatch, Store

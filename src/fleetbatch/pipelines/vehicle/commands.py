@@ -7,50 +7,10 @@ any field of a built-in type or add new types (``FLEETBATCH_COMMANDS``).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from fleetbatch.errors import ConfigError, UnknownCommandError
-
-_RATE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(?:/\s*(s|sec|second|m|min|minute))?\s*", re.IGNORECASE)
-UNLIMITED = ("off", "none", "unlimited", "default")
-
-
-def parse_rate(text: str | float | None) -> float | None:
-    """Items per second from ``"600/min"``, ``"10/s"``, ``"10"`` or ``10``;
-    None for ``"off"`` (no limit).
-
-    Raises:
-        ConfigError: the text is not a rate, or the rate is not positive.
-    """
-    if text is None:
-        return None
-    if isinstance(text, int | float):
-        value, unit = float(text), "s"
-    else:
-        if text.strip().lower() in UNLIMITED:
-            return None
-        match = _RATE.fullmatch(text)
-        if match is None:
-            raise ConfigError(
-                f"invalid rate {text!r}: write items per second or minute, "
-                "like '10/s' or '600/min', or 'off' for no limit"
-            )
-        value, unit = float(match[1]), (match[2] or "s").lower()
-    if value <= 0:
-        raise ConfigError(f"invalid rate {text!r}: a rate must be above zero (or 'off')")
-    return value / 60 if unit.startswith("m") else value
-
-
-def format_rate(per_second: float | None) -> str:
-    """A rate as an operator reads it."""
-    if per_second is None:
-        return "off"
-    per_minute = per_second * 60
-    if per_second < 1 or (per_minute.is_integer() and not per_second.is_integer()):
-        return f"{per_minute:g}/min"
-    return f"{per_second:g}/s"
+from fleetbatch.errors import UnknownCommandError
 
 
 @dataclass(frozen=True)
@@ -128,3 +88,9 @@ def get_command(name: str, types: Mapping[str, CommandType] = COMMANDS) -> Comma
     except KeyError:
         known = ", ".join(sorted(types))
         raise UnknownCommandError(f"unknown command {name!r}; known commands: {known}") from None
+
+
+def publish_task_queue(task_queue: str, command: str) -> str:
+    """The activity task queue a command type's publishes run on; its rate limit is
+    the command type's rate."""
+    return f"{task_queue}-publish-{command}"

@@ -19,11 +19,11 @@ class BenchConfig:
         items: VINs in the generated file.
         chunk_size: items per chunk workflow (1 for the per-VIN reference).
         server_file: the dev server keeps its state in a SQLite file, not in memory.
-        reference: run the original design's shape (``fleetbatch.bench.reference``)
+        reference: run the original design's shape (``fleetbatch_bench.reference``)
             instead of fleetbatch's batch workflow.
         write_shards: per-VIN chunks record their outcomes through this many write
             batchers (0: each writes directly).
-        skeleton: run the orchestration skeleton (``fleetbatch.bench.skeleton``): the
+        skeleton: run the orchestration skeleton (``fleetbatch_bench.skeleton``): the
             engine alone, in fleetbatch's chunk shape, with no store, bus or simulators.
     """
 

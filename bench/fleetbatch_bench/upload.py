@@ -23,9 +23,9 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from fleetbatch.bench.procfs import peak_rss_bytes, rss_bytes
-from fleetbatch.bench.runner import free_port
-from fleetbatch.domain.vin import make_vin
+from fleetbatch_bench.procfs import peak_rss_bytes, rss_bytes
+from fleetbatch_bench.runner import free_port
+from fleetbatch.pipelines.vehicle.vin import make_vin
 from fleetbatch.temporal import DevServer, ensure_search_attributes
 
 TOKEN = "bench-operator-token"

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
-from fleetbatch.bench.runner import IDLE_CLOSE_AFTER_SECONDS, BenchResult
+from fleetbatch_bench.runner import IDLE_CLOSE_AFTER_SECONDS, BenchResult
 
 _MB = 1024 * 1024
 

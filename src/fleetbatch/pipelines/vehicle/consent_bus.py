@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 from nats.aio.subscription import Subscription
 
-from fleetbatch.activities.consent import ConsentService
 from fleetbatch.bus import CONSENT_SUBJECT
 from fleetbatch.bus.nats import NatsBus
+from fleetbatch.pipelines.vehicle.consent import ConsentService
 
 
 class BusConsentService(ConsentService):

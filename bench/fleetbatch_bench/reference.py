@@ -30,8 +30,8 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 with workflow.unsafe.imports_passed_through():
-    from fleetbatch.activities.consent import ConsentService
     from fleetbatch.domain import ItemStatus, Outcome
+    from fleetbatch.pipelines.vehicle.consent import ConsentService
     from fleetbatch.store import Store
 
 PAGE_SIZE = 50
@@ -130,7 +130,7 @@ class ReferenceVinWorkflow:
         consent = await workflow.execute_activity_method(
             ReferenceActivities.check_consent, item, start_to_close_timeout=_TIMEOUT
         )
-        status = ItemStatus.SKIPPED_NO_CONSENT
+        status = ItemStatus.SKIPPED
         if consent.granted:
             published = await workflow.execute_activity_method(
                 ReferenceActivities.publish, item, start_to_close_timeout=_TIMEOUT

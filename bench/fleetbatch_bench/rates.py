@@ -21,9 +21,9 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from fleetbatch.bench.runner import COMMAND, free_port
+from fleetbatch_bench.runner import COMMAND, free_port
 from fleetbatch.config import CommandSettings, Settings
-from fleetbatch.domain.vin import make_vin
+from fleetbatch.pipelines.vehicle.vin import make_vin
 from fleetbatch.services import control
 from fleetbatch.services.submission import submit_file
 from fleetbatch.stack import open_store, temporal_client

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from fleetbatch.activities.consent import ConsentService
+from fleetbatch.pipelines.vehicle.consent import ConsentService
 
 
 class ConsentSimulator(ConsentService):

@@ -1,0 +1,61 @@
+"""The vehicle pipeline's activity names, inputs and outputs. Pure: its chunk
+workflow imports this module."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fleetbatch.activities.types import BeginChunkResult, ItemColumns
+from fleetbatch.domain import ChunkSpec
+
+CHECK_CONSENT = "vehicle.check_consent"
+PUBLISH_COMMANDS = "vehicle.publish_commands"
+START_ROUND = "vehicle.start_round"
+
+
+@dataclass(frozen=True)
+class ConsentInput:
+    vins: list[str]
+
+
+@dataclass(frozen=True)
+class ConsentResult:
+    denied: list[str]
+    """VINs whose owners have not consented."""
+
+
+@dataclass(frozen=True)
+class PublishInput:
+    domain: str
+    command: str
+    batch_id: str
+    reply_to: str
+    attempt: int
+    items: ItemColumns
+    """The items' keys are their VINs, their effect ids the command ids."""
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    probe: bool = False
+    """The breaker was half-open and this chunk is its probe: its report decides."""
+
+
+@dataclass(frozen=True)
+class StartRoundInput:
+    """A chunk's round begun, consent checked and first attempt published, in one call."""
+
+    batch_id: str
+    chunk: ChunkSpec
+    workflow_id: str
+    domain: str
+    command: str
+
+
+@dataclass(frozen=True)
+class StartRoundResult:
+    begun: BeginChunkResult
+    denied: list[str] = field(default_factory=list)
+    """VINs of the begun items whose owners have not consented: not published."""
+    probe: bool = False
+    """As PublishResult.probe, for the first attempt."""

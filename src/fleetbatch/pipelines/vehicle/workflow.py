@@ -1,0 +1,272 @@
+"""The vehicle pipeline's chunk workflow: consent → publish → wait for responses →
+re-publish → record.
+
+One workflow commands 1..N vehicles. With one item it is the per-VIN workflow
+of the original design. The step waits on timers and on the responder's
+signals, so it runs in the workflow, not in an activity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import Priority
+from temporalio.exceptions import ActivityError
+from temporalio.workflow import ActivityCancellationType
+
+with workflow.unsafe.imports_passed_through():
+    from fleetbatch import metrics
+    from fleetbatch.activities.types import BeginChunkResult, ChunkResult, ItemColumns
+    from fleetbatch.domain import BreakerCount, ItemRef, ItemStatus
+    from fleetbatch.pipelines.vehicle.types import (
+        CHECK_CONSENT,
+        PUBLISH_COMMANDS,
+        START_ROUND,
+        ConsentInput,
+        ConsentResult,
+        PublishInput,
+        PublishResult,
+        StartRoundInput,
+        StartRoundResult,
+    )
+    from fleetbatch.workflows.chunk import ChunkInput, ChunkWorkflowBase
+    from fleetbatch.workflows.options import BUS_TIMEOUT, RETRY, STORE_TIMEOUT
+
+CONSENT_TIMEOUT = timedelta(seconds=30)
+WORKFLOW_NAME = "VehicleChunkWorkflow"
+RESPONSES_SIGNAL = "responses"
+
+
+@dataclass
+class VehicleStep:
+    """The vehicle step's options, carried in the batch's input (``ChunkInput.step``)."""
+
+    command: str
+    domain: str
+    response_timeout_seconds: float
+    max_attempts: int
+    publish_task_queue: str | None = None
+    """The command type's rate-limited queue: set, the chunk publishes there in slices;
+    None (a type without a rate) publishes in a local activity of the chunk."""
+    publish_slice: int = 0
+    """Items per publish activity; 0 is the whole chunk in one."""
+
+
+@dataclass
+class Responses:
+    """Every response the responder collected for this workflow since its last signal,
+    column by column (lists of strings decode far faster than lists of objects)."""
+
+    command_ids: list[str] = field(default_factory=list)
+    ok: list[bool] = field(default_factory=list)
+    errors: list[str | None] = field(default_factory=list)
+
+
+@workflow.defn(name=WORKFLOW_NAME)
+class VehicleChunkWorkflow(ChunkWorkflowBase):
+    def __init__(self) -> None:
+        super().__init__()
+        self._step: VehicleStep | None = None
+        self._waiting: dict[str, ItemRef] = {}
+        """Items waiting for an answer, by command id."""
+        self._attempts: dict[str, int] = {}
+        self._answered = [0, 0]
+        """This attempt's [accepted, rejected] responses, for the breaker."""
+        self._published_at: datetime | None = None
+        self._started: StartRoundResult | None = None
+        self._batch_id = ""
+
+    @workflow.signal(name=RESPONSES_SIGNAL)
+    def responses(self, batch: Responses) -> None:
+        """Settle every waiting item the batch answers; others (late, unknown) are ignored."""
+        latency = workflow.metric_meter().create_histogram_timedelta(
+            metrics.RESPONSE_LATENCY, "publish to domain response", "s"
+        )
+        for command_id, ok, reason in zip(batch.command_ids, batch.ok, batch.errors, strict=True):
+            item = self._waiting.pop(command_id, None)
+            if item is None:
+                continue
+            if self._published_at is not None:
+                latency.record(workflow.now() - self._published_at, self.labels)
+            attempts = self._attempts[command_id]
+            self._answered[0 if ok else 1] += 1
+            if ok:
+                self.settle(item.id, ItemStatus.SUCCEEDED, attempts)
+            else:
+                error = f"domain rejected the command: {reason or 'no reason given'}"
+                self.settle(item.id, ItemStatus.FAILED, attempts, error)
+                self._log_failure(item, error)
+
+    @workflow.run
+    async def run(self, params: ChunkInput) -> ChunkResult:
+        self._step = VehicleStep(**params.step)
+        self._batch_id = params.batch_id
+        self.labels["command"] = self._step.command
+        return await self.run_chunk(params)
+
+    @property
+    def step(self) -> VehicleStep:
+        assert self._step is not None
+        return self._step
+
+    async def begin(self, params: ChunkInput) -> BeginChunkResult:
+        """Without a publish queue, a round begins, checks consent and publishes its
+        first attempt in one local activity (``START_ROUND``), not three."""
+        self._started = None
+        if self.step.publish_task_queue is not None:
+            return await super().begin(params)
+        start = StartRoundInput(
+            params.batch_id,
+            params.chunk,
+            workflow.info().workflow_id,
+            self.step.domain,
+            self.step.command,
+        )
+        self._started = await self.activity(START_ROUND, start, STORE_TIMEOUT, StartRoundResult)
+        return self._started.begun
+
+    async def process(self, params: ChunkInput, items: list[ItemRef]) -> None:
+        started = self._started
+        await self._check_consent(items, started.denied if started else None)
+        await self._command(params, started)
+
+    def _log_failure(self, item: ItemRef, reason: str) -> None:
+        workflow.logger.warning(
+            "item failed: %s",
+            reason,
+            extra={"batch_id": self._batch_id, "vin": item.key, "command_id": item.effect_id},
+        )
+
+    async def _check_consent(self, items: list[ItemRef], denied_vins: list[str] | None) -> None:
+        """Skip the items without consent; the others wait. ``denied_vins``: already
+        checked (with the round's start), else asked here."""
+        if denied_vins is None:
+            consent = await self.activity(
+                CHECK_CONSENT, ConsentInput([i.key for i in items]), CONSENT_TIMEOUT, ConsentResult
+            )
+            denied_vins = consent.denied
+        denied = set(denied_vins)
+        if denied:
+            workflow.metric_meter().create_counter(
+                metrics.CONSENT_DENIED, "items skipped for missing consent"
+            ).add(len(denied), self.labels)
+        for item in items:
+            if item.key in denied:
+                self.settle(item.id, ItemStatus.SKIPPED, 0, "owner has not consented")
+            else:
+                self._waiting[item.effect_id] = item
+                self._attempts[item.effect_id] = 0
+
+    async def _command(self, params: ChunkInput, started: StartRoundResult | None) -> None:
+        """Publish, wait, and re-publish what timed out with the same command ids
+        (the first attempt is already published when the round ``started`` with it)."""
+        step = self.step
+        timeout = timedelta(seconds=step.response_timeout_seconds)
+        for attempt in range(1, step.max_attempts + 1):
+            if not self._waiting or self.cancelled:
+                break
+            for command_id in self._waiting:
+                self._attempts[command_id] = attempt
+            if attempt > 1:
+                workflow.metric_meter().create_counter(
+                    metrics.REPUBLISHES, "commands re-published after a response timeout"
+                ).add(len(self._waiting), self.labels)
+            self._published_at = workflow.now()
+            self._answered = [0, 0]
+            if attempt == 1 and started is not None:
+                probe = started.probe
+            else:
+                probe = await self._publish(params, attempt)
+            if self.cancelled:
+                break
+            try:
+                await workflow.wait_condition(
+                    lambda: not self._waiting or self.cancelled is not None, timeout=timeout
+                )
+            except TimeoutError:
+                workflow.logger.info(
+                    "%d of the chunk's commands unanswered after attempt %d",
+                    len(self._waiting),
+                    attempt,
+                )
+            if params.lease and not self.cancelled:
+                again = bool(self._waiting) and attempt < step.max_attempts
+                await self._report_to_breaker(probe, last=not again)
+        if self.cancelled:
+            self._settle_waiting(ItemStatus.CANCELLED, f"batch stopped: {self.cancelled}")
+        else:
+            self._settle_waiting(
+                ItemStatus.FAILED,
+                f"no response after {step.max_attempts} attempts "
+                f"({step.response_timeout_seconds:g}s each)",
+            )
+
+    def _settle_waiting(self, status: ItemStatus, reason: str) -> None:
+        for command_id, item in self._waiting.items():
+            self.settle(item.id, status, self._attempts.get(command_id, 0), reason)
+            if status == ItemStatus.FAILED:
+                self._log_failure(item, reason)
+        self._waiting.clear()
+
+    async def _publish(self, params: ChunkInput, attempt: int) -> bool:
+        """Publish what waits; True if this chunk is the breaker's half-open probe."""
+        step = self.step
+
+        def publish_input(items: Sequence[ItemRef]) -> PublishInput:
+            return PublishInput(
+                domain=step.domain,
+                command=step.command,
+                batch_id=params.batch_id,
+                reply_to=workflow.info().workflow_id,
+                attempt=attempt,
+                items=ItemColumns.of(items),
+            )
+
+        waiting = list(self._waiting.values())
+        if step.publish_task_queue is None:
+            published = await self.activity(
+                PUBLISH_COMMANDS, publish_input(waiting), BUS_TIMEOUT, PublishResult
+            )
+            return published.probe
+        # The queue's server-side rate limit counts activities: one per slice.
+        size = step.publish_slice or len(waiting)
+        slices = [
+            workflow.start_activity(
+                PUBLISH_COMMANDS,
+                publish_input(waiting[i : i + size]),
+                task_queue=step.publish_task_queue,
+                result_type=PublishResult,
+                start_to_close_timeout=BUS_TIMEOUT,
+                retry_policy=RETRY,
+                priority=Priority(fairness_key=params.batch_id, fairness_weight=params.priority),
+                # On cancel the chunk stops waiting at once; a slice already queued
+                # publishes nothing, as its items are no longer in flight.
+                cancellation_type=ActivityCancellationType.ABANDON,
+            )
+            for i in range(0, len(waiting), size)
+        ]
+        await workflow.wait_condition(
+            lambda: all(s.done() for s in slices) or self.cancelled is not None
+        )
+        probe = False
+        for publish in slices:
+            if not publish.done():
+                publish.cancel()
+            try:
+                probe = (await publish).probe or probe
+            except (ActivityError, asyncio.CancelledError):
+                if not self.cancelled:
+                    raise
+        return probe
+
+    async def _report_to_breaker(self, probe: bool, *, last: bool) -> None:
+        """Count this attempt's answers in the command type's breaker."""
+        accepted, rejected = self._answered
+        failures = rejected + len(self._waiting)
+        if accepted + failures:
+            count = BreakerCount(self.step.command, accepted, failures, probe)
+            await self.report_to_breaker(count, last=last)
