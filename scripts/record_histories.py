@@ -1,14 +1,15 @@
 """Record workflow histories for the replay tests.
 
-Run after a deliberate, versioned workflow change, with a new tag:
-``.venv/bin/python scripts/record_histories.py v3 [RATE]`` (RATE: lock_doors's rate,
-e.g. ``off`` for the in-chunk publish path; the configured rate by default).
-It runs a small batch on the
-embedded dev server (a re-publish after a 30 s timeout, a consent skip, a
-domain failure, continue-as-new), then a per-VIN batch that records through a
-write batcher (flushes by size, continue-as-new), and writes every run's history
-as JSON into tests/workflows/histories/. Old files stay: running histories must
-keep replaying.
+Run for each release, with the release as the tag:
+``.venv/bin/python scripts/record_histories.py 0.2.0``.
+On the embedded dev server it runs, for the vehicle pipeline, a small batch
+through the rate-limited publish queue and one publishing in the chunk (each
+with a re-publish after a 30 s timeout, a consent skip, a domain failure and
+continue-as-new), a per-VIN batch that records through a write batcher
+(flushes by size, continue-as-new), and for the enrichment pipeline a batch
+against a simulator that fails a share of calls; it writes every run's history
+as JSON into tests/workflows/histories/. Older releases' files stay: running
+histories must keep replaying.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from conftest import free_port  # noqa: E402
 from fleetbatch.activities.batcher_types import batcher_workflow_id  # noqa: E402
 from fleetbatch.bus import CommandMessage  # noqa: E402
 from fleetbatch.config import CommandSettings  # noqa: E402
+from fleetbatch.pipelines.enrich.service import EnrichmentSimulatorConfig  # noqa: E402
 from fleetbatch.pipelines.vehicle.simulators import Decision  # noqa: E402
 from fleetbatch.temporal import DevServer, ensure_search_attributes  # noqa: E402
 from fleetbatch.workflows.ids import batch_workflow_id  # noqa: E402
@@ -36,11 +38,22 @@ from support import harness, vins  # noqa: E402
 OUT = ROOT / "tests" / "workflows" / "histories"
 
 
-async def main(tag: str, rate: str | None) -> None:
+async def main(tag: str) -> None:
     server = DevServer(port=free_port(), ui_port=free_port(), db_file=None)
     await server.start()
     client = await Client.connect(server.address)
     await ensure_search_attributes(client)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for queue, rate in (("queue", None), ("inchunk", "off")):
+                await _vehicle(client, Path(tmp) / queue, f"{tag}-{queue}", rate)
+            await _batched(client, Path(tmp) / "batched", tag)
+            await _enrich(client, Path(tmp) / "enrich", tag)
+    finally:
+        server.stop()
+
+
+async def _vehicle(client: Client, tmp: Path, tag: str, rate: str | None) -> None:
     batch = vins(120)
     slow, failing, denied = batch[0], batch[1], batch[2]
 
@@ -49,42 +62,66 @@ async def main(tag: str, rate: str | None) -> None:
             return Decision.DROP
         return Decision.FAIL if message.vin == failing else Decision.SUCCEED
 
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            async with harness(
-                client,
-                Path(tmp),
-                decide=decide,
-                denied_vins=[denied],
-                chunk_size=5,
-                max_in_flight=4,
-                max_history_events=100,
-                commands={"lock_doors": CommandSettings(rate=rate)} if rate else {},
-            ) as h:
-                upload = await h.submit(batch, batch_id=f"replay-{tag}")
-                await h.result(upload.batch_id)
-                items = await h.items(upload.batch_id)
-                await _save(client, batch_workflow_id(upload.batch_id), f"batch-{tag}")
-                await _save(client, items[slow]["workflow_id"], f"chunk-{tag}")
-            async with harness(
-                client,
-                Path(tmp) / "batched",
-                chunk_size=1,
-                max_in_flight=10,
-                write_shards=1,
-                write_max_batch=4,
-                write_max_wait_seconds=0.5,
-                write_requests_per_run=10,
-            ) as h:
-                upload = await h.submit(vins(20, 1000), batch_id=f"replay-{tag}-batched")
-                await h.result(upload.batch_id)
-                items = await h.items(upload.batch_id)
-                await _save(client, items[vins(1, 1000)[0]]["workflow_id"], f"chunk-{tag}-batched")
-                await _save(
-                    client, batcher_workflow_id(h.settings.temporal_task_queue, 0), f"batcher-{tag}"
-                )
-    finally:
-        server.stop()
+    async with harness(
+        client,
+        tmp,
+        decide=decide,
+        denied_vins=[denied],
+        chunk_size=5,
+        max_in_flight=4,
+        max_history_events=100,
+        commands={"lock_doors": CommandSettings(rate=rate)} if rate else {},
+    ) as h:
+        upload = await h.submit(batch, batch_id=f"replay-{tag}")
+        await h.result(upload.batch_id)
+        items = await h.items(upload.batch_id)
+        await _save(client, batch_workflow_id(upload.batch_id), f"batch-{tag}")
+        await _save(client, items[slow]["workflow_id"], f"vehicle-{tag}")
+
+
+async def _batched(client: Client, tmp: Path, tag: str) -> None:
+    async with harness(
+        client,
+        tmp,
+        chunk_size=1,
+        max_in_flight=10,
+        write_shards=1,
+        write_max_batch=4,
+        write_max_wait_seconds=0.5,
+        write_requests_per_run=10,
+    ) as h:
+        upload = await h.submit(vins(20, 1000), batch_id=f"replay-{tag}-batched")
+        await h.result(upload.batch_id)
+        items = await h.items(upload.batch_id)
+        await _save(client, items[vins(1, 1000)[0]]["workflow_id"], f"vehicle-{tag}-batched")
+        await _save(
+            client, batcher_workflow_id(h.settings.temporal_task_queue, 0), f"batcher-{tag}"
+        )
+
+
+async def _enrich(client: Client, tmp: Path, tag: str) -> None:
+    users = "user_id,email,country\n" + "".join(f"u{i},u{i}@example.com,DE\n" for i in range(30))
+    async with harness(
+        client,
+        tmp,
+        chunk_size=10,
+        max_in_flight=2,
+        enrich_retry_initial_seconds=0.01,
+        enrichment=EnrichmentSimulatorConfig(
+            latency_ms=0, latency_jitter_ms=0, failure_rate=0.3, seed=3
+        ),
+    ) as h:
+        upload = await h.submit(
+            users.encode(),
+            pipeline="enrich",
+            options={},
+            filename="users.csv",
+            batch_id=f"replay-{tag}-enrich",
+        )
+        await h.result(upload.batch_id)
+        items = await h.items(upload.batch_id)
+        await _save(client, batch_workflow_id(upload.batch_id), f"batch-{tag}-enrich")
+        await _save(client, items["u0"]["workflow_id"], f"enrich-{tag}")
 
 
 async def _save(client: Client, workflow_id: str, name: str) -> None:
@@ -106,4 +143,6 @@ async def _save(client: Client, workflow_id: str, name: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else "v1", (sys.argv[2:] or [None])[0]))
+    if len(sys.argv) != 2:
+        sys.exit("usage: record_histories.py RELEASE (for example 0.2.0)")
+    asyncio.run(main(sys.argv[1]))

@@ -14,11 +14,15 @@ import pytest
 from temporalio.client import Client
 
 from fleetbatch.api import create_app
+from fleetbatch.pipelines.enrich.service import EnrichmentSimulatorConfig
 from fleetbatch.pipelines.vehicle.vin import make_vin
 from support import Harness, csv_bytes, harness
 
 VIEWER = "viewer-token-4f1c2a9e7b"
 OPERATOR = "operator-token-8d3e6b1f0a"
+
+ENRICHMENT = EnrichmentSimulatorConfig(latency_ms=0, latency_jitter_ms=0, failure_rate=0.0, seed=11)
+"""An enrichment simulator that answers every call at once: enrich batches complete."""
 
 
 @dataclass
@@ -30,7 +34,8 @@ class Api:
         self, data: bytes | list[str], filename: str = "vins.csv", **fields: Any
     ) -> httpx.Response:
         body = data if isinstance(data, bytes) else csv_bytes(data)
-        fields.setdefault("command", "lock_doors")
+        if fields.get("pipeline", "vehicle") == "vehicle":
+            fields.setdefault("command", "lock_doors")
         return await self.http.post(
             "/api/batches",
             files={"file": (filename, body, "text/csv")},
@@ -43,6 +48,16 @@ class Api:
 
     async def post(self, url: str, token: str = OPERATOR, **kwargs: Any) -> httpx.Response:
         return await self.http.post(url, headers=auth(token), **kwargs)
+
+
+def users_csv(rows: list[tuple[str, str, str]], header: str = "user_id,email,country") -> bytes:
+    """A users file for the enrich pipeline: ``(user_id, email, country)`` per row."""
+    return (header + "\n" + "".join(",".join(row) + "\n" for row in rows)).encode()
+
+
+def api_users(n: int, start: int = 0) -> list[tuple[str, str, str]]:
+    """``n`` distinct valid users, ids of a prefix no other test uses."""
+    return [(f"api-u{i:04d}", f"user{i}@example.com", "de") for i in range(start, start + n)]
 
 
 def api_vins(n: int, start: int = 0) -> list[str]:

@@ -1,5 +1,5 @@
 """Test harness: one worker on a fresh task queue with its own store, in-process
-bus, domain and consent simulators and responder."""
+bus, domain and consent simulators and responder, and the enrichment simulator."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from temporalio.client import Client, WorkflowHandle
 
 from fleetbatch.bus import CommandMessage, MemoryBus
 from fleetbatch.config import Settings
-from fleetbatch.pipelines.vehicle.vin import make_vin
+from fleetbatch.pipelines.enrich.client import EnrichmentClient
+from fleetbatch.pipelines.enrich.service import EnrichmentSimulator, EnrichmentSimulatorConfig
 from fleetbatch.pipelines.vehicle.responder import Responder
 from fleetbatch.pipelines.vehicle.simulators import (
     ConsentSimulator,
@@ -24,8 +25,9 @@ from fleetbatch.pipelines.vehicle.simulators import (
     DomainSimulator,
     DomainSimulatorConfig,
 )
+from fleetbatch.pipelines.vehicle.vin import make_vin
 from fleetbatch.services.submission import submit_file
-from fleetbatch.stack import serve
+from fleetbatch.stack import enrichment_client, serve
 from fleetbatch.store import Store, UploadResult
 from fleetbatch.workflows import BatchWorkflow
 from fleetbatch.workflows.ids import batch_workflow_id
@@ -51,10 +53,18 @@ class Harness:
     responder: Responder
     commands: list[CommandMessage] = field(default_factory=list)
 
-    async def submit(self, rows: Sequence[str] | bytes, **kwargs: Any) -> UploadResult:
+    enrichment: EnrichmentSimulator | None = None
+    enrich_client: EnrichmentClient | None = None
+
+    async def submit(
+        self, rows: Sequence[str] | bytes, command: str | None = "lock_doors", **kwargs: Any
+    ) -> UploadResult:
+        """Submit a vehicle file (VINs, or the bytes of a file) with ``command``; with
+        ``pipeline=...`` and ``options=...`` any pipeline's file."""
         data = rows if isinstance(rows, bytes) else csv_bytes(rows)
-        kwargs.setdefault("command", "lock_doors")
         kwargs.setdefault("filename", "vins.csv")
+        if "options" not in kwargs and kwargs.get("pipeline", "vehicle") == "vehicle":
+            kwargs["options"] = {"command": command}
         return await submit_file(self.store, self.client, self.settings, io.BytesIO(data), **kwargs)
 
     def batch(self, batch_id: str) -> WorkflowHandle[Any, Any]:
@@ -68,8 +78,8 @@ class Harness:
         return await self.batch(batch_id).query(BatchWorkflow.progress)
 
     async def items(self, batch_id: str) -> dict[str, dict[str, Any]]:
-        """VIN → item row."""
-        return {row["vin"]: row async for row in self.store.items.stream(batch_id)}
+        """Key (VIN, user id) → item row."""
+        return {row["key"]: row async for row in self.store.items.stream(batch_id)}
 
     async def until_progress(self, batch_id: str, check: Callable[[Any], bool]) -> Any:
         """Poll the batch's progress query until ``check(progress)`` holds; return it."""
@@ -95,8 +105,12 @@ async def harness(
     latency_ms: float = 0.0,
     failure_rate: float = 0.0,
     seed: int = 7,
+    enrichment: EnrichmentSimulatorConfig | None = None,
+    enrich_client: Callable[[str], EnrichmentClient] | None = None,
     **settings: Any,
 ) -> AsyncIterator[Harness]:
+    """The harness; with ``enrichment``, an enrichment simulator so configured too,
+    reached through ``enrich_client(url)`` when given (the settings' client else)."""
     settings.setdefault("idle_close_after_seconds", 0.5)
     # The time-skipping test server has no task queue configuration API.
     settings.setdefault("apply_rates", False)
@@ -121,7 +135,14 @@ async def harness(
     await domain.start()
     await responder.start()
     try:
-        async with serve(config, client, store, bus, consent):
+        async with contextlib.AsyncExitStack() as running:
+            resources: dict[str, Any] = {"bus": bus, "consent": consent}
+            if enrichment is not None:
+                h.enrichment = await running.enter_async_context(EnrichmentSimulator(enrichment))
+                make = enrich_client or (lambda url: enrichment_client(config, url))
+                h.enrich_client = await running.enter_async_context(make(h.enrichment.url))
+                resources["enrich_client"] = h.enrich_client
+            await running.enter_async_context(serve(config, client, store, resources))
             yield h
     finally:
         await responder.stop()

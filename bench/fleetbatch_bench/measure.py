@@ -1,12 +1,19 @@
-"""The figures taken around a run: when every item is terminal, and what the
-run's workflow executions cost in history events."""
+"""The figures taken around a run: when every item is terminal, what the run's
+workflow executions cost in history events, and how many statements wrote outcomes."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, ExecutionContext
+from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from fleetbatch.activities.batcher_types import BATCHER_WORKFLOW
@@ -89,14 +96,74 @@ async def history_stats(client: Client, *, settle_seconds: float = 60.0) -> Hist
     return HistoryStats(executions, events, longest)
 
 
+class OutcomeWriteCounter:
+    """Counts the statements that write items' outcomes on one store's engine: what
+    the write batcher saves. Installed by the benchmark alone (the product keeps no
+    counters of its own), as a SQLAlchemy ``before_cursor_execute`` listener.
+
+    An outcome write is an ``UPDATE items SET status=…, attempts=…`` (``record_outcomes``
+    runs one per distinct outcome of a call; in the benchmark, where every item
+    succeeds at its first attempt, one per call). Putting items in flight, failing
+    what a chunk left behind and closing a batch update other columns: not counted.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine.sync_engine
+        self.statements = 0
+        """Outcome-writing statements sent to the database."""
+        self.outcomes = 0
+        """Items those statements carried (a repeated write carries its items again)."""
+
+    def _seen(
+        self,
+        conn: Connection,
+        cursor: Any,
+        statement: str,
+        parameters: Any,
+        context: ExecutionContext | None,
+        executemany: bool,
+    ) -> None:
+        if not _OUTCOME_WRITE.match(statement):
+            return
+        self.statements += 1
+        ids = _ITEM_IDS.search(statement)
+        if ids is not None:
+            self.outcomes += ids.group(1).count(",") + 1
+        else:  # one item by id (``items.id = ?``), once per parameter set
+            self.outcomes += len(parameters) if executemany else 1
+
+    def install(self) -> None:
+        event.listen(self._engine, "before_cursor_execute", self._seen)
+
+    def remove(self) -> None:
+        if event.contains(self._engine, "before_cursor_execute", self._seen):
+            event.remove(self._engine, "before_cursor_execute", self._seen)
+
+
+_OUTCOME_WRITE = re.compile(r"\s*UPDATE items SET status=[^,]+, attempts=", re.IGNORECASE)
+_ITEM_IDS = re.compile(r"\bWHERE items\.id IN \(([^()]*)\)", re.IGNORECASE)
+
+
+@contextlib.contextmanager
+def counting_outcome_writes(store: Store) -> Iterator[OutcomeWriteCounter]:
+    """Count the outcome writes on ``store``'s engine while the context lasts."""
+    counter = OutcomeWriteCounter(store.engine)
+    counter.install()
+    try:
+        yield counter
+    finally:
+        counter.remove()
+
+
 @dataclass(frozen=True)
 class WriteFigures:
     """How a run's outcomes reached the store."""
 
     store_writes: int
-    """``record_outcomes`` calls: one per chunk directly, one per flush through batchers."""
+    """Outcome-writing statements (``OutcomeWriteCounter``): one per chunk directly,
+    one per flush through batchers."""
     outcomes_written: int
-    """Outcomes those calls carried; the item count when none was lost or repeated."""
+    """Outcomes those statements carried; the item count when none was lost or repeated."""
     flushes: int = 0
     batched: int = 0
     """Requests the batchers wrote."""
@@ -105,12 +172,14 @@ class WriteFigures:
     max_flush_latency_seconds: float = 0.0
 
 
-async def write_figures(client: Client, store: Store, task_queue: str, shards: int) -> WriteFigures:
-    """The store's write counters and, with batchers, their ``stats`` summed."""
+async def write_figures(
+    client: Client, counter: OutcomeWriteCounter, task_queue: str, shards: int
+) -> WriteFigures:
+    """The counted outcome writes and, with batchers, their ``stats`` summed."""
     statuses = await batcher_statuses(client, task_queue, shards)
     return WriteFigures(
-        store_writes=store.items.outcome_writes,
-        outcomes_written=store.items.outcomes_written,
+        store_writes=counter.statements,
+        outcomes_written=counter.outcomes,
         flushes=sum(s.stats.flushes for s in statuses),
         batched=sum(s.stats.written for s in statuses),
         duplicates_dropped=sum(s.stats.duplicates_dropped for s in statuses),

@@ -21,7 +21,6 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from fleetbatch_bench.runner import COMMAND, free_port
 from fleetbatch.config import CommandSettings, Settings
 from fleetbatch.pipelines.vehicle.vin import make_vin
 from fleetbatch.services import control
@@ -29,6 +28,7 @@ from fleetbatch.services.submission import submit_file
 from fleetbatch.stack import open_store, temporal_client
 from fleetbatch.temporal import DevServer, ensure_search_attributes
 from fleetbatch.temporal.rates import OPERATOR, set_rate
+from fleetbatch_bench.runner import COMMAND, PIPELINE, free_port
 
 WARM_UP_SECONDS = 5.0
 WORKERS = 2
@@ -175,7 +175,8 @@ async def run_rate_bench(
                             settings,
                             io.BytesIO(data),
                             filename=f"batch-{n}.csv",
-                            command=COMMAND,
+                            pipeline=PIPELINE,
+                            options={"command": COMMAND},
                             priority=weight,
                         )
                         batches.append(upload.batch_id)

@@ -1,4 +1,5 @@
-"""BENCHMARK REFERENCE — not product code; fleetbatch never runs it outside ``bench``.
+"""BENCHMARK REFERENCE — not product code: it lives in ``fleetbatch_bench``, outside the
+``fleetbatch`` package, and only ``fleetbatch bench`` runs it.
 
 The original design's shape (``seeds/000``): a parent workflow pages 50 VIN
 ids at a time from the store and starts one child workflow per VIN; each
@@ -96,11 +97,14 @@ class ReferenceActivities:
 
     @activity.defn(name="bench.reference.next_vins")
     async def next_vins(self, params: PageInput) -> Page:
-        """The next page of pending items (one-item chunks carry their VIN)."""
-        chunks = await self._store.items.next_chunks(
-            params.batch_id, params.after_id, 1, params.limit
+        """The next page of pending items, each with its VIN (the item's key)."""
+        rows = await self._store.items.page(
+            params.batch_id,
+            after=params.after_id,
+            limit=params.limit,
+            status=ItemStatus.PENDING.value,
         )
-        return Page([ReferenceItem(c.first_id, c.vin or "") for c in chunks])
+        return Page([ReferenceItem(row["id"], row["key"]) for row in rows])
 
     @activity.defn(name="bench.reference.check_consent")
     async def check_consent(self, item: ReferenceItem) -> Consent:

@@ -22,12 +22,25 @@ from pathlib import Path
 
 from temporalio.client import Client
 
+from fleetbatch.config import CommandSettings, Settings
+from fleetbatch.domain import TERMINAL, ItemStatus
+from fleetbatch.errors import TemporalUnavailableError
+from fleetbatch.intake import read_rows
+from fleetbatch.pipelines import get_pipeline
+from fleetbatch.pipelines.vehicle.simulators import ConsentSimulator
+from fleetbatch.pipelines.vehicle.vin import make_vin
+from fleetbatch.services.submission import new_batch_id, submit_file
+from fleetbatch.stack import dev_server_for, open_store, run_stack, temporal_client
+from fleetbatch.store import NewBatch, Store
+from fleetbatch.temporal import DevServer, ensure_search_attributes
+from fleetbatch.workflows.ids import batch_workflow_id
 from fleetbatch_bench.backends import Backends, settings_for
 from fleetbatch_bench.configs import WRITE_MAX_BATCH, WRITE_MAX_WAIT_SECONDS, BenchConfig
 from fleetbatch_bench.measure import (
     BenchError,
     HistoryStats,
     WriteFigures,
+    counting_outcome_writes,
     history_stats,
     until_terminal,
     write_figures,
@@ -40,19 +53,9 @@ from fleetbatch_bench.reference import (
     reference_worker,
 )
 from fleetbatch_bench.skeleton import SkeletonBatchWorkflow, SkeletonInput, skeleton_worker
-from fleetbatch.config import CommandSettings, Settings
-from fleetbatch.domain import TERMINAL, ItemStatus
-from fleetbatch.errors import TemporalUnavailableError
-from fleetbatch.intake import read_rows, validate_rows
-from fleetbatch.pipelines.vehicle.commands import get_command
-from fleetbatch.pipelines.vehicle.simulators import ConsentSimulator
-from fleetbatch.pipelines.vehicle.vin import make_vin
-from fleetbatch.services.submission import new_batch_id, submit_file
-from fleetbatch.stack import dev_server_for, open_store, run_stack, temporal_client
-from fleetbatch.store import NewBatch, Store
-from fleetbatch.temporal import DevServer, ensure_search_attributes
-from fleetbatch.workflows.ids import batch_workflow_id
 
+PIPELINE = "vehicle"
+"""The measured rows run the real vehicle pipeline (``VehicleChunkWorkflow``)."""
 COMMAND = "lock_doors"
 IDLE_CLOSE_AFTER_SECONDS = 0.2
 TASK_QUEUE = "fleetbatch-bench"
@@ -145,37 +148,46 @@ def bench_settings(workdir: Path, config: BenchConfig, max_in_flight: int) -> Se
 
 
 async def _run_chunked(settings: Settings, config: BenchConfig, data: bytes) -> _Timing:
-    """fleetbatch's own path: submit the file, the batch workflow runs the chunks."""
+    """fleetbatch's own path: submit the file to the vehicle pipeline, the batch
+    workflow runs its chunks (``VehicleChunkWorkflow``)."""
     async with run_stack(settings) as stack:
-        started = time.perf_counter()
-        upload = await submit_file(
-            stack.store,
-            stack.client,
-            settings,
-            io.BytesIO(data),
-            filename="bench.csv",
-            command=COMMAND,
-            chunk_size=config.chunk_size,
-            max_in_flight=settings.max_in_flight,
-        )
-        intake = time.perf_counter() - started
-        counts, ended = await until_terminal(stack.store, upload.batch_id, upload.accepted)
-        await stack.client.get_workflow_handle(batch_workflow_id(upload.batch_id)).result()
-        close = time.perf_counter() - ended
+        with counting_outcome_writes(stack.store) as outcome_writes:
+            started = time.perf_counter()
+            upload = await submit_file(
+                stack.store,
+                stack.client,
+                settings,
+                io.BytesIO(data),
+                filename="bench.csv",
+                pipeline=PIPELINE,
+                options={"command": COMMAND},
+                chunk_size=config.chunk_size,
+                max_in_flight=settings.max_in_flight,
+            )
+            intake = time.perf_counter() - started
+            counts, ended = await until_terminal(stack.store, upload.batch_id, upload.accepted)
+            await stack.client.get_workflow_handle(batch_workflow_id(upload.batch_id)).result()
+            close = time.perf_counter() - ended
         writes = await write_figures(
-            stack.client, stack.store, settings.temporal_task_queue, config.write_shards
+            stack.client, outcome_writes, settings.temporal_task_queue, config.write_shards
         )
         return _Timing(intake, ended - started, close, counts, writes)
 
 
-async def _store_file(store: Store, data: bytes) -> tuple[str, int]:
-    """Store the file's items as intake does, without starting fleetbatch's batch."""
+async def _store_file(settings: Settings, store: Store, data: bytes) -> tuple[str, int]:
+    """Store the file's items as intake does (the vehicle pipeline's rows, a batch of
+    the vehicle pipeline), without starting fleetbatch's batch."""
+    pipeline = get_pipeline(PIPELINE)
+    options = pipeline.options({"command": COMMAND}, settings)
+    plan = pipeline.plan(options, settings)
     batch_id = new_batch_id()
+    rows = read_rows(io.BytesIO(data), filename="bench.csv", key_field=pipeline.key_field)
     result = await store.uploads.store(
         batch_id,
-        NewBatch(COMMAND, chunk_size=1, max_in_flight=PAGE_SIZE),
+        NewBatch(pipeline.name, plan.label, options, chunk_size=1, max_in_flight=PAGE_SIZE),
         "bench.csv",
-        validate_rows(read_rows(io.BytesIO(data), filename="bench.csv"), get_command(COMMAND)),
+        pipeline.validate(rows, options, settings),
+        key_name=pipeline.key_name,
     )
     return batch_id, result.accepted
 
@@ -188,7 +200,7 @@ async def _run_reference(settings: Settings, data: bytes) -> _Timing:
         reference_worker(client, TASK_QUEUE, store, ConsentSimulator(0.0)),
     ):
         started = time.perf_counter()
-        batch_id, accepted = await _store_file(store, data)
+        batch_id, accepted = await _store_file(settings, store, data)
         handle = await client.start_workflow(
             ReferenceBatchWorkflow.run,
             ReferenceInput(batch_id),

@@ -1,16 +1,18 @@
-"""BENCHMARK SKELETON — not product code; fleetbatch never runs it outside ``bench``.
+"""BENCHMARK SKELETON — not product code: it lives in ``fleetbatch_bench``, outside the
+``fleetbatch`` package, and only ``fleetbatch bench`` runs it.
 
-The orchestration skeleton of DESIGN.md: fleetbatch's chunk shape with none of
+The orchestration skeleton of DESIGN.md: the engine's chunk shape with none of
 fleetbatch's own work, so ``fleetbatch bench`` can show what the engine alone
 allows on the machine at hand. A parent keeps ``max_in_flight`` chunk child
 workflows running (started with ABANDON, reporting by signal); each chunk
 runs one local activity that begins it (and "publishes": the responses are
 signalled back at once), waits for the grouped response signal under a
 timer, then records in a second local activity, which signals the parent —
-the same workflow tasks, local activities, timers and signals per chunk as a
-fleetbatch chunk with no rate limit (``chunk.start_round``, then
-``items.record_outcomes``). The activities do no I/O: no store, no bus, no
-simulators, no consent service.
+the same workflow tasks, local activities, timers and signals per chunk as
+``ChunkWorkflowBase`` runs for the vehicle pipeline's ``VehicleChunkWorkflow``
+on a command type with no rate limit (``vehicle.start_round``: begin, consent,
+publish; then ``items.record_outcomes``, which reports the chunk to its batch).
+The activities do no I/O: no store, no bus, no simulators, no consent service.
 """
 
 from __future__ import annotations
@@ -50,15 +52,18 @@ class SkeletonChunk:
 
 @dataclass
 class Columns:
-    """A chunk's items column by column, as fleetbatch's chunks carry them."""
+    """A chunk's items column by column, as the engine's chunks carry them
+    (``ItemColumns``: ids, keys, effect ids)."""
 
     ids: list[int] = field(default_factory=list)
-    vins: list[str] = field(default_factory=list)
-    command_ids: list[str] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    effect_ids: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class Answers:
+    """The domain's grouped answers, as the vehicle chunk's ``Responses`` signal."""
+
     command_ids: list[str]
     ok: list[bool]
 
@@ -82,7 +87,7 @@ class SkeletonActivities:
         """The chunk's items; the domain answers every command at once, in one signal."""
         ids = list(range(chunk.first, chunk.first + chunk.size))
         items = Columns(ids, [f"SKEL{i:013d}" for i in ids], [f"cmd-{i}" for i in ids])
-        answers = Answers(items.command_ids, [True] * len(ids))
+        answers = Answers(items.effect_ids, [True] * len(ids))
         handle = self._client.get_workflow_handle(_chunk_id(chunk))
         task = asyncio.create_task(handle.signal(_RESPONSES_SIGNAL, answers))
         self._signals.add(task)

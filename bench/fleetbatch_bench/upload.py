@@ -23,10 +23,10 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from fleetbatch_bench.procfs import peak_rss_bytes, rss_bytes
-from fleetbatch_bench.runner import free_port
 from fleetbatch.pipelines.vehicle.vin import make_vin
 from fleetbatch.temporal import DevServer, ensure_search_attributes
+from fleetbatch_bench.procfs import peak_rss_bytes, rss_bytes
+from fleetbatch_bench.runner import free_port
 
 TOKEN = "bench-operator-token"
 BOUNDARY = "fleetbatch-bench-boundary"

@@ -212,6 +212,9 @@ class Settings(BaseSettings):
         default=1.0, gt=0, description="first wait between attempts (then x2, at most 30 s)"
     )
     enrich_cache_ttl_seconds: float = Field(default=300.0, ge=0)
+    enrich_heartbeat_timeout_seconds: float = Field(
+        default=15.0, gt=0, description="a chunk's activity that stops heartbeating is retried"
+    )
     enrich_sim_failure_rate: float = Field(default=0.10, ge=0, le=1)
     enrich_sim_rate_limit_rate: float = Field(default=0.0, ge=0, le=1)
     enrich_sim_timeout_rate: float = Field(default=0.0, ge=0, le=1)

@@ -1,5 +1,5 @@
 """Reading batches and items: list filters and paging, detail with live progress and
-links, items by status, VIN prefix and cursor."""
+links, items by status, key (VIN) prefix and cursor."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ async def _run(api: Api, batch_id: str, rows: list[str], **fields: Any) -> None:
     await api.h.result(batch_id)
 
 
-async def test_list_filters_by_status_and_command_and_pages(api: Api) -> None:
+async def test_list_filters_by_status_and_label_and_pages(api: Api) -> None:
     await _run(api, "b-l1", api_vins(2))
     await _run(api, "b-l2", api_vins(2, 10), command="flash_lights")
     await _run(api, "b-l3", api_vins(2, 20))
@@ -26,8 +26,17 @@ async def test_list_filters_by_status_and_command_and_pages(api: Api) -> None:
     assert everything["total"] == 3
     assert {b["status"] for b in everything["batches"]} == {"completed"}
 
-    locks = (await api.get("/api/batches", params={"command": "lock_doors"})).json()
+    locks = (await api.get("/api/batches", params={"label": "lock_doors"})).json()
     assert [b["id"] for b in locks["batches"]] == ["b-l3", "b-l1"]
+    assert locks["total"] == 2
+    vehicle = (await api.get("/api/batches", params={"pipeline": "vehicle"})).json()
+    assert [b["id"] for b in vehicle["batches"]] == ["b-l3", "b-l2", "b-l1"]
+    assert {(b["pipeline"], b["label"]) for b in vehicle["batches"]} == {
+        ("vehicle", "lock_doors"),
+        ("vehicle", "flash_lights"),
+    }
+    no_enrich = (await api.get("/api/batches", params={"pipeline": "enrich"})).json()
+    assert no_enrich == {"batches": [], "total": 0, "limit": 50, "offset": 0}
     none_open = (await api.get("/api/batches", params={"status": "open"})).json()
     assert none_open == {"batches": [], "total": 0, "limit": 50, "offset": 0}
 
@@ -51,7 +60,12 @@ async def test_detail_has_counts_rate_breaker_and_temporal_link(api: Api) -> Non
     assert progress["counts"]["succeeded"] == 5
     assert progress["paused"] is False and progress["breaker"] == "closed"
     assert progress["items_per_second"] > 0 and progress["eta_seconds"] is None
-    assert (body["chunk_size"], body["status"], body["command"]) == (2, "completed", "lock_doors")
+    assert (body["chunk_size"], body["status"]) == (2, "completed")
+    assert (body["pipeline"], body["label"], body["options"]) == (
+        "vehicle",
+        "lock_doors",
+        {"command": "lock_doors"},
+    )
     assert body["finished_at"] >= body["created_at"]
     assert body["workflow_id"] == "fleetbatch-batch-b-d1"
     ui = api.h.settings.temporal_web_url
@@ -81,22 +95,25 @@ async def test_items_filter_search_and_cursor(api_factory: ApiFactory) -> None:
         await _run(api, "b-i1", rows)
 
         failed = (await api.get("/api/batches/b-i1/items", params={"status": "failed"})).json()
-        assert [i["vin"] for i in failed["items"]] == [rows[1], rows[4]]
+        assert [i["key"] for i in failed["items"]] == [rows[1], rows[4]]
         assert failed["next_after"] is None
-        assert all(i["last_error"] for i in failed["items"])
+        assert all(i["error"] for i in failed["items"])
+        assert all(i["effect_id"] and i["payload"] is None for i in failed["items"])
         assert all(
             i["temporal_url"].endswith(i["workflow_id"].replace(":", "%3A"))
             for i in failed["items"]
         )
 
         skipped = await api.get("/api/batches/b-i1/items", params={"status": "skipped"})
-        assert [i["vin"] for i in skipped.json()["items"]] == [rows[6]]
+        assert [(i["key"], i["error"]) for i in skipped.json()["items"]] == [
+            (rows[6], "owner has not consented")
+        ]
 
-        found = await api.get("/api/batches/b-i1/items", params={"vin": rows[3].lower()})
-        assert [(i["vin"], i["line"]) for i in found.json()["items"]] == [(rows[3], 5)]
-        prefix = await api.get("/api/batches/b-i1/items", params={"vin": rows[0][:8]})
-        assert [i["vin"] for i in prefix.json()["items"]] == rows
-        nothing = await api.get("/api/batches/b-i1/items", params={"vin": "ZZZ"})
+        found = await api.get("/api/batches/b-i1/items", params={"key": rows[3].lower()})
+        assert [(i["key"], i["line"]) for i in found.json()["items"]] == [(rows[3], 5)]
+        prefix = await api.get("/api/batches/b-i1/items", params={"key": rows[0][:8]})
+        assert [i["key"] for i in prefix.json()["items"]] == rows
+        nothing = await api.get("/api/batches/b-i1/items", params={"key": "ZZZ"})
         assert nothing.json() == {"items": [], "next_after": None}
 
         seen: list[str] = []
@@ -106,7 +123,7 @@ async def test_items_filter_search_and_cursor(api_factory: ApiFactory) -> None:
             page = (
                 await api.get("/api/batches/b-i1/items", params={"limit": 3, "after": after})
             ).json()
-            seen += [i["vin"] for i in page["items"]]
+            seen += [i["key"] for i in page["items"]]
             pages += 1
             if page["next_after"] is None:
                 break

@@ -35,12 +35,70 @@ def test_spec_documents_every_route_and_its_errors() -> None:
         "/api/batches/{batch_id}/report.csv",
         "/api/batches/{batch_id}/rejections.csv",
         "/api/batches/{batch_id}/events",
+        "/api/batches/{batch_id}/outputs",
+        "/api/batches/{batch_id}/outputs/{name}",
     }
     upload = paths["/api/batches"]["post"]
     assert set(upload["responses"]) == {"201", "401", "403", "404", "409", "413", "422", "503"}
     body = upload["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert body["required"] == ["file"]
     assert body["properties"]["file"]["format"] == "binary"
+    assert set(body["properties"]) == {
+        "file",
+        "pipeline",
+        "command",
+        "format",
+        "batch_id",
+        "chunk_size",
+        "max_in_flight",
+        "priority",
+        "max_failures",
+    }
+    listing = paths["/api/batches"]["get"]
+    assert {p["name"] for p in listing["parameters"]} == {
+        "status",
+        "label",
+        "pipeline",
+        "limit",
+        "offset",
+    }
+    items = paths["/api/batches/{batch_id}/items"]["get"]
+    assert {p["name"] for p in items["parameters"]} == {
+        "batch_id",
+        "status",
+        "key",
+        "after",
+        "limit",
+    }
+    schemas = spec["components"]["schemas"]
+    assert set(schemas["BatchPublic"]["properties"]) >= {"pipeline", "label", "options"}
+    assert "command" not in schemas["BatchPublic"]["properties"]
+    assert set(schemas["UploadPublic"]["properties"]) >= {"pipeline", "label"}
+    assert set(schemas["ItemPublic"]["properties"]) == {
+        "id",
+        "key",
+        "payload",
+        "status",
+        "attempts",
+        "line",
+        "upload_id",
+        "effect_id",
+        "error",
+        "result",
+        "workflow_id",
+        "updated_at",
+        "temporal_url",
+    }
+    for path in ("/api/batches/{batch_id}/outputs", "/api/batches/{batch_id}/outputs/{name}"):
+        operation = paths[path]["get"]
+        assert set(operation["responses"]) == {"200", "401", "403", "404", "422"}, path
+        assert operation["security"] == [{"HTTPBearer": []}], path
+    outputs = paths["/api/batches/{batch_id}/outputs"]["get"]["responses"]["200"]
+    assert outputs["content"]["application/json"]["schema"]["items"] == {
+        "$ref": "#/components/schemas/OutputFilePublic"
+    }
+    download = paths["/api/batches/{batch_id}/outputs/{name}"]["get"]["responses"]["200"]
+    assert set(download["content"]) == {"application/x-ndjson", "text/csv"}
     assert spec["components"]["securitySchemes"] == {
         "HTTPBearer": {
             "type": "http",

@@ -42,7 +42,17 @@ async def test_item_report(api: Api) -> None:
     reader = csv.DictReader(io.StringIO(response.text))
     assert reader.fieldnames == ITEM_FIELDS
     got = list(reader)
-    assert [(r["vin"], r["status"], r["line"]) for r in got] == [
+    assert reader.fieldnames == [
+        "key",
+        "status",
+        "attempts",
+        "effect_id",
+        "error",
+        "result",
+        "line",
+        "updated_at",
+    ]
+    assert [(r["key"], r["status"], r["line"]) for r in got] == [
         (v, "succeeded", str(n + 2)) for n, v in enumerate(rows)
     ]
 

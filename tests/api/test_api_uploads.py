@@ -21,7 +21,8 @@ async def test_upload_stores_valid_rows_reports_rejected_ones_and_runs(api: Api)
     assert response.json() == {
         "batch_id": "b-up-1",
         "upload_id": 1,
-        "command": "lock_doors",
+        "pipeline": "vehicle",
+        "label": "lock_doors",
         "accepted": 3,
         "rejected": 2,
         "rejections": [
@@ -44,7 +45,8 @@ async def test_a_late_file_joins_the_batch(api: Api) -> None:
         headers=auth(OPERATOR),
     )
     assert late.status_code == 201, late.text
-    assert late.json()["accepted"] == 1 and late.json()["command"] == "lock_doors"
+    assert late.json()["accepted"] == 1
+    assert (late.json()["pipeline"], late.json()["label"]) == ("vehicle", "lock_doors")
     await api.h.result("b-late")
     assert len(await api.h.items("b-late")) == 3
 
@@ -129,7 +131,10 @@ async def test_a_new_batch_needs_a_command(api: Api) -> None:
         headers=auth(OPERATOR),
     )
     assert response.status_code == 422
-    assert response.json() == {"detail": "batch 'b-nocmd' is new: give the command to send"}
+    assert response.json() == {
+        "detail": "give the command to send (for example --command lock_doors)"
+    }
+    await _nothing_stored(api)
 
 
 async def test_bad_fields_are_422(api: Api) -> None:
@@ -174,6 +179,6 @@ async def test_a_conflicting_batch_is_409(api: Api) -> None:
     response = await api.upload(api_vins(1, 5), batch_id="b-conf", command="flash_lights")
     assert response.status_code == 409
     assert response.json() == {
-        "detail": "batch 'b-conf' runs command 'lock_doors', not 'flash_lights'"
+        "detail": "batch 'b-conf' runs vehicle 'lock_doors', not vehicle 'flash_lights'"
     }
     await api.h.result("b-conf")

@@ -3,7 +3,8 @@ never a downloaded one) against the API served by uvicorn over a test harness.
 
 An operator logs in, uploads a file, watches the bar reach 100 % without a reload,
 filters the failed items, searches a VIN, downloads the report, and pauses and
-resumes a running batch. A screenshot of the batch page is saved under
+resumes a running batch; an enrich batch of users is uploaded through the same page
+and its batch page names its keys user_id and lists its result files. A screenshot of the batch page is saved under
 ``artifacts/`` (gitignored) for whoever looks at a CI run.
 """
 
@@ -20,10 +21,11 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 from temporalio.client import Client
 
-from api_support import OPERATOR, VIEWER, api_vins
+from api_support import OPERATOR, VIEWER, api_users, api_vins, users_csv
 from external import unavailable
 from fleetbatch.api import create_app
 from fleetbatch.api.server import running_api
+from fleetbatch.pipelines.enrich.service import EnrichmentSimulatorConfig
 from support import Harness, csv_bytes, harness
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -112,6 +114,9 @@ async def test_upload_watch_filter_search_download(site: Any, tmp_path: Path) ->
 
         await page.click("#batch-link")
         await expect(page).to_have_url(f"{url}/batches/b-browser")
+        await expect(page.locator("#pipeline")).to_have_text("vehicle")
+        await expect(page.locator("#label")).to_have_text("lock_doors")
+        await expect(page.locator("#items thead th").nth(1)).to_have_text("VIN")
         first = float((await page.inner_text("#percent")).removesuffix(" %"))
         await page.evaluate("window.__sameDocument = true")
         await expect(page.locator("#percent")).to_have_text("100.0 %")
@@ -135,10 +140,10 @@ async def test_upload_watch_filter_search_download(site: Any, tmp_path: Path) ->
         assert set(await statuses.all_inner_texts()) == {"failed"}
 
         await page.select_option("#status-filter", "")
-        await page.fill("#vin-search", rows[7].lower())
+        await page.fill("#key-search", rows[7].lower())
         await page.click("#filter")
         await expect(page.locator("#items tr.item")).to_have_count(1)
-        await expect(page.locator("#items tr.item .vin")).to_have_text(rows[7])
+        await expect(page.locator("#items tr.item .key")).to_have_text(rows[7])
 
         async with page.expect_download() as download_info:
             await page.click("#report-link")
@@ -146,7 +151,7 @@ async def test_upload_watch_filter_search_download(site: Any, tmp_path: Path) ->
         saved = tmp_path / "report.csv"
         await download.save_as(saved)
         report = list(csv.DictReader(io.StringIO(saved.read_text())))
-        assert sorted(r["vin"] for r in report) == sorted(rows)
+        assert sorted(r["key"] for r in report) == sorted(rows)
         assert sum(r["status"] == "failed" for r in report) == failed
         await h.result("b-browser")
 
@@ -168,3 +173,76 @@ async def test_pause_and_resume_from_the_batch_page(site: Any) -> None:
         await expect(page.locator("#phase")).to_have_text("completed")
         counts = await h.result("b-pause")
         assert counts["succeeded"] == 60
+
+
+async def test_upload_users_for_enrichment_and_see_the_batch_page(
+    site: Any, tmp_path: Path
+) -> None:
+    users = api_users(6, 500)
+    path = tmp_path / "users.csv"
+    path.write_bytes(users_csv([*users[:3], ("", "nobody@example.com", "fr"), *users[3:]]))
+    enrichment = EnrichmentSimulatorConfig(
+        latency_ms=300, latency_jitter_ms=0, failure_rate=0.0, seed=5
+    )
+    async with site(enrichment=enrichment, max_in_flight=1) as (url, h, page):
+        await page.goto(f"{url}/upload")
+        await expect(page.locator("#pipeline option[value=vehicle]")).to_have_count(1)
+        await expect(page.locator("#pipeline option[value=enrich]")).to_have_count(1)
+        await page.set_input_files("#file", str(path))
+        await page.select_option("#pipeline", "enrich")
+        await page.select_option("#format", "csv")
+        await page.fill("#batch_id", "b-browser-en")
+        await page.fill("input[name=chunk_size]", "2")
+        await page.click("#submit")
+        await expect(page.locator("#summary")).to_contain_text("(enrich: enrich)")
+        await expect(page.locator("#summary")).to_contain_text("6 accepted, 1 rejected")
+        await expect(page.locator("#rejections")).to_contain_text("missing user_id")
+        await expect(page.locator("#rejections")).to_contain_text("nobody@example.com")
+
+        await page.click("#batch-link")
+        await expect(page).to_have_url(f"{url}/batches/b-browser-en")
+        await expect(page.locator("#batch-id")).to_have_text("b-browser-en")
+        await expect(page.locator("#pipeline")).to_have_text("enrich")
+        await expect(page.locator("#label")).to_have_text("enrich")
+        await expect(page.locator("#items thead th").nth(1)).to_have_text("user_id")
+        await expect(page.locator("#breaker")).to_have_count(0)
+        first = float((await page.inner_text("#percent")).removesuffix(" %"))
+        await page.evaluate("window.__sameDocument = true")
+        await expect(page.locator("#percent")).to_have_text("100.0 %")
+        await expect(page.locator("#phase")).to_have_text("completed")
+        await expect(page.locator("#count-succeeded")).to_have_text("6")
+        keys = page.locator("#items tr.item .key")
+        await expect(keys).to_have_count(6)
+        assert await keys.all_inner_texts() == [u for u, _, _ in users]
+        # The result files are listed once the chunks wrote them, without a reload.
+        links = page.locator("#outputs a")
+        await expect(links).to_have_count(3)
+        assert first < 100.0, "the batch finished before the page loaded: nothing was live"
+        assert await page.evaluate("window.__sameDocument") is True
+        names = await links.all_inner_texts()
+        assert names == [
+            f"b-browser-en-items-{first:012d}-{first + 1:012d}.csv"
+            for first in sorted(item["id"] for item in (await h.items("b-browser-en")).values())[
+                ::2
+            ]
+        ]
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "enrich-batch-page.png"), full_page=True)
+
+        async with page.expect_download() as download_info:
+            await links.first.click()
+        download = await download_info.value
+        assert download.suggested_filename == names[0]
+        saved = tmp_path / names[0]
+        await download.save_as(saved)
+        records = list(csv.DictReader(io.StringIO(saved.read_text())))
+        assert [(r["user_id"], r["country"], r["status"]) for r in records] == [
+            (users[0][0], "DE", "succeeded"),
+            (users[1][0], "DE", "succeeded"),
+        ]
+
+        await page.fill("#key-search", users[4][0])
+        await page.click("#filter")
+        await expect(keys).to_have_count(1)
+        await expect(keys).to_have_text(users[4][0])
+        await h.result("b-browser-en")

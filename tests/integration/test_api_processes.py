@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from conftest import free_port
-from fleetbatch.bench.upload import run_upload_bench
+from fleetbatch_bench.upload import run_upload_bench
 
 pytestmark = pytest.mark.integration
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from fleetbatch.bench.configs import BenchConfig
-from fleetbatch.bench.runner import bench_settings, run_bench, start_dev_server
-from fleetbatch.bench.skeleton import SkeletonBatchWorkflow, SkeletonInput, skeleton_worker
+from fleetbatch_bench.configs import BenchConfig
+from fleetbatch_bench.runner import bench_settings, run_bench, start_dev_server
+from fleetbatch_bench.skeleton import SkeletonBatchWorkflow, SkeletonInput, skeleton_worker
 
 pytestmark = pytest.mark.integration
 

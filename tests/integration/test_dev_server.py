@@ -16,9 +16,9 @@ pytestmark = pytest.mark.integration
 
 def expected_status(h: Harness, row: dict[str, object], denied: set[str]) -> str:
     """What the simulators decided for this item."""
-    if row["vin"] in denied:
+    if row["key"] in denied:
         return "skipped"
-    answer = h.domain.results[str(row["command_id"])]
+    answer = h.domain.results[str(row["effect_id"])]
     return "succeeded" if answer.ok else "failed"
 
 
@@ -61,7 +61,7 @@ async def test_batch_on_the_dev_server(
     assert counts["succeeded"] + counts["failed"] == count - len(denied)
     assert 0 < counts["failed"] < count  # the simulator's failure rate showed up
     # Each delivered command id reached the simulator exactly once and ran once.
-    delivered = {row["command_id"] for row in items.values() if row["vin"] not in denied}
+    delivered = {row["effect_id"] for row in items.values() if row["key"] not in denied}
     assert set(h.domain.delivered) == delivered
     assert set(h.domain.delivered.values()) == {1}
     assert set(h.domain.executed.values()) == {1}

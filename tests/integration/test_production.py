@@ -24,8 +24,8 @@ from temporalio.client import Client
 from external import NATS_URL, nats_namespace, pg_url
 from fleetbatch.config import CommandSettings, Settings
 from fleetbatch.domain import TERMINAL
-from fleetbatch.services.audit import audit
 from fleetbatch.pipelines.vehicle.simulators.domain import read_journal
+from fleetbatch.services.audit import audit
 from fleetbatch.services.submission import submit_file
 from fleetbatch.store import Store
 from fleetbatch.temporal import DevServer

@@ -12,7 +12,7 @@ import pytest_asyncio
 
 from external import pg_url
 from fleetbatch.store import Store
-from fleetbatch.store.tables import breakers, vin_leases
+from fleetbatch.store.tables import breakers, item_leases
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -26,11 +26,11 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest_asyncio.fixture
 async def store(store_url: str) -> AsyncIterator[Store]:
-    """A migrated store; closed after the test. VIN leases and breakers span
+    """A migrated store; closed after the test. Item leases and breakers span
     batches, so a shared database drops those earlier tests left behind."""
     opened = await Store.open(store_url)
     async with opened.engine.begin() as conn:
-        await conn.execute(vin_leases.delete())
+        await conn.execute(item_leases.delete())
         await conn.execute(breakers.delete())
     try:
         yield opened

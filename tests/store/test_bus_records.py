@@ -24,16 +24,16 @@ async def test_dead_letters_are_kept_listed_and_marked_replayed(store: Store) ->
     assert both[0].replayed_at is not None and both[1].replayed_at is None
 
 
-async def test_orphans_are_recorded_once_per_command_and_workflow(store: Store) -> None:
+async def test_orphans_are_recorded_once_per_effect_and_workflow(store: Store) -> None:
     batch = f"b-{uuid.uuid4().hex[:12]}"
     first = Orphan("c-1", "chunk-1", batch, "WDB00000000000001", True, None)
     failed = Orphan("c-2", "chunk-1", batch, "WDB00000000000002", False, "vehicle unreachable")
     await store.orphans.add([first, failed, first])
     await store.orphans.add([first])
     rows = await store.orphans.list(batch)
-    assert [(o.command_id, o.ok, o.error) for o in rows] == [
-        ("c-1", True, None),
-        ("c-2", False, "vehicle unreachable"),
+    assert [(o.effect_id, o.item_key, o.ok, o.error) for o in rows] == [
+        ("c-1", "WDB00000000000001", True, None),
+        ("c-2", "WDB00000000000002", False, "vehicle unreachable"),
     ]
     assert all(o.received_at is not None for o in rows)
     assert await store.orphans.list("no-such-batch") == []

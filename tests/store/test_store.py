@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
+import re
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Table, func, select, text
+from sqlalchemy import Table, event, func, select, text
 
+from fleetbatch.config import Settings
 from fleetbatch.domain import BreakerCount, ChunkSpec, ItemRef, ItemStatus, Outcome, effect_id_for
-from fleetbatch.pipelines.vehicle.commands import get_command
-from fleetbatch.pipelines.vehicle.vin import make_vin
 from fleetbatch.errors import BatchConflictError, BatchNotFoundError, InputFileError
-from fleetbatch.intake import Rejection, read_rows, validate_rows
+from fleetbatch.intake import Accepted, Rejection, read_rows
+from fleetbatch.pipelines import get_pipeline
+from fleetbatch.pipelines.vehicle.vin import make_vin
 from fleetbatch.store import BatchStatus, NewBatch, Store, UploadResult
-from fleetbatch.store.tables import batches, items, rejections, uploads, vin_leases
+from fleetbatch.store.batches import BatchRepository, now
+from fleetbatch.store.items import ItemRepository
+from fleetbatch.store.tables import batches, item_leases, items, rejections, uploads
 from fleetbatch.store.uploads import FLUSH_ROWS
 
 V1 = "1HGCM82633A004352"
@@ -33,19 +39,40 @@ def csv_of(*lines: str) -> bytes:
     return ("vin\n" + "".join(f"{line}\n" for line in lines)).encode()
 
 
+def users_csv(*rows: tuple[str, str, str]) -> bytes:
+    return ("user_id,email,country\n" + "".join(f"{','.join(r)}\n" for r in rows)).encode()
+
+
+SETTINGS = Settings()
+
+
 async def upload(
     store: Store,
     batch_id: str,
     data: bytes,
     *,
     filename: str = "vins.csv",
+    pipeline: str = "vehicle",
     command: str = "lock_doors",
+    options: dict[str, Any] | None = None,
     chunk_size: int = 100,
     max_in_flight: int = 4,
 ) -> UploadResult:
-    rows = validate_rows(read_rows(io.BytesIO(data), filename=filename), get_command(command))
+    """Store a file as submission does: read by the pipeline's key field, validated by
+    its rules, duplicates named by its key name."""
+    kind = get_pipeline(pipeline)
+    given = (
+        options if options is not None else ({"command": command} if pipeline == "vehicle" else {})
+    )
+    checked = kind.options(given, SETTINGS)
+    plan = kind.plan(checked, SETTINGS)
+    rows = read_rows(io.BytesIO(data), filename=filename, key_field=kind.key_field)
     return await store.uploads.store(
-        batch_id, NewBatch(command, chunk_size, max_in_flight), filename, rows
+        batch_id,
+        NewBatch(kind.name, plan.label, checked, chunk_size, max_in_flight),
+        filename,
+        kind.validate(rows, checked, SETTINGS),
+        key_name=kind.key_name,
     )
 
 
@@ -64,6 +91,44 @@ def reasons(result: UploadResult) -> list[tuple[int, str, str]]:
     return [(r.line, r.value, r.reason) for r in result.rejections]
 
 
+@contextlib.contextmanager
+def recorded(store: Store) -> Iterator[list[tuple[str, Any]]]:
+    """Every statement the store's engine sends while the context lasts, with its
+    parameters, whitespace collapsed."""
+    seen: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        seen.append((" ".join(statement.split()), parameters))
+
+    event.listen(store.engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        yield seen
+    finally:
+        event.remove(store.engine.sync_engine, "before_cursor_execute", capture)
+
+
+_TARGET = re.compile(r"^(?:INSERT INTO|UPDATE|DELETE FROM) \w+|^SELECT .*? FROM \w+")
+
+
+def targets(seen: list[tuple[str, Any]], table: str) -> list[str]:
+    """What the statements did to ``table``: ``INSERT INTO items``, ``SELECT … FROM items``."""
+    found = [m[0] for m in (_TARGET.match(sql) for sql, _ in seen) if m]
+    return [
+        f"SELECT FROM {table}" if t.startswith("SELECT") else t
+        for t in found
+        if t.rsplit(" ", 1)[1] == table
+    ]
+
+
+async def held_leases(store: Store, *batch_ids: str) -> dict[str, str]:
+    """Key → holder of the item leases of ``batch_ids``."""
+    query = select(item_leases.c.key, item_leases.c.holder).where(
+        item_leases.c.batch_id.in_(batch_ids)
+    )
+    async with store.engine.connect() as conn:
+        return {k: h for k, h in await conn.execute(query)}
+
+
 # --- opening and migrations -------------------------------------------------------
 
 
@@ -77,10 +142,10 @@ async def test_open_is_idempotent(store_url: str, batch_id: str) -> None:
     for _ in range(2):
         again = await Store.open(store_url)
         try:
-            assert [r["vin"] for r in await all_items(again, batch_id)] == [V1, V2]
+            assert [r["key"] for r in await all_items(again, batch_id)] == [V1, V2]
             async with again.engine.connect() as conn:
                 versions = await conn.execute(text("SELECT version_num FROM alembic_version"))
-                assert [v for (v,) in versions] == ["0003"]
+                assert [v for (v,) in versions] == ["0001"]
         finally:
             await again.close()
 
@@ -99,7 +164,7 @@ async def test_upload_creates_batch_and_counts(store: Store, batch_id: str) -> N
     result = await upload(store, batch_id, data, chunk_size=7, max_in_flight=3)
 
     assert result.batch_id == batch_id
-    assert result.command == "lock_doors"
+    assert (result.pipeline, result.label) == ("vehicle", "lock_doors")
     assert (result.accepted, result.rejected) == (3, 2)
     assert reasons(result) == [
         (3, "1HGCM82643A004352", "VIN check digit is 4, expected 3"),
@@ -107,7 +172,13 @@ async def test_upload_creates_batch_and_counts(store: Store, batch_id: str) -> N
     ]
 
     batch = await store.batches.get(batch_id)
-    assert (batch.id, batch.command, batch.status) == (batch_id, "lock_doors", BatchStatus.OPEN)
+    assert (batch.id, batch.pipeline, batch.label, batch.status) == (
+        batch_id,
+        "vehicle",
+        "lock_doors",
+        BatchStatus.OPEN,
+    )
+    assert batch.options == {"command": "lock_doors"}
     assert (batch.chunk_size, batch.max_in_flight) == (7, 3)
     assert batch.finished_at is None
     assert batch.summary is None
@@ -117,14 +188,16 @@ async def test_upload_creates_batch_and_counts(store: Store, batch_id: str) -> N
     assert (up["filename"], up["accepted"], up["rejected"]) == ("vins.csv", 3, 2)
 
     stored = await all_items(store, batch_id)
-    assert [(r["line"], r["vin"]) for r in stored] == [(2, V1), (4, V2), (6, V3)]
+    assert [(r["line"], r["key"]) for r in stored] == [(2, V1), (4, V2), (6, V3)]
     for row in stored:
         assert row["status"] == ItemStatus.PENDING
         assert row["attempts"] == 0
         assert row["upload_id"] == result.upload_id
-        assert row["command_id"] == effect_id_for(batch_id, row["vin"])
+        assert row["effect_id"] == effect_id_for(batch_id, row["key"])
         assert row["workflow_id"] is None
-        assert row["last_error"] is None
+        assert row["error"] is None
+        assert row["result"] is None
+        assert row["payload"] is None  # a vehicle item is its VIN alone
 
     stored_rejections = await rows_of(store, rejections, batch_id)
     assert [(r["upload_id"], r["line"], r["value"], r["reason"]) for r in stored_rejections] == [
@@ -152,7 +225,7 @@ async def test_duplicate_within_a_file(store: Store, batch_id: str) -> None:
         (5, V1, "duplicate VIN, first seen on line 2"),
         (7, V2, "duplicate VIN, first seen on line 3"),
     ]
-    assert [(r["line"], r["vin"]) for r in await all_items(store, batch_id)] == [
+    assert [(r["line"], r["key"]) for r in await all_items(store, batch_id)] == [
         (2, V1),
         (3, V2),
         (6, V3),
@@ -192,7 +265,7 @@ async def test_duplicate_across_uploads(store: Store, batch_id: str) -> None:
         (5, V1, f"duplicate VIN, first seen on line 2 of upload {first.upload_id}"),
     ]
     stored = await all_items(store, batch_id)
-    assert [(r["upload_id"], r["line"], r["vin"]) for r in stored] == [
+    assert [(r["upload_id"], r["line"], r["key"]) for r in stored] == [
         (first.upload_id, 2, V1),
         (first.upload_id, 3, V2),
         (second.upload_id, 2, V3),
@@ -204,16 +277,16 @@ async def test_duplicate_across_uploads(store: Store, batch_id: str) -> None:
     ]
 
 
-async def test_same_vin_in_two_batches(store: Store, batch_id: str) -> None:
+async def test_same_key_in_two_batches(store: Store, batch_id: str) -> None:
     other = batch_id + "-other"
     first = await upload(store, batch_id, csv_of(V1, V2))
     second = await upload(store, other, csv_of(V2, V1))
     assert (first.accepted, first.rejected) == (2, 0)
     assert (second.accepted, second.rejected) == (2, 0)
-    a = {r["vin"]: r["command_id"] for r in await all_items(store, batch_id)}
-    b = {r["vin"]: r["command_id"] for r in await all_items(store, other)}
+    a = {r["key"]: r["effect_id"] for r in await all_items(store, batch_id)}
+    b = {r["key"]: r["effect_id"] for r in await all_items(store, other)}
     assert set(a) == set(b) == {V1, V2}
-    # Command ids are per batch and VIN.
+    # Effect ids are per batch and key.
     assert a[V1] != b[V1]
 
 
@@ -222,11 +295,21 @@ async def test_batch_with_another_command_conflicts(store: Store, batch_id: str)
     with pytest.raises(BatchConflictError) as caught:
         await upload(store, batch_id, csv_of(V2), command="unlock_doors")
     assert str(caught.value) == (
-        f"batch {batch_id!r} runs command 'lock_doors', not 'unlock_doors'"
+        f"batch {batch_id!r} runs vehicle 'lock_doors', not vehicle 'unlock_doors'"
     )
     assert len(await rows_of(store, uploads, batch_id)) == 1
-    assert [r["vin"] for r in await all_items(store, batch_id)] == [V1]
-    assert (await store.batches.get(batch_id)).command == "lock_doors"
+    assert [r["key"] for r in await all_items(store, batch_id)] == [V1]
+    assert (await store.batches.get(batch_id)).label == "lock_doors"
+
+
+async def test_batch_of_another_pipeline_conflicts(store: Store, batch_id: str) -> None:
+    await upload(store, batch_id, csv_of(V1))
+    with pytest.raises(BatchConflictError) as caught:
+        await upload(store, batch_id, users_csv(("u-1", "a@example.com", "de")), pipeline="enrich")
+    assert str(caught.value) == f"batch {batch_id!r} runs vehicle 'lock_doors', not enrich 'enrich'"
+    assert len(await rows_of(store, uploads, batch_id)) == 1
+    assert [r["key"] for r in await all_items(store, batch_id)] == [V1]
+    assert (await store.batches.get(batch_id)).pipeline == "vehicle"
 
 
 async def test_upload_only_rejections_stores_upload(store: Store, batch_id: str) -> None:
@@ -312,6 +395,140 @@ async def test_batch_times_are_timezone_aware(store: Store, batch_id: str) -> No
         assert before - timedelta(seconds=1) <= stamp <= after + timedelta(seconds=1)
 
 
+async def test_a_fresh_file_is_inserted_without_looking_anything_up(
+    store: Store, batch_id: str
+) -> None:
+    """The database finds duplicates: rows go in with ON CONFLICT DO NOTHING, and the
+    batch's items are read only for keys an insert left out."""
+    with recorded(store) as fresh:
+        result = await upload(store, batch_id, csv_of(*make_vins(FLUSH_ROWS + 10)))
+    assert (result.accepted, result.rejected) == (FLUSH_ROWS + 10, 0)
+    inserts = [sql for sql, _ in fresh if sql.startswith("INSERT INTO items")]
+    assert inserts
+    assert all("ON CONFLICT DO NOTHING" in sql for sql in inserts), inserts
+    assert "SELECT FROM items" not in targets(fresh, "items")
+
+    with recorded(store) as again:
+        second = await upload(store, batch_id, csv_of(V1, make_vins(1)[0]))
+    assert reasons(second) == [
+        (3, make_vins(1)[0], f"duplicate VIN, first seen on line 2 of upload {result.upload_id}")
+    ]
+    assert targets(again, "items").count("SELECT FROM items") == 1
+
+
+async def test_duplicate_of_an_earlier_upload_repeated_within_a_file(
+    store: Store, batch_id: str
+) -> None:
+    """Each repeat names where the key was first seen, the row that became the item,
+    not another row that was refused."""
+    first = await upload(store, batch_id, csv_of(V1, V2))
+    second = await upload(store, batch_id, csv_of(V3, V1, V1, V3))
+    assert (second.accepted, second.rejected) == (1, 3)
+    assert reasons(second) == [
+        (3, V1, f"duplicate VIN, first seen on line 2 of upload {first.upload_id}"),
+        (4, V1, f"duplicate VIN, first seen on line 2 of upload {first.upload_id}"),
+        (5, V3, "duplicate VIN, first seen on line 2"),
+    ]
+
+
+async def test_duplicate_repeated_after_a_bulk_flush_names_the_stored_row(
+    store: Store, batch_id: str
+) -> None:
+    many = make_vins(FLUSH_ROWS)
+    # many[0] is stored in the first flush, then comes twice in the second.
+    result = await upload(store, batch_id, csv_of(*many, many[0], many[0]))
+    assert result.accepted == FLUSH_ROWS
+    assert reasons(result) == [
+        (FLUSH_ROWS + 2, many[0], "duplicate VIN, first seen on line 2"),
+        (FLUSH_ROWS + 3, many[0], "duplicate VIN, first seen on line 2"),
+    ]
+
+
+async def test_enrich_items_store_their_payload(store: Store, batch_id: str) -> None:
+    data = users_csv(
+        ("u-1", " a@example.com ", "de"),
+        ("u-2", "not-an-email", "fr"),
+        ("u-3", "c@example.com", "IT"),
+    )
+    result = await upload(
+        store, batch_id, data, filename="users.csv", pipeline="enrich", options={"format": "csv"}
+    )
+    assert (result.pipeline, result.label) == ("enrich", "enrich")
+    assert (result.accepted, result.rejected) == (2, 1)
+    assert reasons(result) == [(3, "u-2", "invalid email 'not-an-email'")]
+    batch = await store.batches.get(batch_id)
+    assert (batch.pipeline, batch.label, batch.options) == ("enrich", "enrich", {"format": "csv"})
+
+    stored = await all_items(store, batch_id)
+    assert [(r["line"], r["key"], r["payload"], r["effect_id"]) for r in stored] == [
+        (2, "u-1", {"email": "a@example.com", "country": "DE"}, effect_id_for(batch_id, "u-1")),
+        (4, "u-3", {"email": "c@example.com", "country": "IT"}, effect_id_for(batch_id, "u-3")),
+    ]
+    # What a step reads of its items.
+    rows = await store.items.rows([r["id"] for r in stored][::-1])
+    assert rows == [
+        {
+            "id": stored[0]["id"],
+            "key": "u-1",
+            "payload": {"email": "a@example.com", "country": "DE"},
+            "status": "pending",
+            "attempts": 0,
+            "error": None,
+            "result": None,
+        },
+        {
+            "id": stored[1]["id"],
+            "key": "u-3",
+            "payload": {"email": "c@example.com", "country": "IT"},
+            "status": "pending",
+            "attempts": 0,
+            "error": None,
+            "result": None,
+        },
+    ]
+
+
+async def test_enrich_duplicates_within_and_across_uploads(store: Store, batch_id: str) -> None:
+    first = await upload(
+        store,
+        batch_id,
+        users_csv(
+            ("u-1", "a@example.com", "de"),
+            ("u-2", "b@example.com", "fr"),
+            ("u-1", "other@example.com", "it"),
+        ),
+        pipeline="enrich",
+    )
+    assert (first.accepted, first.rejected) == (2, 1)
+    assert reasons(first) == [(4, "u-1", "duplicate user_id, first seen on line 2")]
+    second = await upload(
+        store,
+        batch_id,
+        users_csv(("u-3", "c@example.com", "se"), ("u-2", "b2@example.com", "fr")),
+        pipeline="enrich",
+    )
+    assert (second.accepted, second.rejected) == (1, 1)
+    assert reasons(second) == [
+        (3, "u-2", f"duplicate user_id, first seen on line 3 of upload {first.upload_id}")
+    ]
+    # The first row of a key is the item, payload and all.
+    assert {r["key"]: r["payload"]["email"] for r in await all_items(store, batch_id)} == {
+        "u-1": "a@example.com",
+        "u-2": "b@example.com",
+        "u-3": "c@example.com",
+    }
+    stored = await rows_of(store, rejections, batch_id)
+    assert [(r["upload_id"], r["line"], r["value"], r["reason"]) for r in stored] == [
+        (first.upload_id, 4, "u-1", "duplicate user_id, first seen on line 2"),
+        (
+            second.upload_id,
+            3,
+            "u-2",
+            f"duplicate user_id, first seen on line 3 of upload {first.upload_id}",
+        ),
+    ]
+
+
 # --- atomicity ---------------------------------------------------------------
 
 
@@ -352,7 +569,7 @@ async def test_failing_second_file_keeps_the_first(store: Store, batch_id: str) 
         await upload(store, batch_id, _failing_file(FLUSH_ROWS + 50))
     [up] = await rows_of(store, uploads, batch_id)
     assert up["id"] == first.upload_id
-    assert [r["vin"] for r in await all_items(store, batch_id)] == [V1]
+    assert [r["key"] for r in await all_items(store, batch_id)] == [V1]
     assert [r["value"] for r in await rows_of(store, rejections, batch_id)] == ["bad"]
     assert (await store.batches.get(batch_id)).status == BatchStatus.OPEN
 
@@ -377,21 +594,20 @@ async def test_next_chunks(store: Store, batch_id: str) -> None:
     assert chunks == [
         ChunkSpec(ids[0], ids[2], 3),
         ChunkSpec(ids[3], ids[5], 3),
-        ChunkSpec(ids[6], ids[6], 1, vins[6]),
+        ChunkSpec(ids[6], ids[6], 1),
     ]
-    assert [c.vin for c in chunks] == [None, None, vins[6]]
 
     # At most max_chunks.
     assert await store.items.next_chunks(batch_id, 0, 3, 2) == chunks[:2]
     # The cursor: only items after it.
     assert await store.items.next_chunks(batch_id, chunks[0].last_id, 3, 10) == [
         ChunkSpec(ids[3], ids[5], 3),
-        ChunkSpec(ids[6], ids[6], 1, vins[6]),
+        ChunkSpec(ids[6], ids[6], 1),
     ]
     assert await store.items.next_chunks(batch_id, ids[-1], 3, 10) == []
-    # Per-VIN chunks all carry their VIN.
+    # One-item chunks: one item id each.
     single = await store.items.next_chunks(batch_id, ids[1], 1, 100)
-    assert single == [ChunkSpec(i, i, 1, v) for i, v in zip(ids[2:], vins[2:], strict=True)]
+    assert single == [ChunkSpec(i, i, 1) for i in ids[2:]]
     # One chunk holding everything.
     assert await store.items.next_chunks(batch_id, 0, 100, 5) == [ChunkSpec(ids[0], ids[-1], 7)]
     assert await store.items.next_chunks("no-such-batch", 0, 3, 10) == []
@@ -406,7 +622,7 @@ async def test_next_chunks_only_pending(store: Store, batch_id: str) -> None:
     await store.items.record_outcomes([Outcome(ids[2], ItemStatus.SUCCEEDED, 1)])
     assert await store.items.next_chunks(batch_id, 0, 2, 10) == [
         ChunkSpec(ids[3], ids[4], 2),
-        ChunkSpec(ids[5], ids[5], 1, vins[5]),
+        ChunkSpec(ids[5], ids[5], 1),
     ]
 
 
@@ -420,7 +636,7 @@ async def test_chunks_skip_other_batches(store: Store, batch_id: str) -> None:
     assert chunk.size == 4
     # The id range spans the other batch's items; the chunk only ever holds its own.
     refs, blocked = await store.items.begin_chunk(batch_id, chunk, "wf-a")
-    assert ([r.vin for r in refs], blocked) == (a1 + a2, 0)
+    assert ([r.key for r in refs], blocked) == (a1 + a2, 0)
     assert {r["status"] for r in await all_items(store, other)} == {ItemStatus.PENDING}
 
 
@@ -493,16 +709,16 @@ async def test_record_outcomes(store: Store, batch_id: str) -> None:
         [
             Outcome(ids[0], ItemStatus.SUCCEEDED, 1),
             Outcome(ids[1], ItemStatus.FAILED, 3, "no response after 3 attempts"),
-            Outcome(ids[2], ItemStatus.SKIPPED, 0, "no consent"),
+            Outcome(ids[2], ItemStatus.SKIPPED, 0, "owner has not consented"),
             Outcome(ids[3], ItemStatus.CANCELLED, 0),
             Outcome(ids[4], ItemStatus.SUCCEEDED, 2),
         ]
     )
     stored = await all_items(store, batch_id)
-    assert [(r["status"], r["attempts"], r["last_error"]) for r in stored] == [
+    assert [(r["status"], r["attempts"], r["error"]) for r in stored] == [
         (ItemStatus.SUCCEEDED, 1, None),
         (ItemStatus.FAILED, 3, "no response after 3 attempts"),
-        (ItemStatus.SKIPPED, 0, "no consent"),
+        (ItemStatus.SKIPPED, 0, "owner has not consented"),
         (ItemStatus.CANCELLED, 0, None),
         (ItemStatus.SUCCEEDED, 2, None),
         (ItemStatus.IN_FLIGHT, 0, None),
@@ -518,10 +734,10 @@ async def test_record_outcomes(store: Store, batch_id: str) -> None:
         ]
     )
     stored = await all_items(store, batch_id)
-    assert [(r["status"], r["attempts"], r["last_error"]) for r in stored] == [
+    assert [(r["status"], r["attempts"], r["error"]) for r in stored] == [
         (ItemStatus.SUCCEEDED, 1, None),
         (ItemStatus.FAILED, 3, "no response after 3 attempts"),
-        (ItemStatus.SKIPPED, 0, "no consent"),
+        (ItemStatus.SKIPPED, 0, "owner has not consented"),
         (ItemStatus.CANCELLED, 0, None),
         (ItemStatus.SUCCEEDED, 2, None),
         (ItemStatus.FAILED, 2, "rejected by vehicle"),
@@ -572,7 +788,7 @@ async def test_stream_pages_in_id_order(store: Store, batch_id: str) -> None:
     await upload(store, batch_id, csv_of(*second))
 
     streamed = [r async for r in store.items.stream(batch_id, page=3)]
-    assert [r["vin"] for r in streamed] == first + second
+    assert [r["key"] for r in streamed] == first + second
     ids = [r["id"] for r in streamed]
     assert ids == sorted(ids)
     assert len(set(ids)) == len(ids)
@@ -627,9 +843,14 @@ async def test_list_batches_filters_and_counts(store: Store, batch_id: str) -> N
     assert done == [names[3], names[1]]
     assert total >= 2
     assert (await ids(status="no-such-status")) == ([], 0)
-    assert (await ids(command="no-such-command")) == ([], 0)
-    first, _ = await store.batches.list(2, 0, status=BatchStatus.COMPLETED, command="lock_doors")
-    second, _ = await store.batches.list(2, 1, status=BatchStatus.COMPLETED, command="lock_doors")
+    assert (await ids(label="no-such-command")) == ([], 0)
+    assert (await ids(pipeline="no-such-pipeline")) == ([], 0)
+    assert (await ids(pipeline="enrich", label="lock_doors")) == ([], 0)
+    vehicle, total = await ids(pipeline="vehicle", label="lock_doors")
+    assert vehicle == names[::-1]
+    assert total >= 4
+    first, _ = await store.batches.list(2, 0, status=BatchStatus.COMPLETED, label="lock_doors")
+    second, _ = await store.batches.list(2, 1, status=BatchStatus.COMPLETED, label="lock_doors")
     assert first[1].id == second[0].id
 
 
@@ -645,17 +866,117 @@ async def test_item_page_filters_and_cursor(store: Store, batch_id: str) -> None
     )
 
     failed = await store.items.page(batch_id, status="failed")
-    assert [r["vin"] for r in failed] == [vins[1]]
-    assert [r["vin"] for r in await store.items.page(batch_id, vin=vins[2].lower())] == [vins[2]]
-    assert [r["vin"] for r in await store.items.page(batch_id, vin=vins[0][:8])] == vins
-    assert await store.items.page(batch_id, vin="1FBT%") == []
-    assert await store.items.page(batch_id, vin="_") == []
+    assert [r["key"] for r in failed] == [vins[1]]
+    assert [r["key"] for r in await store.items.page(batch_id, key=vins[2])] == [vins[2]]
+    # The store matches keys as stored; the pipeline normalises what an operator typed.
+    typed = get_pipeline("vehicle").normalise_key(f" {vins[2].lower()} ")
+    assert [r["key"] for r in await store.items.page(batch_id, key=typed)] == [vins[2]]
+    assert [r["key"] for r in await store.items.page(batch_id, key=vins[0][:8])] == vins
+    assert await store.items.page(batch_id, key="1FBT%") == []
+    assert await store.items.page(batch_id, key="_") == []
 
     first = await store.items.page(batch_id, limit=2)
     rest = await store.items.page(batch_id, after=first[-1]["id"], limit=10)
-    assert [r["vin"] for r in first + rest] == vins
+    assert [r["key"] for r in first + rest] == vins
     pending = await store.items.page(batch_id, status="pending", after=first[0]["id"])
-    assert [r["vin"] for r in pending] == [vins[2], vins[4]]
+    assert [r["key"] for r in pending] == [vins[2], vins[4]]
+
+
+async def test_begin_chunk_leases_keys_across_batches(store: Store, batch_id: str) -> None:
+    other = batch_id + "-other"
+    keys, extra = make_vins(3), make_vins(1, 50)[0]
+    await upload(store, batch_id, csv_of(*keys))
+    await upload(store, other, csv_of(*keys[1:], extra))
+    [mine] = await store.items.next_chunks(batch_id, 0, 10, 1)
+    [theirs] = await store.items.next_chunks(other, 0, 10, 1)
+
+    refs, blocked = await store.items.begin_chunk(batch_id, mine, "wf-mine")
+    assert ([r.key for r in refs], blocked) == (keys, 0)
+    assert await held_leases(store, batch_id, other) == dict.fromkeys(keys, "wf-mine")
+
+    # The other batch's chunk waits for the two keys held elsewhere; the third goes.
+    refs, blocked = await store.items.begin_chunk(other, theirs, "wf-theirs")
+    assert ([r.key for r in refs], blocked) == ([extra], 2)
+    statuses = {r["key"]: r["status"] for r in await all_items(store, other)}
+    assert statuses == {keys[1]: "pending", keys[2]: "pending", extra: "in_flight"}
+
+    # Once the holder's items are terminal its leases end, and the waiting items go.
+    mine_ids = [r["id"] for r in await all_items(store, batch_id)]
+    await store.items.record_outcomes(
+        [Outcome(i, ItemStatus.SUCCEEDED, 1) for i in mine_ids], ["wf-mine"]
+    )
+    refs, blocked = await store.items.begin_chunk(other, theirs, "wf-theirs")
+    assert ([r.key for r in refs], blocked) == ([*keys[1:], extra], 0)
+    assert await held_leases(store, batch_id, other) == dict.fromkeys(
+        [*keys[1:], extra], "wf-theirs"
+    )
+
+
+async def test_begin_chunk_without_leases(store: Store, batch_id: str) -> None:
+    other = batch_id + "-other"
+    keys = make_vins(3)
+    await upload(store, batch_id, csv_of(*keys))
+    await upload(store, other, csv_of(*keys))
+    [held] = await store.items.next_chunks(batch_id, 0, 10, 1)
+    await store.items.begin_chunk(batch_id, held, "wf-holder")
+    before = await held_leases(store, batch_id, other)
+    assert before == dict.fromkeys(keys, "wf-holder")
+
+    # Keys another chunk holds do not hold this one back, and it takes no leases.
+    [chunk] = await store.items.next_chunks(other, 0, 10, 1)
+    with recorded(store) as seen:
+        refs, blocked = await store.items.begin_chunk(other, chunk, "wf-free", lease=False)
+    ids = [r["id"] for r in await all_items(store, other)]
+    assert (refs, blocked) == (
+        [ItemRef(i, k, effect_id_for(other, k)) for i, k in zip(ids, keys, strict=True)],
+        0,
+    )
+    assert targets(seen, "item_leases") == []
+    assert await held_leases(store, batch_id, other) == before
+    stored = await all_items(store, other)
+    assert [(r["status"], r["workflow_id"]) for r in stored] == [("in_flight", "wf-free")] * 3
+    # Repeat-safe as with leases.
+    assert await store.items.begin_chunk(other, chunk, "wf-free", lease=False) == (refs, 0)
+
+
+async def test_record_one_writes_status_and_result_once(store: Store, batch_id: str) -> None:
+    data = users_csv(
+        ("u-1", "a@example.com", "de"),
+        ("u-2", "b@example.com", "fr"),
+        ("u-3", "c@example.com", "it"),
+    )
+    await upload(store, batch_id, data, pipeline="enrich")
+    [chunk] = await store.items.next_chunks(batch_id, 0, 10, 1)
+    refs, _ = await store.items.begin_chunk(batch_id, chunk, "wf-enrich", lease=False)
+    one, two, three = refs
+    result = {"score": 7, "segments": ["a", "b"], "nested": {"ok": True}}
+
+    assert await store.items.record_one(Outcome(one.id, ItemStatus.SUCCEEDED, 1), result) is True
+    failed = Outcome(two.id, ItemStatus.FAILED, 3, "enrichment service answered 422")
+    assert await store.items.record_one(failed, None) is True
+    # The second time (a retried attempt) the item is terminal: nothing is written.
+    late = Outcome(one.id, ItemStatus.FAILED, 5, "late")
+    assert await store.items.record_one(late, {"score": 0}) is False
+    assert await store.items.record_one(Outcome(two.id, ItemStatus.SUCCEEDED, 4), {}) is False
+
+    rows = await store.items.rows([r.id for r in refs])
+    assert [(r["key"], r["status"], r["attempts"], r["error"], r["result"]) for r in rows] == [
+        ("u-1", "succeeded", 1, None, result),
+        ("u-2", "failed", 3, "enrichment service answered 422", None),
+        ("u-3", "in_flight", 0, None, None),
+    ]
+    # The chunk's bulk write leaves what was recorded one by one alone.
+    await store.items.record_outcomes(
+        [Outcome(one.id, ItemStatus.CANCELLED, 0), Outcome(three.id, ItemStatus.SUCCEEDED, 1)]
+    )
+    assert await store.items.in_flight("wf-enrich", [r.id for r in refs]) == set()
+    rows = await store.items.rows([r.id for r in refs])
+    assert [(r["status"], r["result"]) for r in rows] == [
+        ("succeeded", result),
+        ("failed", None),
+        ("succeeded", None),
+    ]
+    assert await store.items.record_one(Outcome(three.id, ItemStatus.FAILED, 2), None) is False
 
 
 # --- closing a batch ---------------------------------------------------------------
@@ -679,57 +1000,149 @@ async def test_close_batch_fails_orphaned_in_flight_items(store: Store, batch_id
     assert pending == 0
     assert (counts["succeeded"], counts["failed"], counts["in_flight"]) == (1, 3, 0)
     failed = [r for r in await all_items(store, batch_id) if r["status"] == "failed"]
-    assert {r["last_error"] for r in failed} == {
-        "its chunk workflow ended without recording an outcome"
-    }
+    assert {r["error"] for r in failed} == {"its chunk workflow ended without recording an outcome"}
     batch = await store.batches.get(batch_id)
     assert batch.status == "completed"
     assert batch.summary == {"counts": counts}
     assert batch.finished_at is not None
 
 
-async def test_postgresql_duplicate_lookup_uses_a_vin_index_inside_an_upload(pg_url: str) -> None:
+async def test_postgresql_duplicate_lookup_uses_a_key_index_inside_an_upload(pg_url: str) -> None:
     """Inside an upload's transaction the planner's statistics predate its rows; the
-    duplicate lookup must still find each VIN by index, not scan the batch (which
-    made a large upload quadratic)."""
-    from fleetbatch.store.items import _EXISTING_PG
-
+    lookup of where left-out (duplicate) keys were first seen must still find each key
+    by index, not scan the batch (which made a large re-upload quadratic)."""
     store = await Store.open(pg_url)
     batch_id = f"b-plan-{uuid.uuid4().hex[:8]}"
+    keys = make_vins(1_000, start=2_000)
+    new = NewBatch("vehicle", "lock_doors", {"command": "lock_doors"}, 100, 4)
     try:
-        await upload(store, batch_id, csv_of(*make_vins(5_000)))
-        vins = make_vins(1_000, start=2_000)
-        async with store.engine.connect() as conn:
-            plan = await conn.execute(
-                text("EXPLAIN " + str(_EXISTING_PG)), {"vins": vins, "batch_id": batch_id}
-            )
-            lines = "\n".join(row[0] for row in plan)
-            found = await store.items.existing_lines(conn, batch_id, vins)
+        async with store.engine.connect() as conn, conn.begin() as transaction:
+            await BatchRepository.create(conn, batch_id, new)
+            upload_id = (
+                await conn.execute(
+                    uploads.insert()
+                    .values(
+                        batch_id=batch_id, filename="f", accepted=0, rejected=0, created_at=now()
+                    )
+                    .returning(uploads.c.id)
+                )
+            ).scalar_one()
+            rows = [Accepted(n + 2, v) for n, v in enumerate(make_vins(5_000))]
+            assert len(await ItemRepository.insert(conn, batch_id, upload_id, rows)) == 5_000
+            # The same keys again: the unique key leaves every one out.
+            again = [Accepted(n + 6_000, v) for n, v in enumerate(keys)]
+            assert await ItemRepository.insert(conn, batch_id, upload_id, again) == set()
+            with recorded(store) as seen:
+                found = await ItemRepository.first_lines(conn, batch_id, keys)
+            [(statement, parameters)] = seen
+            plan = await conn.exec_driver_sql("EXPLAIN " + statement, parameters)
+            # Each plan line cut short: a filter lists every key.
+            lines = "\n".join(row[0][:120] for row in plan)
+            await transaction.rollback()
     finally:
         await store.close()
-    assert "uq_items_batch_vin" in lines or "ix_items_vin" in lines, lines
+    assert "uq_items_batch_key" in lines or "ix_items_key" in lines, lines
     assert "ix_items_batch_status_id" not in lines, lines
-    assert len(found) == 1_000
+    assert found == {v: (upload_id, 2_002 + n) for n, v in enumerate(keys)}
 
 
 async def test_one_bulk_write_records_many_chunks_and_ends_their_leases(
     store: Store, batch_id: str
 ) -> None:
-    """The write batcher's flush: several per-VIN chunks' outcomes in one call."""
+    """The write batcher's flush: several one-item chunks' outcomes in one call."""
     await upload(store, batch_id, csv_of(*make_vins(3)))
     chunks = await store.items.next_chunks(batch_id, 0, 1, 3)
     refs = [
         (await store.items.begin_chunk(batch_id, c, f"wf-{n}"))[0][0] for n, c in enumerate(chunks)
     ]
-    writes, written = store.items.outcome_writes, store.items.outcomes_written
-
     outcomes = [Outcome(r.id, ItemStatus.SUCCEEDED, 1) for r in refs]
-    await store.items.record_outcomes(outcomes, ["wf-0", "wf-1"])
-    await store.items.record_outcomes(outcomes)  # repeated: changes nothing
+    with recorded(store) as first:
+        await store.items.record_outcomes(outcomes, ["wf-0", "wf-1"])
+    with recorded(store) as repeated:
+        await store.items.record_outcomes(outcomes)  # repeated: changes nothing
 
+    # One statement writes the three chunks' outcomes (they are alike), one ends
+    # two chunks' leases.
+    assert targets(first, "items") == ["UPDATE items"]
+    assert targets(first, "item_leases") == ["DELETE FROM item_leases"]
+    assert targets(repeated, "items") == ["UPDATE items"]
+    assert targets(repeated, "item_leases") == []
     assert {r["status"] for r in await all_items(store, batch_id)} == {"succeeded"}
-    async with store.engine.connect() as conn:
-        holders = (await conn.execute(select(vin_leases.c.holder))).scalars().all()
-    assert holders == ["wf-2"]
-    assert store.items.outcome_writes - writes == 2
-    assert store.items.outcomes_written - written == 6
+    assert await held_leases(store, batch_id) == {refs[2].key: "wf-2"}
+
+
+# --- redrive ---------------------------------------------------------------------
+
+
+async def test_redrive_resets_failed_items_with_new_effect_ids(store: Store, batch_id: str) -> None:
+    data = users_csv(
+        ("u-1", "a@example.com", "de"),
+        ("u-2", "b@example.com", "fr"),
+        ("u-3", "c@example.com", "it"),
+    )
+    await upload(store, batch_id, data, pipeline="enrich")
+    [chunk] = await store.items.next_chunks(batch_id, 0, 10, 1)
+    refs, _ = await store.items.begin_chunk(batch_id, chunk, "wf-1", lease=False)
+    await store.items.record_one(Outcome(refs[0].id, ItemStatus.SUCCEEDED, 1), {"score": 1})
+    await store.items.record_one(
+        Outcome(refs[1].id, ItemStatus.FAILED, 3, "service unavailable"), {"partial": True}
+    )
+    await store.items.record_outcomes([Outcome(refs[2].id, ItemStatus.FAILED, 1, "timed out")])
+
+    with pytest.raises(BatchConflictError) as caught:
+        await store.items.redrive(batch_id)
+    assert str(caught.value) == (
+        f"batch {batch_id!r} is open: only a finished batch can be redriven"
+    )
+    counts, _ = await store.items.close_batch(batch_id)
+    assert (counts["succeeded"], counts["failed"]) == (1, 2)
+
+    assert await store.items.redrive(batch_id) == 2
+    batch = await store.batches.get(batch_id)
+    assert (batch.status, batch.redrives, batch.finished_at) == (BatchStatus.OPEN, 1, None)
+    stored = await all_items(store, batch_id)
+    assert [
+        (r["key"], r["status"], r["attempts"], r["error"], r["result"], r["workflow_id"])
+        for r in stored
+    ] == [
+        ("u-1", "succeeded", 1, None, {"score": 1}, "wf-1"),
+        ("u-2", "pending", 0, None, None, None),
+        ("u-3", "pending", 0, None, None, None),
+    ]
+    # A new effect for each redriven item (a downstream would repeat the old answer).
+    assert [r["effect_id"] for r in stored] == [
+        effect_id_for(batch_id, "u-1"),
+        effect_id_for(batch_id, "u-2", 1),
+        effect_id_for(batch_id, "u-3", 1),
+    ]
+    assert effect_id_for(batch_id, "u-2", 1) != effect_id_for(batch_id, "u-2")
+    assert stored[1]["payload"] == {"email": "b@example.com", "country": "FR"}
+
+    # The next round hands out the new effect ids; a second redrive makes newer ones.
+    [again] = await store.items.next_chunks(batch_id, 0, 10, 1)
+    refs, _ = await store.items.begin_chunk(batch_id, again, "wf-2", lease=False)
+    assert [(r.key, r.effect_id) for r in refs] == [
+        ("u-2", effect_id_for(batch_id, "u-2", 1)),
+        ("u-3", effect_id_for(batch_id, "u-3", 1)),
+    ]
+    await store.items.record_one(Outcome(refs[0].id, ItemStatus.FAILED, 1, "again"), None)
+    await store.items.record_one(Outcome(refs[1].id, ItemStatus.SUCCEEDED, 1), {"score": 3})
+    await store.items.close_batch(batch_id)
+    assert await store.items.redrive(batch_id) == 1
+    stored = {r["key"]: r for r in await all_items(store, batch_id)}
+    assert stored["u-2"]["effect_id"] == effect_id_for(batch_id, "u-2", 2)
+    assert (stored["u-3"]["status"], stored["u-3"]["result"]) == ("succeeded", {"score": 3})
+    assert (await store.batches.get(batch_id)).redrives == 2
+
+
+async def test_redrive_without_failed_items_changes_nothing(store: Store, batch_id: str) -> None:
+    await upload(store, batch_id, csv_of(V1))
+    [item] = await all_items(store, batch_id)
+    await store.items.record_outcomes([Outcome(item["id"], ItemStatus.SUCCEEDED, 1)])
+    await store.items.close_batch(batch_id)
+    assert await store.items.redrive(batch_id) == 0
+    batch = await store.batches.get(batch_id)
+    assert (batch.status, batch.redrives) == (BatchStatus.COMPLETED, 0)
+    with pytest.raises(BatchNotFoundError) as caught:
+        await store.items.redrive("no-such-batch")
+    assert str(caught.value) == "no batch 'no-such-batch'"

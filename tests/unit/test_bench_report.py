@@ -1,25 +1,33 @@
-"""The benchmark's pure parts: choosing configurations, ratios, the table and JSON."""
+"""The benchmark's pure parts: choosing configurations, ratios, the table and JSON; its
+count of the store's outcome writes; and how the product CLI finds the benchmark."""
 
 from __future__ import annotations
 
 import io
 import json
 import os
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from rich.console import Console
 
-from fleetbatch.bench.configs import DEFAULT_CONFIGS, select_configs
-from fleetbatch.bench.procfs import CpuSample, cpu_seconds, peak_rss_bytes, reset_peak_rss
-from fleetbatch.bench.report import (
+from fleetbatch.domain import ChunkSpec, ItemStatus, Outcome
+from fleetbatch.errors import ConfigError
+from fleetbatch.intake import Accepted
+from fleetbatch.store import NewBatch, Store
+from fleetbatch_bench.configs import DEFAULT_CONFIGS, select_configs
+from fleetbatch_bench.measure import counting_outcome_writes
+from fleetbatch_bench.procfs import CpuSample, cpu_seconds, peak_rss_bytes, reset_peak_rss
+from fleetbatch_bench.report import (
     engine_output_to_stderr,
     print_table,
     to_json,
     versus_reference,
 )
-from fleetbatch.bench.runner import BenchResult, vin_csv
-from fleetbatch.errors import ConfigError
+from fleetbatch_bench.runner import BenchResult, vin_csv
 
 ROW = BenchResult(
     label="reference",
@@ -152,3 +160,51 @@ def test_engine_output_goes_to_stderr_while_the_bench_runs(
     print("result")
     out, err = capfd.readouterr()
     assert (out, err) == ("result\n", "core warning\n")
+
+
+async def test_outcome_writes_are_counted_on_the_store_engine(tmp_path: Path) -> None:
+    """What ``--batcher`` compares: the statements that write outcomes, and the
+    outcomes they carry; putting items in flight is not an outcome write."""
+    store = await Store.open(f"sqlite:///{tmp_path / 'bench.db'}")
+    try:
+        await store.uploads.store(
+            "b-count",
+            NewBatch("vehicle", "lock_doors", {"command": "lock_doors"}, 3, 1),
+            "f.csv",
+            [Accepted(line, f"KEY{line}") for line in range(2, 5)],
+        )
+        with counting_outcome_writes(store) as counter:
+            refs, _ = await store.items.begin_chunk("b-count", ChunkSpec(1, 3, 3), "wf-0")
+            outcomes = [Outcome(r.id, ItemStatus.SUCCEEDED, 1) for r in refs]
+            await store.items.record_outcomes(outcomes, ["wf-0"])
+            await store.items.record_outcomes(outcomes)  # repeated: counted again
+            assert (counter.statements, counter.outcomes) == (2, 6)
+        await store.items.record_outcomes(outcomes)  # after the context: not counted
+        assert (counter.statements, counter.outcomes) == (2, 6)
+    finally:
+        await store.close()
+
+
+def _cli(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_the_product_cli_imports_no_benchmark_code() -> None:
+    done = _cli(
+        "import sys, fleetbatch.cli.main; "
+        "print(sorted(m for m in sys.modules if m.startswith('fleetbatch_bench')))"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_bench_without_the_benchmark_package_fails_in_one_line() -> None:
+    done = _cli(
+        "import sys; sys.modules['fleetbatch_bench'] = None; "
+        "from fleetbatch.cli.main import app; app(['bench'])"
+    )
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1
+    assert done.stderr.startswith("error: fleetbatch bench needs the benchmark package")

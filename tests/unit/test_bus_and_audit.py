@@ -12,11 +12,12 @@ from pydantic import ValidationError
 from fleetbatch.bus import MemoryBus, ResponseMessage, commands_subject, subject_matches
 from fleetbatch.config import Settings
 from fleetbatch.domain import ItemStatus, Outcome
-from fleetbatch.pipelines.vehicle.commands import get_command
 from fleetbatch.errors import ConfigError
-from fleetbatch.intake import read_rows, validate_rows
-from fleetbatch.services.audit import audit
+from fleetbatch.intake import read_rows
+from fleetbatch.pipelines.vehicle.commands import get_command
+from fleetbatch.pipelines.vehicle.rows import validate_rows
 from fleetbatch.pipelines.vehicle.simulators.domain import read_journal
+from fleetbatch.services.audit import audit
 from fleetbatch.store import NewBatch, Store
 from support import csv_bytes, vins
 
@@ -79,11 +80,13 @@ async def test_audit_finds_double_and_missing_executions(tmp_path: Path) -> None
     try:
         batch = "b-audit"
         rows = validate_rows(
-            read_rows(io.BytesIO(csv_bytes(vins(3))), filename="f.csv"), get_command("lock_doors")
+            read_rows(io.BytesIO(csv_bytes(vins(3))), filename="f.csv", key_field="vin"),
+            get_command("lock_doors"),
         )
-        await store.uploads.store(batch, NewBatch("lock_doors", 100, 1), "f.csv", rows)
+        new = NewBatch("vehicle", "lock_doors", {"command": "lock_doors"}, 100, 1)
+        await store.uploads.store(batch, new, "f.csv", rows, key_name="VIN")
         items = [r async for r in store.items.stream(batch)]
-        ids = [r["command_id"] for r in items]
+        ids = [r["effect_id"] for r in items]
 
         def ran(command_id: str, ok: bool = True) -> ResponseMessage:
             return ResponseMessage(command_id, "chunk", ok, batch_id=batch)
@@ -93,7 +96,7 @@ async def test_audit_finds_double_and_missing_executions(tmp_path: Path) -> None
         assert report.executed_twice == [ids[0]]
         # Nothing is recorded succeeded yet: every item is pending.
         assert report.executed_not_succeeded == sorted(ids[:2])
-        assert len(report.not_terminal) == 3
+        assert report.not_terminal == [r["key"] for r in items]
 
         await store.items.record_outcomes(
             [Outcome(r["id"], ItemStatus.SUCCEEDED, 1) for r in items[1:]]

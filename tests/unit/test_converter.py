@@ -16,12 +16,12 @@ from fleetbatch.activities.types import (
     BeginChunkResult,
     ChunkResult,
     ItemColumns,
-    PublishInput,
     RecordOutcomesInput,
 )
-from fleetbatch.domain import BreakerCount, ChunkSpec, ItemRef, ItemStatus, Outcome
+from fleetbatch.domain import BreakerCount, ChunkSpec, ItemStatus, Outcome
+from fleetbatch.pipelines.vehicle.types import PublishInput
+from fleetbatch.pipelines.vehicle.workflow import Responses
 from fleetbatch.temporal.converter import DATA_CONVERTER
-from fleetbatch.workflows import Response, Responses
 from fleetbatch.workflows.chunk import ChunkInput
 
 SDK = DataConverter.default.payload_converter
@@ -52,9 +52,8 @@ VALUES: list[tuple[Any, Any]] = [
         ),
         BeginChunkResult,
     ),
-    (BeginChunkResult(items=[ItemRef(1, "1HGCM82633A004352", "a")], blocked=3), BeginChunkResult),
-    (Responses.of([Response("a", True), Response("b", False, "unreachable")]), Responses),
-    (Responses(responses=[Response("a", True)]), Responses),
+    (BeginChunkResult(ItemColumns([7], ["u-1"], ["e"]), blocked=3), BeginChunkResult),
+    (Responses(["a", "b"], [True, False], [None, "unreachable"]), Responses),
     (
         RecordOutcomesInput.of(
             [Outcome(1, ItemStatus.SUCCEEDED, 1), Outcome(2, ItemStatus.FAILED, 3, "timeout")],
@@ -66,7 +65,20 @@ VALUES: list[tuple[Any, Any]] = [
         RecordOutcomesInput,
     ),
     (
-        ChunkInput("b1", "batch-b1", ChunkSpec(1, 100, 100), "lock_doors", "vehicle", 8.0, 3),
+        ChunkInput(
+            "b1",
+            "batch-b1",
+            ChunkSpec(1, 100, 100),
+            "vehicle",
+            {"command": "lock_doors", "max_attempts": 3, "publish_task_queue": None},
+            True,
+            8.0,
+            3,
+        ),
+        ChunkInput,
+    ),
+    (
+        ChunkInput("b2", "batch-b2", ChunkSpec(5, 5, 1), "enrich", {"format": "csv"}, False),
         ChunkInput,
     ),
     (
@@ -105,8 +117,8 @@ def test_decoded_values_are_typed() -> None:
 @pytest.mark.parametrize(
     ("data", "hint"),
     [
-        ({"ids": "1", "vins": [], "command_ids": []}, ItemColumns),
-        ({"ids": [1, "2"], "vins": [], "command_ids": []}, ItemColumns),
+        ({"ids": "1", "keys": [], "effect_ids": []}, ItemColumns),
+        ({"ids": [1, "2"], "keys": [], "effect_ids": []}, ItemColumns),
         ([1, 2], ItemColumns),
         ({"item_id": 1, "status": "exploded", "attempts": 1}, Outcome),
         ({"item_id": "1", "status": "failed", "attempts": 1}, Outcome),

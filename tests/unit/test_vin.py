@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from fleetbatch.errors import FleetbatchError, UnknownCommandError
 from fleetbatch.pipelines.vehicle.commands import COMMANDS, CommandType, get_command
 from fleetbatch.pipelines.vehicle.vin import VIN_LENGTH, check_digit, make_vin, vin_problem
-from fleetbatch.errors import FleetbatchError, UnknownCommandError
 
 # Real, published VINs whose position 9 is a correct check digit.
 REAL_VINS = [

@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from fleetbatch.bus import CommandMessage
 from fleetbatch.pipelines.vehicle.simulators import Decision
-from fleetbatch.workflows import ChunkWorkflow
+from fleetbatch.pipelines.vehicle.workflow import VehicleChunkWorkflow
 from support import harness, vins
 
 
@@ -30,7 +30,7 @@ async def test_every_item_succeeds_once(
     assert {row["status"] for row in items.values()} == {"succeeded"}
     assert all(row["attempts"] == 1 for row in items.values())
     assert sorted(h.domain.delivered.values()) == [1] * 25
-    assert {row["command_id"] for row in items.values()} == set(h.domain.executed)
+    assert {row["effect_id"] for row in items.values()} == set(h.domain.executed)
 
 
 async def test_timeout_republishes_with_same_command_id(
@@ -52,9 +52,9 @@ async def test_timeout_republishes_with_same_command_id(
         item = (await h.items(upload.batch_id))[slow]
     assert counts["succeeded"] == 1
     assert [m.attempt for m in seen] == [1, 2]
-    assert seen[0].command_id == seen[1].command_id == item["command_id"]
+    assert seen[0].command_id == seen[1].command_id == item["effect_id"]
     assert item["attempts"] == 2
-    assert h.domain.executed[item["command_id"]] == 1
+    assert h.domain.executed[item["effect_id"]] == 1
 
 
 async def test_max_attempts_exhausted_fails_with_reason(
@@ -76,9 +76,9 @@ async def test_max_attempts_exhausted_fails_with_reason(
     assert counts["succeeded"] == 1
     assert items[lost]["status"] == "failed"
     assert items[lost]["attempts"] == 3
-    assert items[lost]["last_error"] == "no response after 3 attempts (1s each)"
-    assert h.domain.delivered[items[lost]["command_id"]] == 3
-    assert h.domain.executed[items[lost]["command_id"]] == 0
+    assert items[lost]["error"] == "no response after 3 attempts (1s each)"
+    assert h.domain.delivered[items[lost]["effect_id"]] == 3
+    assert h.domain.executed[items[lost]["effect_id"]] == 0
 
 
 async def test_domain_failure_is_an_outcome(
@@ -95,7 +95,7 @@ async def test_domain_failure_is_an_outcome(
             counts = await h.result(upload.batch_id)
         items = await h.items(upload.batch_id)
     assert counts == {**counts, "failed": 1, "succeeded": 1}
-    assert items[bad]["last_error"] == "domain rejected the command: vehicle unreachable"
+    assert items[bad]["error"] == "domain rejected the command: vehicle unreachable"
     assert items[bad]["attempts"] == 1
 
 
@@ -110,14 +110,15 @@ async def test_no_consent_is_skipped_and_never_published(
         items = await h.items(upload.batch_id)
     assert counts["skipped"] == 1
     assert items[denied]["status"] == "skipped"
-    assert items[denied]["last_error"] == "owner has not consented"
-    assert items[denied]["command_id"] not in h.domain.delivered
+    assert items[denied]["error"] == "owner has not consented"
+    assert items[denied]["effect_id"] not in h.domain.delivered
     assert items[allowed]["status"] == "succeeded"
 
 
-async def test_per_vin_mode_names_the_workflow_after_the_vin(
+async def test_per_vin_mode_names_each_workflow_after_its_item(
     time_skipping_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
+    """One workflow per VIN, named by the item's id: a VIN is never in a workflow id."""
     batch = vins(3)
     async with harness(time_skipping_env.client, tmp_path, chunk_size=1) as h:
         with time_skipping_env.auto_time_skipping_disabled():
@@ -125,7 +126,8 @@ async def test_per_vin_mode_names_the_workflow_after_the_vin(
             await h.result(upload.batch_id)
         items = await h.items(upload.batch_id)
     for vin in batch:
-        workflow_id = f"fleetbatch-{upload.batch_id}-vin-{vin}"
+        workflow_id = f"fleetbatch-{upload.batch_id}-item-{items[vin]['id']}"
         assert items[vin]["workflow_id"] == workflow_id
-        handle = h.client.get_workflow_handle_for(ChunkWorkflow.run, workflow_id)
+        assert vin not in workflow_id
+        handle = h.client.get_workflow_handle_for(VehicleChunkWorkflow.run, workflow_id)
         assert (await handle.result()).size == 1

@@ -1,5 +1,5 @@
 """Operators in control: pause, resume, cancel, failure tolerance, redrive, the
-circuit breaker and per-VIN leases, on the time-skipping server in real time."""
+circuit breaker and leases on item keys, on the time-skipping server in real time."""
 
 from __future__ import annotations
 
@@ -14,16 +14,16 @@ from temporalio.testing import WorkflowEnvironment
 from fleetbatch.bus import CommandMessage
 from fleetbatch.config import CommandSettings
 from fleetbatch.domain import effect_id_for
-from fleetbatch.services import control
 from fleetbatch.pipelines.vehicle.simulators import Decision
+from fleetbatch.services import control
+from fleetbatch.store.tables import item_leases
 from fleetbatch.store.tables import items as items_table
-from fleetbatch.store.tables import vin_leases
 from support import Harness, harness, vins
 
 
 async def _leases(h: Harness) -> int:
     async with h.store.engine.connect() as conn:
-        return int((await conn.execute(select(func.count()).select_from(vin_leases))).scalar_one())
+        return int((await conn.execute(select(func.count()).select_from(item_leases))).scalar_one())
 
 
 async def test_pause_then_resume_keeps_every_item(
@@ -76,7 +76,7 @@ async def test_cancel_leaves_every_item_terminal_and_releases_every_lease(
         stored = await h.store.batches.get(upload.batch_id)
     assert (counts["succeeded"], counts["cancelled"]) == (20, 280)
     assert counts["pending"] == counts["in_flight"] == 0
-    assert {row["last_error"] for row in items.values() if row["status"] == "cancelled"} == {
+    assert {row["error"] for row in items.values() if row["status"] == "cancelled"} == {
         "batch stopped: wrong file"
     }
     assert leases == 0
@@ -142,8 +142,8 @@ async def test_redrive_runs_only_the_failed_items_under_new_command_ids(
     assert again["succeeded"] == 50 and stored.status == "completed" and stored.redrives == 1
     for vin in batch:
         if vin in flaky:
-            assert after[vin]["command_id"] == effect_id_for(upload.batch_id, vin, 1)
-            assert h.domain.delivered[after[vin]["command_id"]] == 1
+            assert after[vin]["effect_id"] == effect_id_for(upload.batch_id, vin, 1)
+            assert h.domain.delivered[after[vin]["effect_id"]] == 1
         else:  # untouched
             assert after[vin] == before[vin]
     assert sum(h.domain.delivered.values()) == 60
@@ -214,9 +214,9 @@ async def test_two_batches_never_have_a_vin_in_flight_at_once(
         commands={"lock_doors": CommandSettings(rate=rate)},
     ) as h:
         query = (
-            select(items_table.c.vin)
+            select(items_table.c.key)
             .where(items_table.c.status == "in_flight")
-            .group_by(items_table.c.vin)
+            .group_by(items_table.c.key)
             .having(func.count() > 1)
         )
 

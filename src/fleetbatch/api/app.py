@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 TITLE = "fleetbatch"
 VERSION = "0.1.0"
 DESCRIPTION = (
-    "Upload files of VINs with a command, follow and steer the batches that send it. "
+    "Upload files to a pipeline (vehicle: VINs and the command to send them; enrich: "
+    "users to enrich, with result files), then follow and steer the batches that run them. "
     "Every /api route needs `Authorization: Bearer <token>`: a viewer token reads, an "
     "operator token also uploads and steers."
 )

@@ -18,12 +18,14 @@ from fleetbatch.errors import (
     InputFileError,
     TemporalUnavailableError,
     UnknownCommandError,
+    UnknownPipelineError,
     UploadTooLargeError,
 )
 
 STATUS_OF: list[tuple[type[FleetbatchError], int]] = [
     (UploadTooLargeError, status.HTTP_413_CONTENT_TOO_LARGE),
     (InputFileError, status.HTTP_422_UNPROCESSABLE_CONTENT),
+    (UnknownPipelineError, status.HTTP_422_UNPROCESSABLE_CONTENT),
     (UnknownCommandError, status.HTTP_422_UNPROCESSABLE_CONTENT),
     (ConfigError, status.HTTP_422_UNPROCESSABLE_CONTENT),
     (BatchNotFoundError, status.HTTP_404_NOT_FOUND),

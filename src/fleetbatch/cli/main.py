@@ -6,9 +6,8 @@ import contextlib
 import logging
 import sys
 import tempfile
-from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -16,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from fleetbatch.cli import control, processes
-from fleetbatch.cli.common import console, errors, fail, run, settings, stop_on_signals
+from fleetbatch.cli.common import console, fail, run, settings, stop_on_signals
 from fleetbatch.cli.demo import demo_file, demo_users_file
 from fleetbatch.cli.progress import watch
 from fleetbatch.config import CommandSettings, Settings
@@ -30,9 +29,6 @@ from fleetbatch.services.submission import submit_file
 from fleetbatch.stack import open_store, run_stack, temporal_client
 from fleetbatch.store import UploadResult
 from fleetbatch.telemetry import setup_logging
-
-if TYPE_CHECKING:
-    from fleetbatch.bench.backends import Backends
 
 app = typer.Typer(
     help="Send a command to every vehicle of a file, durably, on Temporal.",
@@ -341,7 +337,7 @@ def bench(
         typer.Option(
             "--batcher",
             help="instead: 2,000 per-VIN workflows recording outcomes directly, then "
-            "through 1, 2 and 4 write batchers; counts the store's write calls",
+            "through 1, 2 and 4 write batchers; counts the database's outcome writes",
         ),
     ] = False,
     rate_limit: Annotated[
@@ -372,117 +368,32 @@ def bench(
         ),
     ] = "sqlite",
 ) -> None:
-    """Measure throughput: per-VIN reference vs chunk sizes, each on a fresh dev server."""
-    from fleetbatch.bench import configs, report, runner
+    """Measure throughput: per-VIN reference vs chunk sizes, each on a fresh dev server.
 
-    setup_logging(logging.WARNING)
-    if rate_limit is not None:
-        _bench_rate(rate_limit, seconds, json_)
-        return
-    if upload_rows is not None:
-        _bench_upload(upload_rows, json_)
-        return
-
-    table = configs.BATCHER_CONFIGS if batcher else configs.DEFAULT_CONFIGS
-    window = max_in_flight or (configs.BATCHER_MAX_IN_FLIGHT if batcher else 20)
-
-    async def main() -> None:
-        chosen = configs.select_configs(only or (), items, table)
-        on = _bench_backends(bus, db)
-        where = "" if on.embedded else f" on {on.label}"
-        with report.engine_output_to_stderr():
-            results = await runner.run_bench(
-                chosen,
-                max_in_flight=window,
-                on_start=lambda c: errors.print(f"bench {c.label}{where}: {c.items:,} VINs…"),
-                backends=on,
-            )
-        if json_:
-            print(report.to_json(results, max_in_flight=window))
-        else:
-            report.print_table(results, console, writes=batcher)
-
-    run(main())
-
-
-def _bench_upload(rows: int, json_: bool) -> None:
-    from fleetbatch.bench.upload import run_upload_bench
-
-    async def main() -> None:
-        with tempfile.TemporaryDirectory() as tmp:
-            errors.print(f"bench upload: {rows:,} rows through the API…")
-            result = await run_upload_bench(rows, Path(tmp), database_url=settings().database_url)
-        if json_:
-            print(result.to_json())
-            return
-        mib = 1024 * 1024
-        table = Table("measure", "value")
-        table.add_row("rows (accepted)", f"{result.rows:,} ({result.accepted:,})")
-        table.add_row("file", f"{result.file_bytes / mib:,.1f} MiB")
-        table.add_row(
-            "upload wall time", f"{result.seconds:,.1f} s ({result.rows_per_second:,.0f} rows/s)"
+    The benchmark is not part of the product package: it is fleetbatch_bench
+    (bench/ in the repository), imported only when this command runs.
+    """
+    try:
+        from fleetbatch_bench import cli as bench_cli
+    except ModuleNotFoundError as exc:
+        if exc.name != "fleetbatch_bench":
+            raise
+        fail(
+            "fleetbatch bench needs the benchmark package fleetbatch_bench (bench/ in the "
+            "fleetbatch repository), which is not installed: pip install -e . from a checkout"
         )
-        for label, value in (
-            ("API RSS before", result.api_rss_before_bytes),
-            ("API peak RSS", result.api_peak_rss_bytes),
-        ):
-            table.add_row(label, "-" if value is None else f"{value / mib:,.0f} MiB")
-        table.add_row("database", result.database)
-        console.print(table)
-
-    run(main())
-
-
-def _bench_backends(bus: str, db: str) -> Backends:
-    from fleetbatch.bench.backends import BUSES, DATABASES, Backends
-
-    if bus not in BUSES:
-        fail(f"--bus must be one of {', '.join(BUSES)}, not {bus!r}")
-    if db not in DATABASES:
-        fail(f"--db must be one of {', '.join(DATABASES)}, not {db!r}")
-    s = settings()
-    found = Backends(bus, db)
-    if s.nats:
-        found = replace(found, nats_url=s.bus)
-    if s.database_url and s.database_url.startswith(("postgresql://", "postgres://")):
-        found = replace(found, postgresql_url=s.database_url)
-    return found
-
-
-def _bench_rate(limit: float, seconds: float, json_: bool) -> None:
-    from fleetbatch.bench import rates
-
-    async def main() -> None:
-        result = await rates.run_rate_bench(
-            limit=limit,
-            seconds=seconds,
-            change_to=limit * 2,
-            on_phase=lambda text: errors.print(f"bench rate: {text}"),
-        )
-        if json_:
-            print(rates.to_json(result))
-            return
-        table = Table("measure", "value", "goal")
-        table.add_row("limit", f"{result.limit:g} items/s", "")
-        table.add_row(
-            f"achieved over {result.seconds:g}s",
-            f"{result.achieved:.2f} items/s ({result.error:+.1%})",
-            "within ±3 %",
-        )
-        for n, (share, err) in enumerate(zip(result.shares, result.share_errors(), strict=True)):
-            weight = result.weights[n]
-            goal = weight / sum(result.weights)
-            table.add_row(
-                f"batch weight {weight:g}", f"{share:.1%} ({err:+.1%})", f"{goal:.0%} ±10 %"
-            )
-        reached = "-" if result.reached_after is None else f"{result.reached_after:.1f}s"
-        table.add_row(f"rate set to {result.changed_to:g}/s: reached after", reached, "a few s")
-        table.add_row(
-            "achieved after the change", f"{result.achieved_after_change:.2f} items/s", ""
-        )
-        console.print(table)
-
-    run(main())
+    bench_cli.main(
+        items=items,
+        only=only or (),
+        max_in_flight=max_in_flight,
+        json_=json_,
+        batcher=batcher,
+        rate_limit=rate_limit,
+        seconds=seconds,
+        upload_rows=upload_rows,
+        bus=bus,
+        db=db,
+    )
 
 
 control.register(app)

@@ -75,10 +75,6 @@ class ItemRepository:
     def __init__(self, engine: AsyncEngine, breakers: BreakerRepository) -> None:
         self._engine = engine
         self._breakers = breakers
-        self.outcome_writes = 0
-        """``record_outcomes`` calls that wrote, in this process: what the write batcher saves."""
-        self.outcomes_written = 0
-        """Outcomes those calls carried: each item's once, unless a write was repeated."""
 
     @staticmethod
     async def insert(
@@ -282,8 +278,6 @@ class ItemRepository:
             state = None
             if breaker is not None:
                 state = await self._breakers.count_in(conn, breaker, repeated=repeated)
-        self.outcome_writes += 1
-        self.outcomes_written += len(outcomes)
         return state
 
     async def close_batch(

@@ -187,6 +187,7 @@ class _Ingest:
             else:  # inserted by a concurrent upload that has not committed yet
                 repeated.append((row, 0, 0))
         for row, upload, line in sorted(repeated, key=lambda r: r[0].line):
+            upload, line = known.get(row.key, (upload, line))  # the row that is the item
             if not upload:
                 reason = f"duplicate {self._key_name}, added by a concurrent upload"
             else:

@@ -24,6 +24,7 @@ from fleetbatch.errors import FleetbatchError
 from fleetbatch.pipelines import all_pipelines, get_pipeline
 from fleetbatch.services import control
 from fleetbatch.services.outputs import output_files
+from fleetbatch.services.submission import DEFAULT_PIPELINE
 
 router = APIRouter(include_in_schema=False)
 PAGE = 50
@@ -93,6 +94,7 @@ async def batches_page(
             "status": status_,
             "label": label,
             "pipeline": pipeline,
+            "pipelines": [p.name for p in all_pipelines()],
             "labels": [*sorted(context.settings.command_types), "enrich"],
         },
     )
@@ -103,6 +105,7 @@ def _upload_values(context: ApiContext, user: Principal, **more: Any) -> dict[st
         "user": user,
         "commands": sorted(context.settings.command_types),
         "pipelines": all_pipelines(),
+        "default_pipeline": DEFAULT_PIPELINE,
         **more,
     }
 

@@ -56,7 +56,12 @@ async def list_outputs(batch_id: str, context: Context, _: Viewer) -> list[Outpu
     "/{batch_id}/outputs/{name}",
     response_class=FileResponse,
     responses={
-        200: {"content": {"application/x-ndjson": {}, "text/csv": {}}},
+        200: {
+            "content": {
+                "application/x-ndjson": {"schema": {"type": "string"}},
+                "text/csv": {"schema": {"type": "string"}},
+            }
+        },
         **problems(401, 403, 404),
     },
 )

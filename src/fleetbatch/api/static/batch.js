@@ -32,13 +32,17 @@
     show("cancel", !p.finished);
     show("redrive", p.finished && (p.counts.failed || 0) > 0);
   }
-  // The item table as the server renders it now (same filters), swapped in place.
+  // The item table and the result files as the server renders them now (same
+  // filters), swapped in place.
   async function refreshItems() {
     const response = await fetch(window.location.href, { credentials: "same-origin" });
     if (!response.ok) return;
     const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
-    const table = fresh.getElementById("items");
-    if (table) document.getElementById("items").replaceWith(table);
+    for (const id of ["items", "result-files"]) {
+      const part = fresh.getElementById(id);
+      const shown = document.getElementById(id);
+      if (part && shown) shown.replaceWith(part);
+    }
   }
   let events = 0;
   const source = new EventSource(section.dataset.events);

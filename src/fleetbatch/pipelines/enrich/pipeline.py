@@ -39,9 +39,11 @@ class EnrichPipeline(Pipeline):
 
     def plan(self, options: Mapping[str, Any], settings: Settings) -> BatchPlan:
         # No leases: enriching a user twice at once (two batches) does no harm.
-        return BatchPlan(
-            label=self.name, step=asdict(EnrichStep(format=options["format"])), lease=False
+        step = EnrichStep(
+            format=options["format"],
+            heartbeat_timeout_seconds=settings.enrich_heartbeat_timeout_seconds,
         )
+        return BatchPlan(label=self.name, step=asdict(step), lease=False)
 
     def validate(
         self, rows: Iterable[RawRow | BadRow], options: Mapping[str, Any], settings: Settings

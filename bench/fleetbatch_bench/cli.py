@@ -1,0 +1,138 @@
+"""What ``fleetbatch bench`` runs: the product CLI declares the command and its options,
+then imports this module (only then) and calls :func:`main` with them."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from rich.table import Table
+
+from fleetbatch.cli.common import console, errors, fail, run, settings
+from fleetbatch.telemetry import setup_logging
+from fleetbatch_bench import configs, rates, report, runner
+from fleetbatch_bench.backends import BUSES, DATABASES, Backends
+from fleetbatch_bench.upload import run_upload_bench
+
+
+def main(
+    *,
+    items: int | None = None,
+    only: Sequence[str] = (),
+    max_in_flight: int | None = None,
+    json_: bool = False,
+    batcher: bool = False,
+    rate_limit: float | None = None,
+    seconds: float = 60,
+    upload_rows: int | None = None,
+    bus: str = "memory",
+    db: str = "sqlite",
+) -> None:
+    """Run the benchmark the options ask for and print its table (or JSON)."""
+    setup_logging(logging.WARNING)
+    if rate_limit is not None:
+        _rate(rate_limit, seconds, json_)
+        return
+    if upload_rows is not None:
+        _upload(upload_rows, json_)
+        return
+
+    table = configs.BATCHER_CONFIGS if batcher else configs.DEFAULT_CONFIGS
+    window = max_in_flight or (configs.BATCHER_MAX_IN_FLIGHT if batcher else 20)
+
+    async def bench() -> None:
+        chosen = configs.select_configs(only, items, table)
+        on = backends(bus, db)
+        where = "" if on.embedded else f" on {on.label}"
+        with report.engine_output_to_stderr():
+            results = await runner.run_bench(
+                chosen,
+                max_in_flight=window,
+                on_start=lambda c: errors.print(f"bench {c.label}{where}: {c.items:,} VINs…"),
+                backends=on,
+            )
+        if json_:
+            print(report.to_json(results, max_in_flight=window))
+        else:
+            report.print_table(results, console, writes=batcher)
+
+    run(bench())
+
+
+def backends(bus: str, db: str) -> Backends:
+    """The backends ``--bus`` and ``--db`` name, where the settings say they are
+    (a clean exit for an unknown one)."""
+    if bus not in BUSES:
+        fail(f"--bus must be one of {', '.join(BUSES)}, not {bus!r}")
+    if db not in DATABASES:
+        fail(f"--db must be one of {', '.join(DATABASES)}, not {db!r}")
+    s = settings()
+    found = Backends(bus, db)
+    if s.nats:
+        found = replace(found, nats_url=s.bus)
+    if s.database_url and s.database_url.startswith(("postgresql://", "postgres://")):
+        found = replace(found, postgresql_url=s.database_url)
+    return found
+
+
+def _upload(rows: int, json_: bool) -> None:
+    async def bench() -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            errors.print(f"bench upload: {rows:,} rows through the API…")
+            result = await run_upload_bench(rows, Path(tmp), database_url=settings().database_url)
+        if json_:
+            print(result.to_json())
+            return
+        mib = 1024 * 1024
+        table = Table("measure", "value")
+        table.add_row("rows (accepted)", f"{result.rows:,} ({result.accepted:,})")
+        table.add_row("file", f"{result.file_bytes / mib:,.1f} MiB")
+        table.add_row(
+            "upload wall time", f"{result.seconds:,.1f} s ({result.rows_per_second:,.0f} rows/s)"
+        )
+        for label, value in (
+            ("API RSS before", result.api_rss_before_bytes),
+            ("API peak RSS", result.api_peak_rss_bytes),
+        ):
+            table.add_row(label, "-" if value is None else f"{value / mib:,.0f} MiB")
+        table.add_row("database", result.database)
+        console.print(table)
+
+    run(bench())
+
+
+def _rate(limit: float, seconds: float, json_: bool) -> None:
+    async def bench() -> None:
+        result = await rates.run_rate_bench(
+            limit=limit,
+            seconds=seconds,
+            change_to=limit * 2,
+            on_phase=lambda text: errors.print(f"bench rate: {text}"),
+        )
+        if json_:
+            print(rates.to_json(result))
+            return
+        table = Table("measure", "value", "goal")
+        table.add_row("limit", f"{result.limit:g} items/s", "")
+        table.add_row(
+            f"achieved over {result.seconds:g}s",
+            f"{result.achieved:.2f} items/s ({result.error:+.1%})",
+            "within ±3 %",
+        )
+        for n, (share, err) in enumerate(zip(result.shares, result.share_errors(), strict=True)):
+            weight = result.weights[n]
+            goal = weight / sum(result.weights)
+            table.add_row(
+                f"batch weight {weight:g}", f"{share:.1%} ({err:+.1%})", f"{goal:.0%} ±10 %"
+            )
+        reached = "-" if result.reached_after is None else f"{result.reached_after:.1f}s"
+        table.add_row(f"rate set to {result.changed_to:g}/s: reached after", reached, "a few s")
+        table.add_row(
+            "achieved after the change", f"{result.achieved_after_change:.2f} items/s", ""
+        )
+        console.print(table)
+
+    run(bench())
