@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from api_support import ENRICHMENT, OPERATOR, Api, ApiFactory, api_users, api_vins, auth, users_csv
-from fleetbatch.pipelines.enrich.output import output_dir, write_chunk_file
 from fleetbatch.errors import BatchNotFoundError
+from fleetbatch.pipelines.enrich.output import output_dir, write_chunk_file
 from fleetbatch.pipelines.enrich.service import region_for, segment_and_score
 from fleetbatch.services.outputs import output_file
 

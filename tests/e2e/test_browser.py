@@ -4,8 +4,9 @@ never a downloaded one) against the API served by uvicorn over a test harness.
 An operator logs in, uploads a file, watches the bar reach 100 % without a reload,
 filters the failed items, searches a VIN, downloads the report, and pauses and
 resumes a running batch; an enrich batch of users is uploaded through the same page
-and its batch page names its keys user_id and lists its result files. A screenshot of the batch page is saved under
-``artifacts/`` (gitignored) for whoever looks at a CI run.
+and its batch page names its keys user_id and lists its result files. Screenshots of
+the batch pages are saved under ``artifacts/`` (gitignored) for whoever looks at a
+CI run.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ stderr and nothing of the attempt in the database: no batch, upload, item or
 rejection row, and no batch workflow on Temporal. The one exception is a file
 whose every row is invalid: its rejections are the report, so they are kept
 (with their batch and upload rows), but no item is and no workflow starts.
+Files for the enrich pipeline (``--pipeline enrich``, users) are held to the same rules.
 
 Each test has its own data dir (so its own SQLite database), its own task queue,
 an env file that does not exist and an environment without the developer's
@@ -30,6 +31,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from fleetbatch.domain import ItemStatus
+from fleetbatch.pipelines.enrich.output import output_dir, write_chunk_file
 from fleetbatch.pipelines.vehicle.commands import COMMANDS
 from fleetbatch.pipelines.vehicle.vin import make_vin
 from fleetbatch.temporal import DevServer
@@ -350,7 +352,7 @@ async def test_new_batch_without_command(cli: Cli, dev_client: Client) -> None:
 
     result = await cli.submit(path, "--batch", batch)
 
-    assert_error(result, f"batch {batch!r} is new: give the command to send")
+    assert_error(result, "give the command to send (for example --command lock_doors)")
     await assert_nothing_stored(cli, dev_client, batch)
 
 
@@ -372,7 +374,7 @@ async def test_failed_attempts_leave_an_existing_batch_as_it_was(
 
     other = write(cli.tmp / "other.csv", csv_bytes(vins(5, start=20)))
     result = await cli.submit(other, "--command", "unlock_doors", "--batch", batch)
-    assert_error(result, f"batch {batch!r} runs command 'lock_doors', not 'unlock_doors'")
+    assert_error(result, f"batch {batch!r} runs vehicle 'lock_doors', not vehicle 'unlock_doors'")
     assert cli.dump(batch) == before
     assert cli.stored() == {"batches": 1, "uploads": 1, "items": 3, "rejections": 0}
 
@@ -430,9 +432,19 @@ async def test_valid_file(cli: Cli, dev_client: Client) -> None:
     assert f"batch {batch} (lock_doors): 3 accepted, 0 rejected" in result.output, result
     assert result.stderr == "", result
     assert cli.stored(batch) == {"batches": 1, "uploads": 1, "items": 3, "rejections": 0}
-    items = cli.query("SELECT line, vin, status FROM items WHERE batch_id = ? ORDER BY line", batch)
-    assert [(line, vin) for line, vin, _ in items] == [(2, good[0]), (3, good[1]), (4, good[2])]
-    assert {status for _, _, status in items} <= set(ItemStatus)
+    items = cli.query(
+        "SELECT line, key, payload, status FROM items WHERE batch_id = ? ORDER BY line", batch
+    )
+    # A VIN's row has nothing but the key: its payload is JSON null.
+    assert [(line, key, payload) for line, key, payload, _ in items] == [
+        (2, good[0], "null"),
+        (3, good[1], "null"),
+        (4, good[2], "null"),
+    ]
+    assert {status for *_, status in items} <= set(ItemStatus)
+    assert cli.query("SELECT pipeline, label, options FROM batches WHERE id = ?", batch) == [
+        ("vehicle", "lock_doors", '{"command": "lock_doors"}')
+    ]
     description = await dev_client.get_workflow_handle(batch_workflow_id(batch)).describe()
     assert description.task_queue == cli.env["FLEETBATCH_TEMPORAL_TASK_QUEUE"]
 
@@ -512,3 +524,187 @@ async def test_unknown_namespace_stores_nothing(cli: Cli, dev_client: Client) ->
     assert result.error.startswith("error: "), result
     assert "e2e-no-such-namespace" in result.error, result
     await assert_nothing_stored(cli, dev_client, batch)
+
+
+# -- the enrich pipeline ---------------------------------------------------------
+
+
+def users_bytes(rows: list[tuple[str, str, str]], header: str = "user_id,email,country") -> bytes:
+    return (header + "\n" + "".join(",".join(row) + "\n" for row in rows)).encode()
+
+
+def users(n: int, start: int = 0) -> list[tuple[str, str, str]]:
+    return [(f"cli-u{i:04d}", f"user{i}@example.com", "nl") for i in range(start, start + n)]
+
+
+async def test_enrich_valid_file(cli: Cli, dev_client: Client) -> None:
+    batch = new_batch_id()
+    good = users(3)
+    data = users_bytes(
+        [
+            good[0],
+            ("", "nobody@example.com", "fr"),
+            good[1],
+            ("cli-bad", "not-an-email", "us"),
+            (good[0][0], "again@example.com", "de"),
+            (good[2][0], good[2][1], "Nl"),
+        ]
+    )
+    path = write(cli.tmp / "users.csv", data)
+
+    result = await cli.submit(path, "--pipeline", "enrich", "--batch", batch)
+
+    assert result.code == 0, result
+    assert f"batch {batch} (enrich): 3 accepted, 3 rejected\n" in result.stdout, result
+    assert result.stderr == "", result
+    rows = table_rows(result.stdout)
+    for line, value, reason in (
+        (3, "nobody@example.com", "missing user_id"),
+        (5, "cli-bad", "invalid email 'not-an-email'"),
+        (6, good[0][0], "duplicate user_id, first seen on line 2"),
+    ):
+        assert [str(line), value, *reason.split()] in rows, (line, result)
+    assert cli.stored(batch) == {"batches": 1, "uploads": 1, "items": 3, "rejections": 3}
+    assert cli.query("SELECT pipeline, label, options FROM batches WHERE id = ?", batch) == [
+        ("enrich", "enrich", '{"format": "jsonl"}')
+    ]
+    items = cli.query(
+        "SELECT line, key, payload FROM items WHERE batch_id = ? ORDER BY line", batch
+    )
+    assert items == [
+        (2, good[0][0], f'{{"email": "{good[0][1]}", "country": "NL"}}'),
+        (4, good[1][0], f'{{"email": "{good[1][1]}", "country": "NL"}}'),
+        (7, good[2][0], f'{{"email": "{good[2][1]}", "country": "NL"}}'),
+    ]
+    description = await dev_client.get_workflow_handle(batch_workflow_id(batch)).describe()
+    assert description.task_queue == cli.env["FLEETBATCH_TEMPORAL_TASK_QUEUE"]
+
+
+async def test_enrich_format_implies_the_pipeline(cli: Cli) -> None:
+    batch = new_batch_id()
+    path = write(cli.tmp / "users.csv", users_bytes(users(2, 10)))
+
+    result = await cli.submit(path, "--format", "csv", "--batch", batch)
+
+    assert result.code == 0, result
+    assert f"batch {batch} (enrich): 2 accepted, 0 rejected\n" in result.stdout, result
+    assert cli.query("SELECT pipeline, label, options FROM batches WHERE id = ?", batch) == [
+        ("enrich", "enrich", '{"format": "csv"}')
+    ]
+
+
+async def test_vehicle_pipeline_named_explicitly(cli: Cli) -> None:
+    batch = new_batch_id()
+    path = write(cli.tmp / "vins.csv", csv_bytes(vins(2, 40)))
+
+    result = await cli.submit(
+        path, "--pipeline", "vehicle", "--command", "flash_lights", "--batch", batch
+    )
+
+    assert result.code == 0, result
+    assert f"batch {batch} (flash_lights): 2 accepted, 0 rejected\n" in result.stdout, result
+    assert cli.query("SELECT pipeline, label, options FROM batches WHERE id = ?", batch) == [
+        ("vehicle", "flash_lights", '{"command": "flash_lights"}')
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--pipeline", "enrch"],
+            "unknown pipeline 'enrch'; did you mean 'enrich'? (known: enrich, vehicle)",
+        ),
+        (["--pipeline", "weather"], "unknown pipeline 'weather' (known: enrich, vehicle)"),
+        (
+            ["--pipeline", "enrich", "--format", "xml"],
+            "unknown output format 'xml': use jsonl or csv",
+        ),
+        (["--format", "xml"], "unknown output format 'xml': use jsonl or csv"),
+        (
+            ["--pipeline", "enrich", "--command", "lock_doors"],
+            "the enrich pipeline takes no option 'command' (it takes: format)",
+        ),
+        (
+            ["--pipeline", "vehicle"],
+            "give the command to send (for example --command lock_doors)",
+        ),
+    ],
+    ids=["misspelt", "unknown", "bad-format", "format-alone", "command-for-enrich", "no-command"],
+)
+async def test_pipeline_options_need_no_temporal(
+    offline_cli: Cli, args: list[str], message: str
+) -> None:
+    path = write(offline_cli.tmp / "users.csv", users_bytes(users(2)))
+
+    result = await offline_cli.submit(path, *args)
+
+    assert_error(result, message)
+    assert offline_cli.stored() == NOTHING
+
+
+async def test_enrich_file_without_a_user_id_column(cli: Cli, dev_client: Client) -> None:
+    batch = new_batch_id()
+    path = write(cli.tmp / "vins.csv", csv_bytes(vins(2)))
+
+    result = await cli.submit(path, "--pipeline", "enrich", "--batch", batch)
+
+    assert_error(result, "line 1: no 'user_id' column in the header (found: vin)")
+    await assert_nothing_stored(cli, dev_client, batch)
+
+
+async def test_enrich_every_row_invalid(cli: Cli, dev_client: Client) -> None:
+    batch = new_batch_id()
+    data = users_bytes([("", "a@example.com", "de"), ("cli-x", "b@example.com", "Germany")])
+    path = write(cli.tmp / "users.csv", data)
+
+    result = await cli.submit(path, "--pipeline", "enrich", "--batch", batch)
+
+    assert result.code == 1, result
+    assert f"batch {batch} (enrich): 0 accepted, 2 rejected" in result.output, result
+    assert "no valid rows: nothing to run" in result.stdout, result
+    assert cli.stored(batch) == {"batches": 1, "uploads": 1, "items": 0, "rejections": 2}
+    assert cli.query("SELECT line, value, reason FROM rejections ORDER BY line") == [
+        (2, "a@example.com", "missing user_id"),
+        (3, "cli-x", "invalid country 'Germany': expected a two-letter ISO 3166 code"),
+    ]
+    assert not await workflow_exists(dev_client, batch)
+
+
+async def test_an_enrich_file_for_a_vehicle_batch(cli: Cli) -> None:
+    batch = new_batch_id()
+    first = await cli.submit(
+        write(cli.tmp / "vins.csv", csv_bytes(vins(2))), "--command", "lock_doors", "-b", batch
+    )
+    assert first.code == 0, first
+    before = cli.dump(batch)
+
+    path = write(cli.tmp / "users.csv", users_bytes(users(2)))
+    result = await cli.submit(path, "--pipeline", "enrich", "--batch", batch)
+
+    assert_error(result, f"batch {batch!r} runs vehicle 'lock_doors', not enrich 'enrich'")
+    assert cli.dump(batch) == before
+
+
+async def test_report_lists_result_files(cli: Cli) -> None:
+    batch = new_batch_id()
+    path = write(cli.tmp / "users.csv", users_bytes(users(2, 20)))
+    assert (await cli.submit(path, "--pipeline", "enrich", "--batch", batch)).code == 0
+
+    none = await cli.run("report", batch, "--files")
+    assert none.code == 0, none
+    assert none.stdout == "0 result files\n", none
+
+    directory = output_dir(Path(cli.env["FLEETBATCH_DATA_DIR"]), batch)
+    first = write_chunk_file(directory, batch, 1, 1, [{"user_id": "cli-u0020"}])
+    second = write_chunk_file(directory, batch, 2, 2, [{"user_id": "cli-u0021"}], "csv")
+    listed = await cli.run("report", batch, "--files")
+    assert listed.code == 0, listed
+    assert listed.stdout == (
+        f"{first}  {first.stat().st_size:,} bytes\n"
+        f"{second}  {second.stat().st_size:,} bytes\n"
+        "2 result files\n"
+    ), listed
+
+    unknown = await cli.run("report", "no-such-batch", "--files")
+    assert_error(unknown, "no batch 'no-such-batch'")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from fleetbatch.workflows import ChunkWorkflow
+from fleetbatch.pipelines.vehicle.workflow import VehicleChunkWorkflow
 from support import Harness, harness, vins
 
 pytestmark = pytest.mark.integration
@@ -23,10 +23,10 @@ def expected_status(h: Harness, row: dict[str, object], denied: set[str]) -> str
 
 
 async def find_by_vin(client: Client, vin: str) -> list[str]:
-    """Workflow ids whose VINs search attribute holds ``vin`` (visibility lags a little)."""
+    """Workflow ids whose item keys attribute holds ``vin`` (visibility lags a little)."""
     async with asyncio.timeout(20):
         while True:
-            found = [w.id async for w in client.list_workflows(f"FleetbatchVins = '{vin}'")]
+            found = [w.id async for w in client.list_workflows(f"FleetbatchKeys = '{vin}'")]
             if found:
                 return found
             await asyncio.sleep(0.2)
@@ -68,6 +68,6 @@ async def test_batch_on_the_dev_server(
     # Any VIN's execution is one search away.
     assert found == [items[probe]["workflow_id"]]
     if chunk_size == 1:
-        assert found == [f"fleetbatch-{upload.batch_id}-vin-{probe}"]
-    chunk = await dev_client.get_workflow_handle_for(ChunkWorkflow.run, found[0]).result()
+        assert found == [f"fleetbatch-{upload.batch_id}-item-{items[probe]['id']}"]
+    chunk = await dev_client.get_workflow_handle_for(VehicleChunkWorkflow.run, found[0]).result()
     assert chunk.size == chunk_size

@@ -163,7 +163,7 @@ async def test_a_response_for_a_finished_or_unknown_workflow_is_recorded_as_orph
 
     await until(recorded)
     [orphan] = await store.orphans.list("b-orphan")
-    assert (orphan.command_id, orphan.workflow_id, orphan.ok) == (
+    assert (orphan.effect_id, orphan.workflow_id, orphan.ok) == (
         "c-orphan-1",
         message.reply_to,
         True,

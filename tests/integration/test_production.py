@@ -97,7 +97,7 @@ class Deployment:
             self.settings,
             io.BytesIO(csv_bytes(vins(ITEMS, start))),
             filename="fleet.csv",
-            command="lock_doors",
+            options={"command": "lock_doors"},
             chunk_size=100,
         )
         assert upload.accepted == ITEMS

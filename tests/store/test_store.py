@@ -107,12 +107,20 @@ def recorded(store: Store) -> Iterator[list[tuple[str, Any]]]:
         event.remove(store.engine.sync_engine, "before_cursor_execute", capture)
 
 
-_TARGET = re.compile(r"^(?:INSERT INTO|UPDATE|DELETE FROM) \w+|^SELECT .*? FROM \w+")
+_TARGET = re.compile(
+    # PostgreSQL's duplicate lookup (a LATERAL probe of items per key) first.
+    r"^SELECT .*? CROSS JOIN LATERAL \(SELECT .*? FROM \w+"
+    r"|^(?:INSERT INTO|UPDATE|DELETE FROM) \w+|^SELECT .*? FROM \w+",
+    re.DOTALL,
+)
 
 
 def targets(seen: list[tuple[str, Any]], table: str) -> list[str]:
     """What the statements did to ``table``: ``INSERT INTO items``, ``SELECT … FROM items``."""
     found = [m[0] for m in (_TARGET.match(sql) for sql, _ in seen) if m]
+    found = [
+        re.sub(r"^SELECT .* FROM (\w+)$", r"SELECT FROM \1", t, flags=re.DOTALL) for t in found
+    ]
     return [
         f"SELECT FROM {table}" if t.startswith("SELECT") else t
         for t in found

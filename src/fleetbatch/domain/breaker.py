@@ -10,7 +10,7 @@ class BreakerCount:
     """One attempt of one chunk, as the breaker of its key counts it."""
 
     key: str
-    """The breaker's name: what the pipeline protects (a vehicle command type, say)."""
+    """The breaker's name: the downstream the pipeline protects with it."""
     successes: int
     failures: int
     """Calls the downstream rejected or did not answer in time."""

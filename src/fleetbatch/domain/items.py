@@ -28,7 +28,7 @@ TERMINAL = frozenset(
 
 
 def effect_id_for(batch_id: str, key: str, redrive: int = 0) -> str:
-    """The id of an item's effect (a vehicle command's command id, say): the same on
+    """The id of an item's effect on a downstream system: the same on
     every retry, so the receiving side can deduplicate; each redrive is a new effect."""
     suffix = f"/redrive-{redrive}" if redrive else ""
     return str(uuid.uuid5(_EFFECT_NS, f"{batch_id}/{key}{suffix}"))

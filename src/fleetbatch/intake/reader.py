@@ -2,7 +2,7 @@
 
 Each physical line is one record (item files have no multi-line fields), which
 keeps memory flat for any file size and gives exact line numbers. A pipeline
-names its key field (``vin``, ``user_id``) and validates the rows.
+names its key field (``user_id``, say) and validates the rows.
 """
 
 from __future__ import annotations

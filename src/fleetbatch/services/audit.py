@@ -63,9 +63,9 @@ async def audit(
             report.items += 1
             status = ItemStatus(row["status"])
             if status not in TERMINAL:
-                report.not_terminal.append(row["vin"])
+                report.not_terminal.append(row["key"])
             if status is ItemStatus.SUCCEEDED:
-                succeeded_in_store.add(row["command_id"])
+                succeeded_in_store.add(row["effect_id"])
     report.succeeded_not_executed = sorted(succeeded_in_store - succeeded_by_domain)
     report.executed_not_succeeded = sorted(succeeded_by_domain - succeeded_in_store)
     return report

@@ -35,7 +35,7 @@ class BatchRecord:
     id: str
     pipeline: str
     label: str
-    """What the batch does, in a word: its vehicle command, say; the pipeline's name else."""
+    """What the batch does, in a word, as its pipeline names it (for lists and filters)."""
     options: dict[str, Any]
     """The pipeline's options, as given at submit."""
     status: str

@@ -1,5 +1,5 @@
-"""Circuit breakers, one per key (what a pipeline protects: a vehicle command type,
-say), shared by every worker through the store.
+"""Circuit breakers, one per key (the downstream a pipeline protects), shared by
+every worker through the store.
 
 Closed: calls flow; each chunk reports how its calls fared. When the
 failure share over a window of at least ``min_calls`` reaches the threshold,

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import BindParameter, and_, bindparam, func, select, update
+from sqlalchemy import BindParameter, and_, bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from fleetbatch.domain import BreakerCount, ChunkSpec, ItemRef, ItemStatus, Outcome, effect_id_for
@@ -69,6 +69,13 @@ _ACQUIRE: dict[str, Any] = {}
 """``leases.acquire_from`` the open keys of a chunk, per dialect."""
 
 
+_FIRST_LINES_PG = text(
+    "SELECT v.key, i.upload_id, i.line FROM unnest(CAST(:keys AS varchar[])) AS v(key) "
+    "CROSS JOIN LATERAL (SELECT upload_id, line FROM items "
+    "WHERE items.batch_id = :batch_id AND items.key = v.key LIMIT 1) AS i"
+)
+
+
 class ItemRepository:
     """Bulk reads and writes of a batch's items."""
 
@@ -116,11 +123,18 @@ class ItemRepository:
         rows an insert left out, to say where each duplicate was first seen."""
         if not keys:
             return {}
-        found = await conn.execute(
-            select(items.c.key, items.c.upload_id, items.c.line).where(
-                items.c.batch_id == batch_id, items.c.key.in_(keys)
+        if conn.dialect.name == "postgresql":
+            # Inside an upload's transaction the planner's statistics still describe
+            # the table before it, so for `key IN (…)` (or a join) it reads the whole
+            # batch by batch id: quadratic over a file. A LATERAL lookup with LIMIT 1
+            # cannot be flattened into a join: one index probe per key.
+            found = await conn.execute(_FIRST_LINES_PG, {"keys": list(keys), "batch_id": batch_id})
+        else:
+            found = await conn.execute(
+                select(items.c.key, items.c.upload_id, items.c.line).where(
+                    items.c.batch_id == batch_id, items.c.key.in_(keys)
+                )
             )
-        )
         return {r.key: (r.upload_id, r.line) for r in found}
 
     async def next_chunks(

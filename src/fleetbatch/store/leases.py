@@ -1,7 +1,7 @@
 """Leases on item keys: no two chunk workflows, of any batches, work on one key at once.
 
-A chunk takes the leases of its VINs in the same transaction that puts its
-items in flight, and gives them back when its items are terminal. A VIN held
+A chunk takes the leases of its keys in the same transaction that puts its
+items in flight, and gives them back when its items are terminal. A key held
 elsewhere stays pending in its own batch until the holder lets go.
 """
 

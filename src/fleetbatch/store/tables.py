@@ -95,7 +95,7 @@ items = Table(
     Index("ix_items_batch_status_id", "batch_id", "status", "id"),
     Index("ix_items_key", "key"),
 )
-"""A batch's items: the key (a VIN, a user id, …), the row's other fields as
+"""A batch's items: the key (a user id, …), the row's other fields as
 ``payload``, the status, attempts, the error and the step's ``result``."""
 
 rejections = Table(

@@ -54,7 +54,7 @@ class UploadWriter:
         """Store the rows; if reading them raises, nothing at all is stored.
 
         Args:
-            key_name: what an item's key is called in rejections (``VIN``, ``user_id``).
+            key_name: what an item's key is called in rejections (``user_id``, say).
 
         Raises:
             BatchConflictError: the batch exists with another pipeline or label.

@@ -10,7 +10,7 @@ STORE_TIMEOUT = timedelta(seconds=60)
 BUS_TIMEOUT = timedelta(seconds=30)
 CONSENT_TIMEOUT = timedelta(seconds=30)
 
-# Infrastructure failures (database, bus, consent service down) are retried
+# Infrastructure failures (database, bus, a downstream service down) are retried
 # until they recover: an item must never be lost to an outage. Bad data is not.
 RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
