@@ -10,9 +10,6 @@ import asyncio
 import io
 import json
 import os
-import signal
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -30,6 +27,7 @@ from fleetbatch.services.submission import submit_file
 from fleetbatch.store import Store
 from fleetbatch.temporal import DevServer
 from fleetbatch.workflows.ids import batch_workflow_id
+from processes import Process
 from support import csv_bytes, vins
 
 pytestmark = pytest.mark.integration
@@ -38,48 +36,6 @@ __all__ = ["nats_namespace", "pg_url"]  # fixtures
 ITEMS = 5000
 # Short timeouts so a crash costs seconds; rate off: this measures recovery, not rates.
 COMMANDS = {"lock_doors": {"rate": "off", "response_timeout_seconds": 8, "max_attempts": 30}}
-
-
-class Process:
-    """One ``fleetbatch`` command as a subprocess, with its output in a log file."""
-
-    def __init__(self, name: str, args: list[str], env: dict[str, str], workdir: Path) -> None:
-        self.name = name
-        self._args = args
-        self._env = env
-        self._workdir = workdir
-        self.starts = 0
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def log(self) -> Path:
-        return self._workdir / f"{self.name}-{self.starts}.log"
-
-    def start(self) -> None:
-        self.starts += 1
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "fleetbatch.cli.main", *self._args],
-                env=self._env,
-                cwd=self._workdir,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def terminate(self) -> int:
-        """SIGTERM, and the exit code of the graceful shutdown."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            raise
 
 
 @dataclass
