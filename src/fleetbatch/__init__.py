@@ -1,3 +1,3 @@
-"""fleetbatch: send a command to every vehicle of a file, durably, on Temporal."""
+"""fleetbatch: run every item of a file through a pipeline, durably, on Temporal."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

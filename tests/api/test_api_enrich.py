@@ -208,9 +208,7 @@ async def test_an_enrich_file_for_a_vehicle_batch_is_409(api: Api) -> None:
         users_csv(api_users(1)), "users.csv", pipeline="enrich", batch_id="b-mixed"
     )
     assert response.status_code == 409
-    assert response.json() == {
-        "detail": "batch 'b-mixed' runs vehicle 'lock_doors', not enrich 'enrich'"
-    }
+    assert response.json() == {"detail": "batch 'b-mixed' is a vehicle batch, not enrich"}
     await api.h.result("b-mixed")
     assert len(await api.h.items("b-mixed")) == 1
 

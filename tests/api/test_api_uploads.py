@@ -132,7 +132,8 @@ async def test_a_new_batch_needs_a_command(api: Api) -> None:
     )
     assert response.status_code == 422
     assert response.json() == {
-        "detail": "give the command to send (for example --command lock_doors)"
+        "detail": "a new vehicle batch needs the command to send (backoffice_update, flash_lights, "
+        "honk_horn, lock_doors, ota_update, unlock_doors)"
     }
     await _nothing_stored(api)
 
@@ -178,7 +179,5 @@ async def test_a_conflicting_batch_is_409(api: Api) -> None:
     assert (await api.upload(api_vins(1), batch_id="b-conf")).status_code == 201
     response = await api.upload(api_vins(1, 5), batch_id="b-conf", command="flash_lights")
     assert response.status_code == 409
-    assert response.json() == {
-        "detail": "batch 'b-conf' runs vehicle 'lock_doors', not vehicle 'flash_lights'"
-    }
+    assert response.json() == {"detail": "batch 'b-conf' runs 'lock_doors', not 'flash_lights'"}
     await api.h.result("b-conf")

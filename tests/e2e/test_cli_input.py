@@ -342,7 +342,9 @@ async def test_invalid_batch_id(cli: Cli) -> None:
 
     result = await cli.submit(path, "--command", "lock_doors", "--batch", "bad id!")
 
-    assert_error(result, "invalid batch id 'bad id!': use 1-64 letters, digits, '.', '_' or '-'")
+    assert_error(
+        result, "invalid batch id 'bad id!': use 1-64 letters, digits, '.', '_' or '-' (no '..')"
+    )
     assert cli.stored() == NOTHING
 
 
@@ -352,7 +354,11 @@ async def test_new_batch_without_command(cli: Cli, dev_client: Client) -> None:
 
     result = await cli.submit(path, "--batch", batch)
 
-    assert_error(result, "give the command to send (for example --command lock_doors)")
+    assert_error(
+        result,
+        "a new vehicle batch needs the command to send (backoffice_update, flash_lights, "
+        "honk_horn, lock_doors, ota_update, unlock_doors)",
+    )
     await assert_nothing_stored(cli, dev_client, batch)
 
 
@@ -374,7 +380,7 @@ async def test_failed_attempts_leave_an_existing_batch_as_it_was(
 
     other = write(cli.tmp / "other.csv", csv_bytes(vins(5, start=20)))
     result = await cli.submit(other, "--command", "unlock_doors", "--batch", batch)
-    assert_error(result, f"batch {batch!r} runs vehicle 'lock_doors', not vehicle 'unlock_doors'")
+    assert_error(result, f"batch {batch!r} runs 'lock_doors', not 'unlock_doors'")
     assert cli.dump(batch) == before
     assert cli.stored() == {"batches": 1, "uploads": 1, "items": 3, "rejections": 0}
 
@@ -435,11 +441,11 @@ async def test_valid_file(cli: Cli, dev_client: Client) -> None:
     items = cli.query(
         "SELECT line, key, payload, status FROM items WHERE batch_id = ? ORDER BY line", batch
     )
-    # A VIN's row has nothing but the key: its payload is JSON null.
+    # A VIN's row has nothing but the key: no payload (SQL NULL, not JSON null).
     assert [(line, key, payload) for line, key, payload, _ in items] == [
-        (2, good[0], "null"),
-        (3, good[1], "null"),
-        (4, good[2], "null"),
+        (2, good[0], None),
+        (3, good[1], None),
+        (4, good[2], None),
     ]
     assert {status for *_, status in items} <= set(ItemStatus)
     assert cli.query("SELECT pipeline, label, options FROM batches WHERE id = ?", batch) == [
@@ -627,7 +633,8 @@ async def test_vehicle_pipeline_named_explicitly(cli: Cli) -> None:
         ),
         (
             ["--pipeline", "vehicle"],
-            "give the command to send (for example --command lock_doors)",
+            "a new vehicle batch needs the command to send (backoffice_update, flash_lights, "
+            "honk_horn, lock_doors, ota_update, unlock_doors)",
         ),
     ],
     ids=["misspelt", "unknown", "bad-format", "format-alone", "command-for-enrich", "no-command"],
@@ -682,7 +689,7 @@ async def test_an_enrich_file_for_a_vehicle_batch(cli: Cli) -> None:
     path = write(cli.tmp / "users.csv", users_bytes(users(2)))
     result = await cli.submit(path, "--pipeline", "enrich", "--batch", batch)
 
-    assert_error(result, f"batch {batch!r} runs vehicle 'lock_doors', not enrich 'enrich'")
+    assert_error(result, f"batch {batch!r} is a vehicle batch, not enrich")
     assert cli.dump(batch) == before
 
 

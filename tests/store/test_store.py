@@ -302,9 +302,7 @@ async def test_batch_with_another_command_conflicts(store: Store, batch_id: str)
     await upload(store, batch_id, csv_of(V1))
     with pytest.raises(BatchConflictError) as caught:
         await upload(store, batch_id, csv_of(V2), command="unlock_doors")
-    assert str(caught.value) == (
-        f"batch {batch_id!r} runs vehicle 'lock_doors', not vehicle 'unlock_doors'"
-    )
+    assert str(caught.value) == (f"batch {batch_id!r} runs 'lock_doors', not 'unlock_doors'")
     assert len(await rows_of(store, uploads, batch_id)) == 1
     assert [r["key"] for r in await all_items(store, batch_id)] == [V1]
     assert (await store.batches.get(batch_id)).label == "lock_doors"
@@ -314,7 +312,7 @@ async def test_batch_of_another_pipeline_conflicts(store: Store, batch_id: str) 
     await upload(store, batch_id, csv_of(V1))
     with pytest.raises(BatchConflictError) as caught:
         await upload(store, batch_id, users_csv(("u-1", "a@example.com", "de")), pipeline="enrich")
-    assert str(caught.value) == f"batch {batch_id!r} runs vehicle 'lock_doors', not enrich 'enrich'"
+    assert str(caught.value) == f"batch {batch_id!r} is a vehicle batch, not enrich"
     assert len(await rows_of(store, uploads, batch_id)) == 1
     assert [r["key"] for r in await all_items(store, batch_id)] == [V1]
     assert (await store.batches.get(batch_id)).pipeline == "vehicle"

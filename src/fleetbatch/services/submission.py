@@ -68,9 +68,9 @@ async def submit_file(
         TemporalUnavailableError: Temporal cannot be used; checked before storing.
     """
     batch_id = batch_id or new_batch_id()
-    if not _BATCH_ID.fullmatch(batch_id):
+    if not _BATCH_ID.fullmatch(batch_id) or ".." in batch_id:
         raise BatchConflictError(
-            f"invalid batch id {batch_id!r}: use 1-64 letters, digits, '.', '_' or '-'"
+            f"invalid batch id {batch_id!r}: use 1-64 letters, digits, '.', '_' or '-' (no '..')"
         )
     await check_namespace(client)
     existing = await store.batches.find(batch_id)

@@ -67,9 +67,13 @@ class UploadWriter:
                 new_batch.pipeline,
                 new_batch.label,
             ):
+                if existing.pipeline != new_batch.pipeline:
+                    raise BatchConflictError(
+                        f"batch {batch_id!r} is a {existing.pipeline} batch, "
+                        f"not {new_batch.pipeline}"
+                    )
                 raise BatchConflictError(
-                    f"batch {batch_id!r} runs {existing.pipeline} {existing.label!r}, "
-                    f"not {new_batch.pipeline} {new_batch.label!r}"
+                    f"batch {batch_id!r} runs {existing.label!r}, not {new_batch.label!r}"
                 )
             if existing is not None and existing.status in STOPPED:
                 raise BatchConflictError(

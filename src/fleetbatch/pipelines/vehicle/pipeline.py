@@ -11,7 +11,7 @@ from temporalio.worker import Worker
 
 from fleetbatch.activities.items import ItemActivities
 from fleetbatch.config import Settings
-from fleetbatch.errors import UnknownCommandError
+from fleetbatch.errors import ConfigError, UnknownCommandError
 from fleetbatch.intake import Accepted, BadRow, RawRow, Rejection
 from fleetbatch.pipelines import register
 from fleetbatch.pipelines.base import BatchPlan, Pipeline, WorkerContext
@@ -33,9 +33,15 @@ class VehiclePipeline(Pipeline):
     description = "send a command to every vehicle: consent, publish, await the answer"
 
     def options(self, given: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
+        unknown = sorted(set(given) - {"command"})
+        if unknown:
+            raise ConfigError(
+                f"the vehicle pipeline takes no option {unknown[0]!r} (it takes: command)"
+            )
         command = given.get("command")
         if not command:
-            raise UnknownCommandError("give the command to send (for example --command lock_doors)")
+            known = ", ".join(sorted(settings.command_types))
+            raise UnknownCommandError(f"a new vehicle batch needs the command to send ({known})")
         return {"command": get_command(str(command), settings.command_types).name}
 
     def plan(self, options: Mapping[str, Any], settings: Settings) -> BatchPlan:
