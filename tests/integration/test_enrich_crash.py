@@ -154,3 +154,7 @@ async def test_ten_thousand_users_survive_a_worker_killed_mid_chunk(
         check=True,
     )
     assert f"{len(names)} result files" in listed.stdout
+    fallbacks = len(by_status["failed"])
+    assert f"records by source: fallback {fallbacks:,}, service {USERS - fallbacks:,}" in (
+        listed.stdout
+    )

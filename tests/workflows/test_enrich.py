@@ -38,11 +38,13 @@ async def test_every_user_ends_enriched_or_with_a_counted_fallback(
         upload = await submit_users(h, 60)
         counts = await h.result(upload.batch_id)
         items = await h.items(upload.batch_id)
+        sources = await h.store.items.result_sources(upload.batch_id)
         assert h.enrichment is not None
         calls = h.enrichment.calls
     failed = {k: r for k, r in items.items() if r["status"] == "failed"}
     assert counts["succeeded"] + counts["failed"] == 60
     assert counts["failed"] == len(failed) > 0  # 0.4³ of 60 users: about 4
+    assert sources == {"fallback": counts["failed"], "service": counts["succeeded"]}
     for row in failed.values():
         assert row["error"] == "fallback record: enrichment service answered 503 after 3 attempts"
         assert row["result"]["enriched"] is False

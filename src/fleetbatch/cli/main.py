@@ -251,6 +251,12 @@ def report(
                 for f in found:
                     console.print(f"{f.path}  {f.size:,} bytes", highlight=False, soft_wrap=True)
                 console.print(f"{len(found)} result files")
+                sources = await store.items.result_sources(batch)
+                if sources:
+                    console.print(
+                        "records by source: "
+                        + ", ".join(f"{k} {v:,}" for k, v in sorted(sources.items()))
+                    )
                 return
             chunks = await report_csv(store, batch, rejections=rejections)
             out = output.open("w", newline="") if output else sys.stdout

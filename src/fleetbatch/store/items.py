@@ -435,6 +435,18 @@ class ItemRepository:
         found = {status: n for status, n in await conn.execute(query)}
         return {s.value: int(found.get(s.value, 0)) for s in ItemStatus}
 
+    async def result_sources(self, batch_id: str) -> dict[str, int]:
+        """Items of the batch by their result's ``source`` (where a step says its
+        record came from), for items that have one."""
+        source = items.c.result["source"].as_string()
+        query = (
+            select(source, func.count())
+            .where(items.c.batch_id == batch_id, source.is_not(None))
+            .group_by(source)
+        )
+        async with self._engine.connect() as conn:
+            return {str(s): int(n) for s, n in await conn.execute(query)}
+
     async def counts(self, batch_id: str) -> dict[str, int]:
         """Items of the batch by status (every status present, zeros included)."""
         async with self._engine.connect() as conn:
