@@ -150,7 +150,7 @@ async def run_rate_bench(
             temporal_task_queue="fleetbatch-rate-bench",
             metrics_address=None,
             # One item per publish activity: the server's limit is the item rate.
-            commands={COMMAND: CommandSettings(rate=limit, publish_slice=1)},
+            commands={COMMAND: CommandSettings(rate=limit)},
             chunk_size=10,
             max_in_flight=20,
             idle_close_after_seconds=1.0,

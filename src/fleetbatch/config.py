@@ -34,7 +34,6 @@ class CommandSettings(BaseModel):
     response_timeout_seconds: float | None = Field(default=None, gt=0)
     max_attempts: int | None = Field(default=None, ge=1, le=100)
     rate: str | float | None = None
-    publish_slice: int | None = Field(default=None, ge=1, le=5000)
     chunk_size: int | None = Field(default=None, ge=1, le=5000)
     max_in_flight: int | None = Field(default=None, ge=1, le=1000)
 
@@ -102,6 +101,11 @@ class Settings(BaseSettings):
     metrics_address: str | None = Field(
         default="127.0.0.1:9464",
         description="where a worker process serves Prometheus metrics; unset to turn off",
+    )
+    worker_health_file: Path | None = Field(
+        default=None,
+        description="where `fleetbatch worker` keeps its readiness and liveness (JSON: "
+        "status, waiting_for, pid, updated_at); <data dir>/worker-health.json when unset",
     )
 
     # Embedded dev server.
@@ -283,3 +287,8 @@ class Settings(BaseSettings):
     def effective_database_url(self) -> str:
         """The database URL, defaulting to a SQLite file in the data dir."""
         return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'fleetbatch.db'}"
+
+    @property
+    def effective_worker_health_file(self) -> Path:
+        """The worker's health file, defaulting to ``worker-health.json`` in the data dir."""
+        return self.worker_health_file or self.data_dir / "worker-health.json"

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from temporalio.client import Client
 from temporalio.runtime import Runtime
 from temporalio.worker import Worker
@@ -27,6 +30,7 @@ from fleetbatch.pipelines.vehicle.simulators import (
     DomainSimulator,
     DomainSimulatorConfig,
 )
+from fleetbatch.startup import wait_for
 from fleetbatch.store import Store
 from fleetbatch.telemetry import metrics_runtime
 from fleetbatch.temporal import DevServer, build_workers, connect, ensure_search_attributes
@@ -34,6 +38,9 @@ from fleetbatch.temporal.devserver import port_open
 from fleetbatch.temporal.rates import apply_configured_rates
 
 log = logging.getLogger(__name__)
+
+OnWaiting = Callable[[str | None], object]
+"""Told ``"PostgreSQL at host:port"`` while a dependency is awaited, ``None`` once it is up."""
 
 
 @dataclass
@@ -63,17 +70,40 @@ def dev_server_for(settings: Settings) -> DevServer:
 
 @contextlib.asynccontextmanager
 async def temporal_client(
-    settings: Settings, *, start_embedded: bool, runtime: Runtime | None = None
+    settings: Settings,
+    *,
+    start_embedded: bool,
+    runtime: Runtime | None = None,
+    check_search_attributes: bool = False,
+    wait: bool = False,
+    on_waiting: OnWaiting | None = None,
 ) -> AsyncIterator[Client]:
-    """A connected client; starts the embedded dev server when asked and none runs."""
+    """A connected client; starts the embedded dev server when asked and none runs.
+
+    With ``check_search_attributes`` (workers), fleetbatch's search attributes are
+    registered where missing, on a cluster as on the dev server; a server that refuses
+    raises ConfigError with the commands to run.
+
+    With ``wait`` (long-running processes) an unreachable Temporal is tried again
+    with backoff, one log line per attempt; without (short commands) it raises
+    ``TemporalUnavailableError`` at once.
+    """
     server: DevServer | None = None
     if settings.embedded_temporal and start_embedded and not port_open(settings.dev_server_port):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         server = dev_server_for(settings)
         await server.start()
     try:
-        client = await connect(settings, runtime=runtime)
-        if server is not None:
+        if wait:
+            client = await wait_for(
+                "Temporal",
+                settings.effective_temporal_address,
+                lambda: connect(settings, runtime=runtime),
+                on_waiting=on_waiting,
+            )
+        else:
+            client = await connect(settings, runtime=runtime)
+        if server is not None or check_search_attributes:
             await ensure_search_attributes(client)
         yield client
     finally:
@@ -81,11 +111,50 @@ async def temporal_client(
             server.stop()
 
 
+def database_target(url: str) -> tuple[str, str]:
+    """The database's kind and where it is, without credentials, for log lines:
+    ``("PostgreSQL", "db.example:5432")``, ``("SQLite", "/data/fleetbatch.db")``."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return "the database", "its configured URL"
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return "SQLite", parsed.database or ":memory:"
+    name = {"postgresql": "PostgreSQL", "postgres": "PostgreSQL"}.get(backend, backend)
+    port = parsed.port or (5432 if name == "PostgreSQL" else None)
+    host = parsed.host or "localhost"
+    return name, host if port is None else f"{host}:{port}"
+
+
+def bus_target(url: str) -> str:
+    """A NATS URL without credentials."""
+    return re.sub(r"//[^/@]*@", "//", url)
+
+
 @contextlib.asynccontextmanager
-async def open_store(settings: Settings) -> AsyncIterator[Store]:
-    """The store, migrated to the newest schema."""
+async def open_store(
+    settings: Settings, *, wait: bool = False, on_waiting: OnWaiting | None = None
+) -> AsyncIterator[Store]:
+    """The store, migrated to the newest schema.
+
+    With ``wait`` (long-running processes) a database that does not answer yet is
+    tried again with backoff, one log line per attempt; without (short commands)
+    the driver's error is raised at once. A wrong database name or password is
+    raised at once either way.
+    """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = await Store.open(settings.effective_database_url, settings.breaker_policy)
+    url = settings.effective_database_url
+    if wait:
+        name, target = database_target(url)
+        store = await wait_for(
+            name,
+            target,
+            lambda: Store.open(url, settings.breaker_policy),
+            on_waiting=on_waiting,
+        )
+    else:
+        store = await Store.open(url, settings.breaker_policy)
     try:
         yield store
     finally:
@@ -116,11 +185,25 @@ def nats_options(settings: Settings) -> NatsOptions:
 
 
 @contextlib.asynccontextmanager
-async def open_bus(settings: Settings, store: Store) -> AsyncIterator[Bus]:
-    """The configured bus; NATS dead-letters into the store's dead-letter table."""
+async def open_bus(
+    settings: Settings, store: Store, *, wait: bool = False, on_waiting: OnWaiting | None = None
+) -> AsyncIterator[Bus]:
+    """The configured bus; NATS dead-letters into the store's dead-letter table.
+
+    With ``wait`` an unreachable NATS is tried again with backoff; without, it
+    raises ``BusUnavailableError`` at once.
+    """
     bus: Bus
     if settings.nats:
-        bus = await NatsBus.connect(settings.bus, nats_options(settings), store.dead_letters.add)
+        options = nats_options(settings)
+
+        async def attempt() -> NatsBus:
+            return await NatsBus.connect(settings.bus, options, store.dead_letters.add)
+
+        if wait:
+            bus = await wait_for("NATS", bus_target(settings.bus), attempt, on_waiting=on_waiting)
+        else:
+            bus = await attempt()
     else:
         bus = MemoryBus()
     try:
@@ -212,7 +295,12 @@ async def serve(
 
 @contextlib.asynccontextmanager
 async def run_stack(
-    settings: Settings, *, start_embedded: bool = True, services: bool = True
+    settings: Settings,
+    *,
+    start_embedded: bool = True,
+    services: bool = True,
+    wait: bool = True,
+    on_waiting: OnWaiting | None = None,
 ) -> AsyncIterator[Stack]:
     """A worker with its Temporal client (and the embedded dev server when asked),
     store and bus, until the context exits.
@@ -221,12 +309,24 @@ async def run_stack(
     the whole stack in one process. Without, they are processes of their own
     (``fleetbatch responder``, ``fleetbatch simulate …``) and consent is asked
     over the bus, which must then be NATS.
+
+    A long-running process starts in any order with its dependencies: with
+    ``wait`` (the default) Temporal, the database and NATS are each waited for in
+    turn, with backoff and one log line per failed attempt; ``on_waiting`` hears
+    what is awaited (``None`` once it is up).
     """
     runtime = _metrics_runtime(settings.metrics_address)
     async with (
-        temporal_client(settings, start_embedded=start_embedded, runtime=runtime) as client,
-        open_store(settings) as store,
-        open_bus(settings, store) as bus,
+        temporal_client(
+            settings,
+            start_embedded=start_embedded,
+            runtime=runtime,
+            wait=wait,
+            on_waiting=on_waiting,
+            check_search_attributes=True,
+        ) as client,
+        open_store(settings, wait=wait, on_waiting=on_waiting) as store,
+        open_bus(settings, store, wait=wait, on_waiting=on_waiting) as bus,
         contextlib.AsyncExitStack() as running,
     ):
         domain: DomainSimulator | None = None

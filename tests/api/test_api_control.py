@@ -48,8 +48,18 @@ async def test_cancel_ends_every_unsettled_item_cancelled(api_factory: ApiFactor
         assert (await api.upload(api_vins(40), batch_id="b-cx")).status_code == 201
         await _until(api, "b-cx", lambda p: p["done"] >= 4)
         response = await api.post("/api/batches/b-cx/cancel", json={"reason": "wrong file"})
-        assert response.json() == {"batch_id": "b-cx", "action": "cancel", "message": "cancelling"}
+        batch = await api.h.store.batches.get("b-cx")
+        assert batch.stop_requested_at is not None and batch.last_published_at is not None
+        last = f"{batch.last_published_at:%Y-%m-%d %H:%M:%S} UTC"
+        assert response.json() == {
+            "batch_id": "b-cx",
+            "action": "cancel",
+            "message": f"cancelling: nothing more is published; the last publish began at {last}",
+        }
         counts = await api.h.result("b-cx")
+        # Nothing was published after the stop was recorded.
+        after = await api.h.store.batches.get("b-cx")
+        assert after.last_published_at == batch.last_published_at
         assert counts["cancelled"] > 0
         assert counts["cancelled"] + counts["succeeded"] == 40
         detail = await _detail(api, "b-cx")

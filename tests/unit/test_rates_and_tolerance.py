@@ -61,19 +61,23 @@ def test_command_types_from_settings() -> None:
     s = Settings(
         commands={
             "lock_doors": {"rate": "20/s", "max_attempts": 5},
-            "open_trunk": {"domain": "vehicle", "rate": "off", "publish_slice": 1},
+            "open_trunk": {"domain": "vehicle", "rate": "off"},
         }
     )
     types = s.command_types
     assert (types["lock_doors"].rate_per_second, types["lock_doors"].max_attempts) == (20.0, 5)
-    assert types["lock_doors"].tasks_per_second(20.0) == 2.0
-    assert types["lock_doors"].items_per_second(2.0) == 20.0
     assert (types["open_trunk"].publishes_in_chunk, types["lock_doors"].publishes_in_chunk) == (
         True,
         False,
     )
     assert (types["open_trunk"].domain, types["open_trunk"].rate_per_second) == ("vehicle", None)
     assert types["unlock_doors"].rate_per_second == 10.0  # the original design's 600/min
+
+
+def test_publish_slice_is_no_setting_any_more() -> None:
+    """A rate is in items per second for every chunk size: one item per publish."""
+    with pytest.raises(ValueError, match="publish_slice"):
+        Settings(commands={"lock_doors": {"publish_slice": 10}})
 
 
 def test_new_command_type_needs_a_domain() -> None:

@@ -60,7 +60,8 @@ async def test_large_batch_continues_as_new_and_keeps_every_item(
     assert len(chunk_ids) == 300
     assert len(lengths) >= 4, lengths  # continued as new several times
     assert max(lengths) < 1000, lengths
-    assert max(chunk_lengths) < 100, chunk_lengths
+    # A rate-limited chunk publishes one activity per item (three events each).
+    assert max(chunk_lengths) < 150, chunk_lengths
     assert sorted(h.domain.delivered.values()) == [1] * 3000
 
 

@@ -359,3 +359,34 @@ async def test_bad_outcomes_fail_at_the_caller_and_never_reach_a_batcher(
     assert failure.value.type == "InvalidInput"
     assert failure.value.non_retryable
     assert failure.value.message == f"outcome for item {r.item_ids[0]} is not terminal: in_flight"
+
+
+async def test_a_batcher_says_in_the_web_ui_what_it_is(dev_client: Client, tmp_path: Path) -> None:
+    """Idle between flushes by design: its summary, details and memo say so (on the dev
+    server, which keeps a start's user metadata), and the memo stays with the runs that
+    continue it as new."""
+    env = WorkflowEnvironment.from_client(dev_client)
+    async with rig(env, tmp_path, 3, max_wait_seconds=0.1, max_requests_per_run=2) as r:
+        handle = dev_client.get_workflow_handle(batcher_workflow_id(r.task_queue, 0))
+        await r.send("req-0", "gone-0", r.item_ids[0])
+        first = await handle.describe()
+        await r.send("req-1", "gone-1", r.item_ids[1])
+        await r.until(lambda s: s.stats.continued_as_new >= 1)
+        await r.send("req-2", "gone-2", r.item_ids[2])
+        await r.until_written(3)
+        later = await handle.describe()
+    summary = (
+        f"write batcher shard 0 of task queue {r.task_queue}: flushes many workflows' "
+        "outcome writes; idle between flushes by design"
+    )
+    assert await first.static_summary() == summary
+    details = await first.static_details()
+    assert details is not None
+    assert f"**Write batcher, shard 0 of task queue `{r.task_queue}`.**" in details
+    assert "writes up to 100 of them in one statement" in details
+    assert "or when the oldest has waited 0.1 s" in details
+    assert "continues as new every 2 requests" in details
+    assert "that is by design, not a stuck workflow" in details
+    assert await first.memo_value("description") == summary
+    assert later.run_id != first.run_id
+    assert await later.memo_value("description") == summary

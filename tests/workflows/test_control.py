@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -236,3 +237,56 @@ async def test_two_batches_never_have_a_vin_in_flight_at_once(
     assert [c["succeeded"] for c in counts] == [40, 40]
     assert sorted(h.domain.delivered.values()) == [1] * 80
     assert leases == 0
+
+
+async def test_held_chunks_wait_in_the_workflow_and_the_probe_goes_first(
+    time_skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """With the breaker open, chunks on the rate-limited queue wait on timers, not in
+    publish activities retried on the queue; once half-open, the probe's publish goes
+    out at once and the breaker closes."""
+    healthy = False
+    delivered_at: list[float] = []
+
+    def decide(message: CommandMessage) -> Decision:
+        delivered_at.append(time.monotonic())
+        return Decision.SUCCEED if healthy else Decision.FAIL
+
+    async with harness(
+        time_skipping_env.client,
+        tmp_path,
+        decide=decide,
+        latency_ms=50,
+        chunk_size=5,
+        max_in_flight=4,
+        breaker_min_calls=10,
+        breaker_cooldown_seconds=1.5,
+        commands={"lock_doors": CommandSettings(rate="200/s")},
+    ) as h:
+        with time_skipping_env.auto_time_skipping_disabled():
+            upload = await h.submit(vins(60))
+            await h.until(lambda: len(delivered_at) >= 10)
+            while (await h.store.breakers.get("lock_doors")).state != "open":
+                await asyncio.sleep(0.02)
+            healthy = True
+            while (await h.store.breakers.get("lock_doors")).state == "open":
+                await asyncio.sleep(0.02)
+            half_open_at = time.monotonic()
+            counts = await h.result(upload.batch_id)
+        chunks = {row["workflow_id"] for row in (await h.items(upload.batch_id)).values()}
+        attempts = []
+        for chunk in chunks:
+            history = await h.client.get_workflow_handle(chunk).fetch_history()
+            attempts += [
+                e.activity_task_started_event_attributes.attempt
+                for e in history.events
+                if e.HasField("activity_task_started_event_attributes")
+            ]
+        final = (await h.store.breakers.get("lock_doors")).state
+    assert counts["succeeded"] + counts["failed"] == 60
+    assert counts["succeeded"] > 0
+    # Nothing was retried on the queue: held publishes returned, their chunks waited.
+    assert attempts and set(attempts) == {1}
+    after = [t for t in delivered_at if t >= half_open_at]
+    assert after and after[0] - half_open_at < 2.0  # the probe went out promptly
+    assert final == "closed"

@@ -58,6 +58,34 @@ def _record_flush(m: FlushMetrics) -> None:
     ).record(timedelta(seconds=max(time.time() - m.oldest_arrival, 0.0)), labels)
 
 
+BATCHER_MEMO = "description"
+"""The batcher's memo key: what it is, for whoever finds it idle in the Web UI."""
+
+
+def batcher_summary(task_queue: str, shard: int) -> str:
+    """The one line the Temporal Web UI shows for a batcher."""
+    return (
+        f"write batcher shard {shard} of task queue {task_queue}: flushes many workflows' "
+        "outcome writes; idle between flushes by design"
+    )
+
+
+def batcher_details(task_queue: str, shard: int, config: BatcherConfig) -> str:
+    """The batcher's details in the Web UI (Markdown)."""
+    return (
+        f"**Write batcher, shard {shard} of task queue `{task_queue}`.** Per-item chunk "
+        "workflows (chunk size 1, `FLEETBATCH_WRITE_SHARDS` > 0) signal their items' "
+        "outcomes here (`write`) instead of writing to the database one by one. It "
+        f"writes up to {config.max_batch} of them in one statement when that many wait "
+        f"or when the oldest has waited {config.max_wait_seconds:g} s, acknowledges each "
+        "caller with a `write_acked` signal, and continues as new every "
+        f"{config.max_requests_per_run} requests.\n\n"
+        "Between flushes it waits for a signal or its timer, so it often looks idle, "
+        "and it keeps running when no batch does: that is by design, not a stuck "
+        "workflow. Its `stats` query shows the requests pending and the flushes made."
+    )
+
+
 class BatcherActivities:
     """Built with the store the batchers write to and the client they and their
     callers are signalled through; batchers run on ``task_queue``."""
@@ -87,6 +115,7 @@ class BatcherActivities:
             )
         shard = shard_for(params.key, params.shards)
         workflow_id = batcher_workflow_id(self._task_queue, shard)
+        summary = batcher_summary(self._task_queue, shard)
         try:
             await self._client.start_workflow(
                 BATCHER_WORKFLOW,
@@ -95,6 +124,11 @@ class BatcherActivities:
                 task_queue=self._task_queue,
                 start_signal=WRITE_SIGNAL,
                 start_signal_args=[params.request],
+                # The Web UI shows these on the run started here; the memo is carried
+                # to every run that continues it as new (the summary is not).
+                static_summary=summary,
+                static_details=batcher_details(self._task_queue, shard, self._config),
+                memo={BATCHER_MEMO: summary},
             )
         except WorkflowAlreadyStartedError:
             # Seen while a batcher hands over to its next run (continue-as-new):

@@ -16,6 +16,7 @@ from fleetbatch.activities.types import (
     INVALID_INPUT,
     NEXT_CHUNKS,
     RECORD_OUTCOMES,
+    STOP_BATCH,
     BeginChunkInput,
     BeginChunkResult,
     EndChunkInput,
@@ -25,6 +26,7 @@ from fleetbatch.activities.types import (
     NextChunksInput,
     NextChunksResult,
     RecordOutcomesInput,
+    StopBatchInput,
 )
 from fleetbatch.domain import TERMINAL, Outcome
 from fleetbatch.store import Store
@@ -122,6 +124,11 @@ class ItemActivities:
     async def end_chunk(self, params: EndChunkInput) -> int:
         """Release the chunk's key leases; fail what it left in flight. Returns that count."""
         return await self._store.items.end_chunk(params.workflow_id, params.reason)
+
+    @activity.defn(name=STOP_BATCH)
+    async def stop_batch(self, params: StopBatchInput) -> None:
+        """Record the batch's stop in the store, which every publish checks first."""
+        await self._store.batches.request_stop(params.batch_id)
 
     @activity.defn(name=FINISH_BATCH)
     async def finish_batch(self, params: FinishBatchInput) -> FinishBatchResult:

@@ -17,6 +17,7 @@ BEGIN_CHUNK = "items.begin_chunk"
 RECORD_OUTCOMES = "items.record_outcomes"
 END_CHUNK = "items.end_chunk"
 FINISH_BATCH = "items.finish_batch"
+STOP_BATCH = "items.stop_batch"
 REPORT_TO_BREAKER = "breaker.report"
 
 CHUNK_DONE_SIGNAL = "chunk_done"
@@ -137,6 +138,11 @@ class ChunkResult:
     workflow_id: str
     size: int
     counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StopBatchInput:
+    batch_id: str
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable, Sequence
 from typing import Any, NoReturn
 
 from pydantic import ValidationError
 from rich.console import Console
+from rich.table import Column, Table
 from rich.text import Text
 
 from fleetbatch.config import Settings
@@ -18,6 +19,34 @@ from fleetbatch.errors import FleetbatchError
 # soft_wrap: never cut a message or a path into 80-column lines in pipes and logs.
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
+
+
+def print_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+    r"""Rows under their headers on stdout, nothing cut.
+
+    On a terminal: a table whose cells wrap (a word wider than its column folds onto
+    the next line) rather than crop at the terminal's width. Elsewhere (a pipe, a file,
+    a log): a header line, then one line per row, values separated by tabs, with
+    backslashes, tabs and line breaks in a value written as ``\\``, ``\t``, ``\n``
+    and ``\r`` so that a row stays one line.
+    """
+    if console.is_terminal:
+        table = Table(*(Column(h, overflow="fold") for h in headers))
+        for row in rows:
+            table.add_row(*(Text(value) for value in row))  # data, never markup
+        console.print(table)
+        return
+    out = console.file
+    out.write("\t".join(_plain(h) for h in headers) + "\n")
+    for row in rows:
+        out.write("\t".join(_plain(value) for value in row) + "\n")
+    out.flush()
+
+
+def _plain(value: str) -> str:
+    return (
+        value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    )
 
 
 def settings() -> Settings:

@@ -21,12 +21,14 @@ rate_app = typer.Typer(help="Show or change command types' rates, live.", no_arg
 BatchArg = Annotated[str, typer.Argument(help="batch id")]
 
 
-def _steer(batch: str, act: Callable[[Client, Store], Awaitable[None]], done: str) -> None:
+def _steer(batch: str, act: Callable[[Client, Store], Awaitable[str | None]], done: str) -> None:
+    """Run ``act``; print ``done``, or what ``act`` returned to say instead."""
+
     async def main() -> None:
         s = settings()
         async with temporal_client(s, start_embedded=False) as client, open_store(s) as store:
-            await act(client, store)
-        console.print(f"batch {batch}: {done}", highlight=False)
+            said = await act(client, store)
+        console.print(f"batch {batch}: {said or done}", highlight=False)
 
     run(main())
 
@@ -48,7 +50,11 @@ def cancel(
     ),
 ) -> None:
     """Stop a batch: running chunks stop, every unsettled item ends cancelled."""
-    _steer(batch, lambda c, s: control.cancel(c, s, batch, reason), "cancelling")
+
+    async def act(client: Client, store: Store) -> str:
+        return control.cancel_message(await control.cancel(client, store, batch, reason))
+
+    _steer(batch, act, "cancelling")
 
 
 def configure(

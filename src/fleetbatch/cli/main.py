@@ -98,17 +98,32 @@ def worker() -> None:
     With FLEETBATCH_BUS=nats://… it publishes to NATS and asks consent over it; the
     responder and the simulators (or the real services) are processes of their own.
     With the in-process bus it runs the simulators and the responder itself.
+
+    Started before Temporal, the database or NATS answers, it waits for each (one
+    log line per attempt). Its state is in FLEETBATCH_WORKER_HEALTH_FILE
+    (<data dir>/worker-health.json): starting, waiting, ready or stopping, rewritten
+    every 10 s while it runs.
     """
+    from fleetbatch.startup import HealthFile
+
     setup_logging(logging.INFO)
 
     async def main() -> None:
         s = settings()
-        async with run_stack(s, start_embedded=False, services=not s.nats):
+        async with (
+            HealthFile(s.effective_worker_health_file) as health,
+            run_stack(
+                s, start_embedded=False, services=not s.nats, on_waiting=health.waiting
+            ) as stack,
+        ):
+            workers = stack.workers or []
+            health.ready(alive=lambda: all(w.is_running for w in workers))
             console.print(
                 f"worker polling {s.temporal_task_queue!r} at {s.effective_temporal_address}"
                 f" (bus: {'NATS' if s.nats else 'in-process'})"
             )
             await _until_stopped()
+            health.set("stopping")
         console.print("worker stopped cleanly")
 
     run(main())
@@ -218,14 +233,33 @@ def submit(
 @app.command()
 def status(
     batch: Annotated[str, typer.Argument(help="batch id")],
-    watch_: Annotated[bool, typer.Option("--watch/--once", help="follow until done")] = True,
+    watch_: Annotated[
+        bool,
+        typer.Option("--watch/--once", help="follow until it finishes or is paused, or print once"),
+    ] = True,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="follow through pauses until it finishes")
+    ] = False,
 ) -> None:
-    """Show a batch's progress: counts by status, rate, ETA."""
+    """Show a batch's progress: counts by status, rate, ETA.
+
+    Follows a running batch until it finishes; a paused one is shown as paused and the
+    command returns, unless --follow keeps following it until it finishes.
+    """
+    if follow and not watch_:
+        fail("--follow and --once contradict each other: choose one")
 
     async def main() -> None:
         s = settings()
         async with temporal_client(s, start_embedded=False) as client, open_store(s) as store:
-            await watch(client, store, batch, follow=watch_, tty=console.is_terminal)
+            await watch(
+                client,
+                store,
+                batch,
+                follow=watch_,
+                through_pauses=follow,
+                tty=console.is_terminal,
+            )
 
     run(main())
 

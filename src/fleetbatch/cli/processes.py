@@ -9,11 +9,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from fleetbatch import processes
-from fleetbatch.cli.common import console, errors, fail, run, settings, stop_on_signals
+from fleetbatch.cli.common import (
+    console,
+    errors,
+    fail,
+    print_table,
+    run,
+    settings,
+    stop_on_signals,
+)
 from fleetbatch.config import Settings
 from fleetbatch.pipelines.enrich.service import EnrichmentSimulator
 from fleetbatch.pipelines.vehicle.simulators.domain import read_journal
@@ -89,6 +95,15 @@ def simulate_consent() -> None:
     _serve(processes.run_consent_simulator, "consent simulator")
 
 
+PAYLOAD_PREVIEW = 80
+"""Bytes of a dead letter's payload that ``dlq list`` shows."""
+
+
+def _preview(payload: bytes) -> str:
+    text = payload[:PAYLOAD_PREVIEW].decode(errors="replace")
+    return text + "…" if len(payload) > PAYLOAD_PREVIEW else text
+
+
 def _store_command(act: Callable[[Settings], Awaitable[int | None]]) -> None:
     async def main() -> int | None:
         return await act(settings())
@@ -106,18 +121,21 @@ def dlq_list(
     async def act(s: Settings) -> None:
         async with open_store(s) as store:
             letters = await store.dead_letters.list(include_replayed=all_, limit=limit)
-        table = Table("id", "subject", "deliveries", "error", "dead since", "replayed", "payload")
-        for d in letters:
-            table.add_row(
-                str(d.id),
-                Text(d.subject),
-                str(d.deliveries),
-                Text(d.error),
-                f"{d.created_at:%Y-%m-%d %H:%M:%S}",
-                "-" if d.replayed_at is None else f"{d.replayed_at:%Y-%m-%d %H:%M:%S}",
-                Text(d.payload[:80].decode(errors="replace")),
-            )
-        console.print(table)
+        print_table(
+            ("id", "subject", "deliveries", "error", "dead since", "replayed", "payload"),
+            [
+                (
+                    str(d.id),
+                    d.subject,
+                    str(d.deliveries),
+                    d.error,
+                    f"{d.created_at:%Y-%m-%d %H:%M:%S}",
+                    "-" if d.replayed_at is None else f"{d.replayed_at:%Y-%m-%d %H:%M:%S}",
+                    _preview(d.payload),
+                )
+                for d in letters
+            ],
+        )
         console.print(f"{len(letters)} dead letters")
 
     _store_command(act)
@@ -153,19 +171,21 @@ def orphans(
     async def act(s: Settings) -> None:
         async with open_store(s) as store:
             rows = await store.orphans.list(batch, limit)
-        table = Table("received", "batch", "key", "effect id", "ok", "error", "workflow")
-        for o in rows:
-            received = "" if o.received_at is None else f"{o.received_at:%Y-%m-%d %H:%M:%S}"
-            table.add_row(
-                received,
-                Text(o.batch_id),
-                o.item_key,
-                o.effect_id,
-                "yes" if o.ok else "no",
-                Text(o.error or ""),
-                Text(o.workflow_id),
-            )
-        console.print(table)
+        print_table(
+            ("received", "batch", "key", "effect id", "ok", "error", "workflow"),
+            [
+                (
+                    "" if o.received_at is None else f"{o.received_at:%Y-%m-%d %H:%M:%S}",
+                    o.batch_id,
+                    o.item_key,
+                    o.effect_id,
+                    "yes" if o.ok else "no",
+                    o.error or "",
+                    o.workflow_id,
+                )
+                for o in rows
+            ],
+        )
         console.print(f"{len(rows)} orphan responses")
 
     _store_command(act)

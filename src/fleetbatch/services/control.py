@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from fleetbatch.config import Settings
@@ -42,9 +43,41 @@ async def resume(client: Client, store: Store, batch_id: str) -> None:
     await _signal(client, store, batch_id, "resume")
 
 
-async def cancel(client: Client, store: Store, batch_id: str, reason: str) -> None:
-    """Stop the batch: every item not yet settled ends ``cancelled`` with ``reason``."""
+async def cancel(client: Client, store: Store, batch_id: str, reason: str) -> datetime | None:
+    """Stop the batch: every item not yet settled ends ``cancelled`` with ``reason``.
+
+    The stop is recorded in the store first, and every publish checks it: once this
+    returns, nothing more is published for the batch.
+
+    Returns:
+        When the batch's last publish began (None: nothing was published).
+
+    Raises:
+        BatchNotFoundError: no such batch. BatchConflictError: it is not running.
+    """
+    await store.batches.get(batch_id)
+    running = await _running(client, batch_id)
+    last = await store.batches.request_stop(batch_id) if running else None
     await _signal(client, store, batch_id, "cancel", CancelBatch(reason))
+    return last
+
+
+def cancel_message(last_publish: datetime | None) -> str:
+    """What an operator is told once a cancel is accepted."""
+    if last_publish is None:
+        return "cancelling: nothing more is published; nothing had been published"
+    when = f"{last_publish:%Y-%m-%d %H:%M:%S} UTC"
+    return f"cancelling: nothing more is published; the last publish began at {when}"
+
+
+async def _running(client: Client, batch_id: str) -> bool:
+    handle = client.get_workflow_handle_for(BatchWorkflow.run, batch_workflow_id(batch_id))
+    try:
+        return (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
 
 
 async def configure(

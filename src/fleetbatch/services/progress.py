@@ -31,11 +31,19 @@ class Snapshot:
     counts: dict[str, int]
     items_per_second: float
     eta_seconds: float | None
+    """Seconds to the end at the current rate; None when unknown, finished or paused."""
     breaker: str | None = "closed"
     """The batch's circuit breaker (a vehicle command type's): closed, half_open or
     open; None for a pipeline without one."""
     stop_reason: str | None = None
     paused: bool = False
+    """Asked to start no more chunks (``pause``) and not resumed yet."""
+
+    @property
+    def waits_for_resume(self) -> bool:
+        """Paused, and only ``resume`` (or a cancel) moves it on.
+        A paused batch that is stopping (cancelled, aborted) or finishing does not wait."""
+        return self.phase == "paused"
 
     @property
     def done(self) -> int:
@@ -72,7 +80,8 @@ async def snapshot(client: Client, store: Store, batch_id: str) -> Snapshot:
             p.items_total,
             p.counts,
             p.items_per_second,
-            p.eta_seconds,
+            # Paused, no more chunks start: the average rate says nothing of the end.
+            None if p.paused else p.eta_seconds,
             breaker,
             p.stop_reason,
             p.paused,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from fleetbatch.errors import BatchNotFoundError
@@ -50,6 +50,10 @@ class BatchRecord:
     max_failures: str | None = None
     """Tolerated failures, ``"5%"`` of the batch's items or a count; None tolerates all."""
     redrives: int = 0
+    stop_requested_at: datetime | None = None
+    """When a cancel or an abort was accepted: from then on nothing is published."""
+    last_published_at: datetime | None = None
+    """When the batch's last publish began (a step's effect on a downstream)."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,13 @@ class NewBatch:
 def now() -> datetime:
     """The current time, timezone-aware."""
     return datetime.now(UTC)
+
+
+_NOTE_PUBLISH = (
+    update(batches)
+    .where(batches.c.id == bindparam("publish_batch_id"), batches.c.stop_requested_at.is_(None))
+    .values(last_published_at=bindparam("publish_stamp"))
+)
 
 
 class BatchRepository:
@@ -142,6 +153,30 @@ class BatchRepository:
                 updated_at=stamp,
             )
         )
+
+    async def request_stop(self, batch_id: str) -> datetime | None:
+        """Record that the batch is stopping (cancel, abort), once: every publish checks
+        it first (``note_publish``), so nothing is published for the batch after this
+        commits. Returns when the batch's last publish began, as of the stop."""
+        async with write_transaction(self._engine) as conn:
+            await conn.execute(
+                update(batches)
+                .where(batches.c.id == batch_id, batches.c.stop_requested_at.is_(None))
+                .values(stop_requested_at=now())
+            )
+            found = await conn.execute(
+                select(batches.c.last_published_at).where(batches.c.id == batch_id)
+            )
+            return found.scalar_one_or_none()
+
+    async def note_publish(self, batch_id: str) -> bool:
+        """A publish for the batch begins: True (and the time noted) unless the batch
+        was stopped. One statement, so a stop either came first or waits for it."""
+        async with write_transaction(self._engine) as conn:
+            noted = await conn.execute(
+                _NOTE_PUBLISH, {"publish_batch_id": batch_id, "publish_stamp": now()}
+            )
+        return bool(noted.rowcount)
 
     async def set_settings(
         self, batch_id: str, *, max_in_flight: int | None, max_failures: str | None

@@ -11,7 +11,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, Insert, Table, event
+from sqlalchemy import Connection, Engine, Insert, Table, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -102,8 +102,26 @@ def _upgrade(connection: Connection) -> None:
 
 _migrate_lock = asyncio.Lock()
 
+# The key of the PostgreSQL advisory lock every fleetbatch process takes to migrate:
+# a fixed 64-bit number ("fleetmig" in ASCII) that nothing else is expected to use.
+# Changing it lets an old and a new release migrate the same database at once.
+MIGRATION_LOCK_KEY = 0x666C6565746D6967
+
 
 async def migrate(engine: AsyncEngine) -> None:
-    """Bring the schema to the newest migration (idempotent)."""
+    """Bring the schema to the newest migration (idempotent), one process at a time.
+
+    Coroutines of one process take turns on an ``asyncio.Lock``. Processes take
+    turns on the database: on SQLite the write transaction's ``BEGIN IMMEDIATE``;
+    on PostgreSQL a transaction-scoped advisory lock, taken in the migration's own
+    transaction before alembic looks at the schema. A second process starting on
+    an empty database waits there until the first has committed, then finds the
+    schema at head, instead of racing it to ``CREATE TABLE alembic_version``.
+    """
     async with _migrate_lock, write_transaction(engine) as conn:
+        if conn.dialect.name == "postgresql":
+            # Released by the commit (or rollback) that ends the transaction.
+            await conn.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+            )
         await conn.run_sync(_upgrade)

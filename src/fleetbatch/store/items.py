@@ -420,7 +420,11 @@ class ItemRepository:
                 update(batches)
                 .where(batches.c.id == batch_id)
                 .values(
-                    status=BatchStatus.OPEN, redrives=redrive, updated_at=stamp, finished_at=None
+                    status=BatchStatus.OPEN,
+                    redrives=redrive,
+                    updated_at=stamp,
+                    finished_at=None,
+                    stop_requested_at=None,
                 )
             )
             return len(rows)

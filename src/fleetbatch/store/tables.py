@@ -62,6 +62,8 @@ batches = Table(
     Column("priority", Float, nullable=False, server_default="1"),
     Column("max_failures", String(16)),
     Column("redrives", Integer, nullable=False, server_default="0"),
+    Column("stop_requested_at", UtcDateTime()),
+    Column("last_published_at", UtcDateTime()),
 )
 
 uploads = Table(

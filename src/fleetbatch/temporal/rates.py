@@ -1,7 +1,8 @@
 """Command rates, enforced by the Temporal server on each type's publish task queue.
 
-The queue's rate limit counts activities, and each publish activity carries up
-to ``publish_slice`` items, so the limit is set to rate / slice. A rate an
+The queue's rate limit counts activities, and each publish activity carries
+one item, so the limit is the command type's rate in items per second for any
+chunk size (a chunk of 1 and one of 100 publish alike). A rate an
 operator set with ``fleetbatch rate set`` is marked by its reason and survives
 worker restarts; ``fleetbatch rate set TYPE default`` returns to the configured rate.
 
@@ -71,7 +72,7 @@ async def set_rate(
         )
     update = UpdateTaskQueueConfigRequest.RateLimitUpdate(reason=reason)
     if per_second is not None:
-        update.rate_limit.CopyFrom(RateLimit(requests_per_second=kind.tasks_per_second(per_second)))
+        update.rate_limit.CopyFrom(RateLimit(requests_per_second=per_second))
     await client.workflow_service.update_task_queue_config(
         UpdateTaskQueueConfigRequest(
             namespace=client.namespace,
@@ -101,11 +102,7 @@ async def current_rate(client: Client, task_queue: str, kind: CommandType) -> Qu
         )
     )
     limit = described.config.queue_rate_limit
-    per_second = (
-        kind.items_per_second(limit.rate_limit.requests_per_second)
-        if limit.HasField("rate_limit")
-        else None
-    )
+    per_second = limit.rate_limit.requests_per_second if limit.HasField("rate_limit") else None
     return QueueRate(kind.name, queue, per_second, limit.metadata.reason)
 
 

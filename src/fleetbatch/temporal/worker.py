@@ -46,6 +46,7 @@ def build_workers(
             items.record_outcomes,
             items.end_chunk,
             items.finish_batch,
+            items.stop_batch,
             BreakerActivities(store).report,
             batchers.submit,
             batchers.flush,

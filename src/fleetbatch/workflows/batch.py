@@ -22,11 +22,13 @@ with workflow.unsafe.imports_passed_through():
         CHUNK_DONE_SIGNAL,
         FINISH_BATCH,
         NEXT_CHUNKS,
+        STOP_BATCH,
         ChunkResult,
         FinishBatchInput,
         FinishBatchResult,
         NextChunksInput,
         NextChunksResult,
+        StopBatchInput,
     )
     from fleetbatch.domain import TERMINAL, ChunkSpec, tolerance_exceeded
     from fleetbatch.workflows import search_attributes as sa
@@ -382,6 +384,14 @@ class BatchWorkflow:
         if self._state.chunks_told_to_stop:
             return
         self._state.chunks_told_to_stop = True
+        # First in the store, which every publish checks: an abort stops publishing
+        # as at once as a cancel does (a cancel recorded it before its signal).
+        await workflow.execute_local_activity(
+            STOP_BATCH,
+            StopBatchInput(self._batch_id),
+            start_to_close_timeout=STORE_TIMEOUT,
+            retry_policy=RETRY,
+        )
         request = CancelChunk(self._state.stop_reason or "batch stopped")
 
         async def tell(child_id: str) -> None:

@@ -33,8 +33,8 @@ async def cancel(
 ) -> ControlResult:
     """Stop the batch: every item not yet settled ends cancelled with the reason."""
     reason = (body or CancelRequest()).reason
-    await control.cancel(context.client, context.store, batch_id, reason)
-    return ControlResult(batch_id=batch_id, action="cancel", message="cancelling")
+    last = await control.cancel(context.client, context.store, batch_id, reason)
+    return ControlResult(batch_id=batch_id, action="cancel", message=control.cancel_message(last))
 
 
 @router.post("/{batch_id}/redrive", response_model=RedriveResult, responses=ERRORS)

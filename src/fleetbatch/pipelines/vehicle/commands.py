@@ -25,9 +25,6 @@ class CommandType:
     max_attempts: int = 3
     rate_per_second: float | None = None
     """Commands per second for this type across every worker and batch; None is no limit."""
-    publish_slice: int = 10
-    """Items per publish activity: the server's rate limit counts activities, so a
-    slice of n items is limited at rate / n. Smaller slices spread items more evenly."""
     chunk_size: int | None = None
     """Default items per chunk workflow for this type; the settings' default when None."""
     max_in_flight: int | None = None
@@ -37,15 +34,6 @@ class CommandType:
     def publishes_in_chunk(self) -> bool:
         """No rate, so no rate-limited queue: chunks publish in a local activity."""
         return self.rate_per_second is None
-
-    def tasks_per_second(self, items_per_second: float) -> float:
-        """The publish queue's activity rate for an item rate: each activity carries
-        ``publish_slice`` items."""
-        return items_per_second / self.publish_slice
-
-    def items_per_second(self, tasks_per_second: float) -> float:
-        """The item rate a publish queue's activity rate allows."""
-        return tasks_per_second * self.publish_slice
 
 
 VEHICLE_RATE = 600 / 60

@@ -13,28 +13,55 @@ from fleetbatch import metrics
 from fleetbatch.activities.breaker import breaker_gauge
 from fleetbatch.activities.types import CIRCUIT_OPEN
 from fleetbatch.bus import Bus, CommandMessage, commands_subject
-from fleetbatch.pipelines.vehicle.types import PUBLISH_COMMANDS, PublishInput, PublishResult
+from fleetbatch.pipelines.vehicle.types import (
+    ADMIT,
+    PUBLISH_COMMANDS,
+    AdmitInput,
+    AdmitResult,
+    PublishInput,
+    PublishResult,
+)
 from fleetbatch.store import Store
 
 
 class Dispatcher:
-    """Publishes a slice of a chunk's commands in one bus call."""
+    """Publishes a chunk's commands (a round, or one item on a rate-limited queue) in
+    one bus call, behind the batch's stop and the command type's breaker."""
 
     def __init__(self, bus: Bus, store: Store) -> None:
         self._bus = bus
         self._store = store
         self._breakers = store.breakers
 
+    @activity.defn(name=ADMIT)
+    async def admit(self, params: AdmitInput) -> AdmitResult:
+        """May the chunk ``params.caller`` publish ``params.command`` now?"""
+        admission = await self._breakers.admit(params.command, params.caller)
+        breaker_gauge(params.command, admission.state)
+        return AdmitResult(
+            admission.allowed, admission.probe, admission.retry_after, admission.state
+        )
+
     @activity.defn(name=PUBLISH_COMMANDS)
     async def publish(self, params: PublishInput) -> PublishResult:
-        """Publish one command per item, each with its stable command id.
+        """Publish one command per item, each with its stable command id, unless the
+        batch was stopped (cancelled or aborted): the store says so before anything
+        is sent, so nothing is published for a batch once its stop was accepted.
 
         Raises:
-            ApplicationError: ``CircuitOpen`` while the type's breaker holds
-                publishing back; the retry comes after the cool-down.
+            ApplicationError: ``CircuitOpen``, in a chunk's own (local) publish, while
+                the type's breaker holds publishing back; the retry comes after the
+                cool-down. A publish on the rate-limited queue returns ``held``
+                instead, and its chunk waits for admission without using the queue.
         """
+        if not await self._store.batches.note_publish(params.batch_id):
+            activity.logger.info("batch %s was stopped: nothing published", params.batch_id)
+            return PublishResult()
         admission = await self._breakers.admit(params.command, params.reply_to)
         breaker_gauge(params.command, admission.state)
+        local = activity.info().is_local
+        if not admission.allowed and not local:
+            return PublishResult(held=True)
         if not admission.allowed:
             raise ApplicationError(
                 f"circuit breaker for {params.command!r} is {admission.state}: "
@@ -46,9 +73,9 @@ class Dispatcher:
         rows: Iterable[tuple[int, str, str]] = zip(
             items.ids, items.keys, items.effect_ids, strict=True
         )
-        if not activity.info().is_local:
-            # A queued slice its chunk abandoned (batch cancelled) sends nothing for
-            # settled items. (A local publish runs inside its chunk's workflow task.)
+        if not local:
+            # A queued publish its chunk abandoned sends nothing for settled items.
+            # (A local publish runs inside its chunk's workflow task.)
             live = await self._store.items.in_flight(params.reply_to, items.ids)
             rows = (row for row in rows if row[0] in live)
         messages = [
@@ -67,7 +94,7 @@ class Dispatcher:
         started = time.monotonic()
         await self._bus.publish(commands_subject(params.domain, params.command), messages)
         activity.metric_meter().create_histogram_float(
-            metrics.PUBLISH_DURATION, "time to hand a slice of commands to the bus", "s"
+            metrics.PUBLISH_DURATION, "time to hand a round's commands to the bus", "s"
         ).record(time.monotonic() - started, {"command": params.command})
         activity.metric_meter().create_counter(metrics.PUBLISHED, "commands handed to the bus").add(
             len(messages), {"command": params.command}

@@ -57,7 +57,6 @@ class VehiclePipeline(Pipeline):
             publish_task_queue=None
             if kind.publishes_in_chunk
             else publish_task_queue(settings.temporal_task_queue, kind.name),
-            publish_slice=kind.publish_slice,
         )
         return BatchPlan(
             label=kind.name,
@@ -93,6 +92,7 @@ class VehiclePipeline(Pipeline):
             RoundStarter(items, consent, dispatcher).start_round,
             # Types without a rate publish in a local activity, on this worker.
             dispatcher.publish,
+            dispatcher.admit,
         ]
 
     def workers(self, context: WorkerContext) -> list[Worker]:

@@ -11,6 +11,7 @@ from fleetbatch.domain import ChunkSpec
 CHECK_CONSENT = "vehicle.check_consent"
 PUBLISH_COMMANDS = "vehicle.publish_commands"
 START_ROUND = "vehicle.start_round"
+ADMIT = "vehicle.admit"
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,25 @@ class PublishInput:
 class PublishResult:
     probe: bool = False
     """The breaker was half-open and this chunk is its probe: its report decides."""
+    held: bool = False
+    """The breaker held the publish back (it opened meanwhile): nothing was sent, and
+    the chunk waits for admission before it publishes these items again."""
+
+
+@dataclass(frozen=True)
+class AdmitInput:
+    command: str
+    caller: str
+    """The chunk workflow asking (the half-open breaker's probe is one chunk)."""
+
+
+@dataclass(frozen=True)
+class AdmitResult:
+    allowed: bool
+    probe: bool = False
+    retry_after: float = 0.0
+    """Seconds to wait before asking again, when not allowed."""
+    state: str = "closed"
 
 
 @dataclass(frozen=True)

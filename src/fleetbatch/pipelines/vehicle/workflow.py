@@ -9,7 +9,8 @@ signals, so it runs in the workflow, not in an activity.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -23,9 +24,12 @@ with workflow.unsafe.imports_passed_through():
     from fleetbatch.activities.types import BeginChunkResult, ChunkResult, ItemColumns
     from fleetbatch.domain import BreakerCount, ItemRef, ItemStatus
     from fleetbatch.pipelines.vehicle.types import (
+        ADMIT,
         CHECK_CONSENT,
         PUBLISH_COMMANDS,
         START_ROUND,
+        AdmitInput,
+        AdmitResult,
         ConsentInput,
         ConsentResult,
         PublishInput,
@@ -50,10 +54,10 @@ class VehicleStep:
     response_timeout_seconds: float
     max_attempts: int
     publish_task_queue: str | None = None
-    """The command type's rate-limited queue: set, the chunk publishes there in slices;
-    None (a type without a rate) publishes in a local activity of the chunk."""
-    publish_slice: int = 0
-    """Items per publish activity; 0 is the whole chunk in one."""
+    """The command type's rate-limited queue: set, the chunk publishes there, one
+    activity per item (the server's limit counts activities, so the rate is in items
+    per second whatever the chunk size); None (a type without a rate) publishes the
+    whole round in a local activity of the chunk."""
 
 
 @dataclass
@@ -166,6 +170,7 @@ class VehicleChunkWorkflow(ChunkWorkflowBase):
         (the first attempt is already published when the round ``started`` with it)."""
         step = self.step
         timeout = timedelta(seconds=step.response_timeout_seconds)
+        published: list[datetime] = []
         for attempt in range(1, step.max_attempts + 1):
             if not self._waiting or self.cancelled:
                 break
@@ -175,14 +180,19 @@ class VehicleChunkWorkflow(ChunkWorkflowBase):
                 workflow.metric_meter().create_counter(
                     metrics.REPUBLISHES, "commands re-published after a response timeout"
                 ).add(len(self._waiting), self.labels)
-            self._published_at = workflow.now()
             self._answered = [0, 0]
+            # Response latency counts from the attempt's start; on a rate-limited
+            # queue answers come in while the rest of the attempt is still queued.
+            self._published_at = workflow.now()
             if attempt == 1 and started is not None:
                 probe = started.probe
             else:
                 probe = await self._publish(params, attempt)
             if self.cancelled:
                 break
+            # The response timeout counts from when the attempt was out, not from
+            # when it was asked for: a rate-limited queue may hold publishes a while.
+            published.append(workflow.now())
             try:
                 await workflow.wait_condition(
                     lambda: not self._waiting or self.cancelled is not None, timeout=timeout
@@ -199,10 +209,11 @@ class VehicleChunkWorkflow(ChunkWorkflowBase):
         if self.cancelled:
             self._settle_waiting(ItemStatus.CANCELLED, f"batch stopped: {self.cancelled}")
         else:
+            times = ", ".join(f"{t:%H:%M:%S}" for t in published)
             self._settle_waiting(
                 ItemStatus.FAILED,
-                f"no response after {step.max_attempts} attempts "
-                f"({step.response_timeout_seconds:g}s each)",
+                f"no response within {step.response_timeout_seconds:g}s of any of "
+                f"{len(published)} attempts (published at {times} UTC)",
             )
 
     def _settle_waiting(self, status: ItemStatus, reason: str) -> None:
@@ -232,36 +243,81 @@ class VehicleChunkWorkflow(ChunkWorkflowBase):
                 PUBLISH_COMMANDS, publish_input(waiting), BUS_TIMEOUT, PublishResult
             )
             return published.probe
-        # The queue's server-side rate limit counts activities: one per slice.
-        size = step.publish_slice or len(waiting)
+        # Optimistic first: with the breaker closed (the common case) no admission
+        # call. Items the breaker held back wait for admission on durable timers,
+        # not in retried activities on the queue.
+        probe, held = await self._publish_each(params, step, waiting, publish_input)
+        while held and not self.cancelled:
+            admission = await self._admission(step)
+            if admission is None:
+                break  # cancelled while waiting
+            again, held = await self._publish_each(params, step, held, publish_input)
+            probe = probe or again or admission.probe
+        return probe
+
+    async def _admission(self, step: VehicleStep) -> AdmitResult | None:
+        """Wait, on durable timers, until the command type's breaker lets this chunk
+        publish (closed, or half-open with this chunk as its probe); None if the batch
+        stopped meanwhile. Waiting here, not in retried activities, leaves the queue's
+        rate to the chunks that may publish: the half-open probe goes through at once."""
+        caller = workflow.info().workflow_id
+        while not self.cancelled:
+            admission = await self.activity(
+                ADMIT, AdmitInput(step.command, caller), STORE_TIMEOUT, AdmitResult
+            )
+            if admission.allowed:
+                return admission
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: self.cancelled is not None,
+                    timeout=timedelta(seconds=max(admission.retry_after, 0.5)),
+                )
+        return None
+
+    async def _publish_each(
+        self,
+        params: ChunkInput,
+        step: VehicleStep,
+        items: list[ItemRef],
+        publish_input: Callable[[Sequence[ItemRef]], PublishInput],
+    ) -> tuple[bool, list[ItemRef]]:
+        """One publish activity per item on the rate-limited queue. Returns whether this
+        chunk is the half-open breaker's probe, and the items whose publish the breaker
+        held back."""
+        assert step.publish_task_queue is not None
         slices = [
             workflow.start_activity(
                 PUBLISH_COMMANDS,
-                publish_input(waiting[i : i + size]),
+                publish_input([item]),
                 task_queue=step.publish_task_queue,
                 result_type=PublishResult,
                 start_to_close_timeout=BUS_TIMEOUT,
                 retry_policy=RETRY,
                 priority=Priority(fairness_key=params.batch_id, fairness_weight=params.priority),
-                # On cancel the chunk stops waiting at once; a slice already queued
-                # publishes nothing, as its items are no longer in flight.
+                # On cancel the chunk stops waiting at once; a publish already queued
+                # sends nothing, as its batch is stopped and its item no longer in flight.
                 cancellation_type=ActivityCancellationType.ABANDON,
             )
-            for i in range(0, len(waiting), size)
+            for item in items
         ]
         await workflow.wait_condition(
             lambda: all(s.done() for s in slices) or self.cancelled is not None
         )
+        held: list[ItemRef] = []
         probe = False
-        for publish in slices:
+        for item, publish in zip(items, slices, strict=True):
             if not publish.done():
                 publish.cancel()
             try:
-                probe = (await publish).probe or probe
+                result = await publish
             except (ActivityError, asyncio.CancelledError):
                 if not self.cancelled:
                     raise
-        return probe
+                continue
+            probe = probe or result.probe
+            if result.held:
+                held.append(item)
+        return probe, held
 
     async def _report_to_breaker(self, probe: bool, *, last: bool) -> None:
         """Count this attempt's answers in the command type's breaker."""

@@ -32,6 +32,8 @@ def upgrade() -> None:
         sa.Column("priority", sa.Float, nullable=False, server_default="1"),
         sa.Column("max_failures", sa.String(16)),
         sa.Column("redrives", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("stop_requested_at", Stamp),
+        sa.Column("last_published_at", Stamp),
     )
     op.create_table(
         "uploads",

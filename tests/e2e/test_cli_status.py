@@ -1,0 +1,243 @@
+"""End-to-end: ``fleetbatch status`` on a paused batch (issue 14.7), every command a
+real subprocess against the session's dev server, with a ``fleetbatch worker``
+subprocess (in-process bus and simulators) on the test's own task queue and SQLite
+store.
+
+A paused batch moves on only when resumed, so ``status`` shows it as paused, with no
+ETA, and returns; ``--follow`` follows it through the pause until it finishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import os
+import re
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from rich.progress import Progress
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from fleetbatch.cli import progress
+from fleetbatch.cli.progress import line, render
+from fleetbatch.pipelines.vehicle.vin import make_vin
+from fleetbatch.services.progress import Snapshot
+from fleetbatch.temporal import DevServer
+from fleetbatch.workflows import BatchWorkflow
+from fleetbatch.workflows.ids import batch_workflow_id
+
+ITEMS = 20
+
+# Variables that change how Rich formats the output.
+_OUTPUT_VARIABLES = frozenset(
+    {"COLUMNS", "LINES", "FORCE_COLOR", "CLICOLOR_FORCE", "TTY_COMPATIBLE", "TTY_INTERACTIVE"}
+)
+
+
+@dataclass(frozen=True)
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    def __str__(self) -> str:
+        return f"exit {self.code}\n--- stdout\n{self.stdout}--- stderr\n{self.stderr}"
+
+
+@dataclass
+class Cli:
+    tmp: Path
+    env: dict[str, str]
+
+    def _command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "fleetbatch.cli.main", *args]
+
+    async def start(self, *args: str) -> asyncio.subprocess.Process:
+        """A command running, its stdout and stderr piped."""
+        return await asyncio.create_subprocess_exec(
+            *self._command(*args),
+            cwd=self.tmp,
+            env=self.env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+
+    async def finish(self, process: asyncio.subprocess.Process, timeout: float) -> Result:
+        try:
+            out, err = await asyncio.wait_for(process.communicate(), timeout)
+        except TimeoutError:
+            process.kill()
+            out, err = await process.communicate()
+            raise AssertionError(
+                f"still running after {timeout}s\n--- stdout\n{out.decode()}"
+                f"--- stderr\n{err.decode()}"
+            ) from None
+        assert process.returncode is not None
+        return Result(process.returncode, out.decode(), err.decode())
+
+    async def run(self, *args: str, timeout: float = 60.0) -> Result:
+        return await self.finish(await self.start(*args), timeout)
+
+
+@pytest.fixture
+def cli(tmp_path: Path, dev_server: DevServer) -> Cli:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("FLEETBATCH_") and k not in _OUTPUT_VARIABLES
+    }
+    env.update(
+        NO_COLOR="1",
+        FLEETBATCH_ENV_FILE=str(tmp_path / "absent.env"),
+        FLEETBATCH_DATA_DIR=str(tmp_path / "data"),
+        FLEETBATCH_TEMPORAL_ADDRESS=dev_server.address,
+        FLEETBATCH_TEMPORAL_TASK_QUEUE=f"e2e-{uuid.uuid4().hex}",
+        FLEETBATCH_METRICS_ADDRESS="",
+        FLEETBATCH_IDLE_CLOSE_AFTER_SECONDS="0.5",
+        # Every command answered at once: the batch ends in seconds once it runs.
+        FLEETBATCH_SIM_LATENCY_MS="5",
+        FLEETBATCH_SIM_LATENCY_JITTER_MS="0",
+        FLEETBATCH_SIM_FAILURE_RATE="0",
+        FLEETBATCH_SIM_TIMEOUT_RATE="0",
+        FLEETBATCH_SIM_NO_CONSENT_RATE="0",
+    )
+    return Cli(tmp_path, env)
+
+
+@contextlib.asynccontextmanager
+async def paused_batch(cli: Cli, client: Client) -> AsyncIterator[str]:
+    """A batch of ``ITEMS`` VINs paused before any worker ran, and a worker: once the
+    batch answers its progress query (the worker polls), it says it is paused."""
+    batch = f"e2e-{uuid.uuid4().hex[:16]}"
+    vins = cli.tmp / "vins.csv"
+    vins.write_text("vin\n" + "".join(f"{make_vin(i)}\n" for i in range(ITEMS)))
+    submitted = await cli.run("submit", str(vins), "--command", "lock_doors", "--batch", batch)
+    assert submitted.code == 0, submitted
+    paused = await cli.run("pause", batch)
+    assert paused.code == 0, paused
+    log = (cli.tmp / "worker.log").open("wb")
+    worker = await asyncio.create_subprocess_exec(
+        *cli._command("worker"),
+        cwd=cli.tmp,
+        env=cli.env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=log,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    handle = client.get_workflow_handle(batch_workflow_id(batch))
+    try:
+        async with asyncio.timeout(60):
+            while True:
+                assert worker.returncode is None, (cli.tmp / "worker.log").read_text()
+                with contextlib.suppress(RPCError):  # no worker has taken its task yet
+                    if (await handle.query(BatchWorkflow.progress)).phase == "paused":
+                        break
+                await asyncio.sleep(0.2)
+        yield batch
+    finally:
+        with contextlib.suppress(RPCError):  # finished already
+            await handle.terminate("test over")
+        worker.terminate()
+        await asyncio.wait_for(worker.wait(), 60)
+        log.close()
+
+
+async def test_status_of_a_paused_batch_says_so_and_returns(cli: Cli, dev_client: Client) -> None:
+    async with paused_batch(cli, dev_client) as batch:
+        started = time.monotonic()
+        shown = await cli.run("status", batch, timeout=30)
+        took = time.monotonic() - started
+        once = await cli.run("status", batch, "--once", timeout=30)
+
+    assert shown.code == 0, shown
+    assert took < 20, shown  # a second or two: one snapshot, no following
+    for result in (shown, once):
+        assert re.search(r"^phase +paused *$", result.stdout, re.MULTILINE), result
+        assert "ETA" not in result.stdout, result
+        assert (
+            f"batch {batch} is paused: 0 of {ITEMS} items done, no more chunks start; "
+            f"`fleetbatch resume {batch}` goes on, "
+            f"`fleetbatch status {batch} --follow` follows it through pauses"
+        ) in result.stdout, result
+
+
+async def test_status_follow_keeps_following_a_paused_batch_until_it_ends(
+    cli: Cli, dev_client: Client
+) -> None:
+    async with paused_batch(cli, dev_client) as batch:
+        following = await cli.start("status", batch, "--follow")
+        await asyncio.sleep(7)  # two of its polls, three seconds apart
+        still = following.returncode
+        resumed = await cli.run("resume", batch)
+        assert resumed.code == 0, resumed
+        shown = await cli.finish(following, timeout=120)
+        final = await dev_client.get_workflow_handle(batch_workflow_id(batch)).result()
+
+    assert still is None, shown  # it did not return while the batch was paused
+    assert shown.code == 0, shown
+    progress_lines = [s for s in shown.stdout.splitlines() if s.startswith("paused: ")]
+    assert len(progress_lines) >= 2, shown
+    assert set(progress_lines) == {f"paused: 0/{ITEMS} done (nothing yet); waits for `resume`"}
+    assert re.search(rf"^succeeded +{ITEMS} *$", shown.stdout, re.MULTILINE), shown
+    assert re.search(r"^phase +completed *$", shown.stdout, re.MULTILINE), shown
+    assert "is paused" not in shown.stdout, shown
+    assert final["succeeded"] == ITEMS
+
+
+def test_a_paused_snapshot_renders_without_an_eta() -> None:
+    """The bar and table show no ETA while paused, even from an old snapshot that had
+    one; the plain line says what the batch waits for."""
+
+    paused = Snapshot("paused", 10, {"pending": 6, "succeeded": 4}, 2.0, 0.0, paused=True)
+    running = Snapshot("running", 10, {"pending": 6, "succeeded": 4}, 2.0, 3.0)
+    console = Console(file=io.StringIO(), width=80, color_system=None, record=True)
+    bar = Progress(console=console)
+    task = bar.add_task("items", total=1)
+    console.print(render("b-1", paused, bar, task))
+    console.print(render("b-1", running, bar, task))
+    shown = console.export_text()
+    assert shown.count("ETA") == 1 and re.search(r"^ETA +3s *$", shown, re.MULTILINE)
+    assert line(paused) == "paused: 4/10 done (pending 6, succeeded 4); waits for `resume`"
+    assert line(running) == "running: 4/10 done (pending 6, succeeded 4)"
+
+
+@pytest.mark.parametrize("tty", [True, False], ids=["terminal", "pipe"])
+async def test_watch_stops_at_a_pause_unless_it_follows_through_pauses(
+    monkeypatch: pytest.MonkeyPatch, tty: bool
+) -> None:
+    """The same on a terminal (the live view) as in a pipe, on a scripted batch:
+    paused, resumed, finished."""
+
+    def at(phase: str, done: int) -> Snapshot:
+        counts = {"pending": 10 - done, "succeeded": done}
+        return Snapshot(phase, 10, counts, 1.0, None, paused=phase == "paused")
+
+    script = [at("paused", 0), at("running", 5), at("completed", 10)]
+    seen: list[str] = []
+
+    async def scripted(*_: object) -> Snapshot:
+        snap = script[min(len(seen), len(script) - 1)]
+        seen.append(snap.phase)
+        return snap
+
+    out = io.StringIO()
+    monkeypatch.setattr(progress, "snapshot", scripted)
+    monkeypatch.setattr(progress, "console", Console(file=out, force_terminal=tty, width=100))
+
+    stopped = await progress.watch(None, None, "b-1", tty=tty)  # type: ignore[arg-type]
+    assert (stopped.phase, seen) == ("paused", ["paused"])
+    assert "batch b-1 is paused: 0 of 10 items done" in out.getvalue()
+
+    seen.clear()
+    ended = await progress.watch(None, None, "b-1", through_pauses=True, tty=tty)  # type: ignore[arg-type]
+    assert (ended.phase, seen) == ("completed", ["paused", "running", "completed"])
