@@ -15,8 +15,6 @@ from pathlib import Path
 
 RECOVERY_SHARE = 0.8
 """Recovered: the delivery rate is back to this share of the rate before the fault."""
-RECOVERY_BUCKETS = 2
-"""... in this many consecutive 1 s buckets (one bucket could be a redelivery burst)."""
 STOP_SLACK_SECONDS = 2.0
 """A delivery counts as after its batch's cancel only this long after the stop was
 accepted: a publish that began before the stop is still in transit on the bus."""
@@ -103,35 +101,41 @@ def recovery(
     end: float,
     *,
     window: float,
-    horizon: float,
+    hold: float,
+    until: float,
     share: float = RECOVERY_SHARE,
-    consecutive: int = RECOVERY_BUCKETS,
 ) -> Recovery:
     """How long after ``end`` the delivery rate was back to ``share`` of the rate in
-    the ``window`` seconds before ``start``: the start of the first of ``consecutive``
-    1 s buckets (counted from ``end``) that each reach it."""
+    the ``window`` seconds before ``start``, and stayed back.
+
+    The rate is counted in 1 s buckets and averaged over ``window`` seconds, like the
+    rate before. Recovered after ``k`` seconds: every ``window``-second average that
+    starts ``k`` to ``k + hold`` seconds after ``end`` reaches the mark. So a burst of
+    redelivered backlog followed by a sag is no recovery, nor is one good second.
+    Only deliveries before ``until`` (now, or the next fault) are looked at.
+    """
     before = count_between(times, start - window, start) / window
     during = count_between(times, start, end) / max(end - start, 1e-9)
-    need = share * before
-    buckets = per_second(times, end, int(horizon) + consecutive)
+    need = share * before * window
+    seconds = int(window)
+    steps = int(until - end - window - hold) + 1
+    buckets = per_second(times, end, max(0, steps + int(hold) + seconds))
+    sums = [sum(buckets[j : j + seconds]) for j in range(max(0, steps + int(hold)))]
     found: float | None = None
-    for k in range(int(horizon)):
-        if all(b >= need for b in buckets[k : k + consecutive]):
+    for k in range(max(0, steps)):
+        if all(total >= need for total in sums[k : k + int(hold) + 1]):
             found = float(k)
             break
-    span = int(found if found is not None else horizon) + 1
+    span = int(found if found is not None else max(0.0, until - end)) + 1
     lowest = min(per_second(times, start, max(1, int(end - start) + span)))
     return Recovery(before, found, during, lowest)
 
 
 def recovered_by(
-    times: Sequence[float], start: float, end: float, now: float, *, window: float
+    times: Sequence[float], start: float, end: float, now: float, *, window: float, hold: float
 ) -> float | None:
-    """While the run waits: the recovery time if the rate is back by ``now``."""
-    horizon = now - end - RECOVERY_BUCKETS
-    if horizon < 1:
-        return None
-    return recovery(times, start, end, window=window, horizon=horizon).seconds
+    """While the run waits: the recovery time, if the deliveries until ``now`` show it."""
+    return recovery(times, start, end, window=window, hold=hold, until=now).seconds
 
 
 @dataclass

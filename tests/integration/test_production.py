@@ -163,12 +163,6 @@ async def crash(d: Deployment, batch_id: str, names: list[str], down: float) -> 
 Scenario = Callable[[Deployment, str], Awaitable[None]]
 
 
-async def test_a_worker_and_the_responder_killed_mid_run(deployment: Deployment) -> None:
-    batch_id = await deployment.submit(start=700_000)
-    await crash(deployment, batch_id, ["worker-a", "responder"], down=2)
-    await finish_and_audit(deployment, batch_id)
-
-
 async def test_the_domain_stopped_for_30_seconds_mid_run(deployment: Deployment) -> None:
     batch_id = await deployment.submit(start=710_000)
     await crash(deployment, batch_id, ["domain"], down=30)

@@ -27,38 +27,45 @@ def steady(start: float, end: float, per_second: int) -> list[float]:
     return out
 
 
-def test_recovery_counts_from_the_faults_end_to_two_seconds_back_at_80_percent() -> None:
-    # 50/s until 100, nothing until 110 (the fault ends at 105), 30/s (60 %) for 3 s,
+def test_recovery_counts_from_the_faults_end_until_the_rate_is_back_and_stays() -> None:
+    # 50/s until 100; nothing until 110 (the fault ends at 105); 30/s (60 %) for 3 s;
     # then 45/s (90 %).
     times = sorted(steady(0, 100, 50) + steady(110, 113, 30) + steady(113, 200, 45))
-    r = recovery(times, start=100, end=105, window=10, horizon=60)
+    r = recovery(times, start=100, end=105, window=5, hold=5, until=200)
     assert r.before == 50
-    assert r.seconds == 8  # 105 + 8 = 113, the first of two seconds at >= 40
+    # 5 s averages from 105 + k: k = 7 is the first to reach 40/s ((30 + 4 * 45) / 5 = 42),
+    # and those from 8 to 12 do too.
+    assert r.seconds == 7
     assert r.during == 0
     assert r.lowest == 0
 
 
-def test_one_burst_is_not_a_recovery() -> None:
-    burst = [110.5] * 200  # a backlog redelivered at once, then silence again
-    times = sorted(steady(0, 100, 20) + burst + steady(120, 200, 20))
-    assert recovery(times, start=100, end=101, window=10, horizon=60).seconds == 19
+def test_a_burst_then_a_sag_is_not_a_recovery() -> None:
+    # A backlog redelivered at once, then a sag at half the rate, then back.
+    times = sorted(steady(0, 100, 20) + [101.5] * 200 + steady(102, 130, 10) + steady(130, 300, 20))
+    r = recovery(times, start=100, end=101, window=10, hold=10, until=300)
+    # The burst lifts the averages that hold it, but they do not stay up: only the
+    # 10 s averages from 126 (101 + 25) on reach 16/s, each of them.
+    assert r.seconds == 25
 
 
 def test_a_fault_the_rate_never_noticed_recovers_in_zero_seconds() -> None:
     times = steady(0, 200, 20)
-    r = recovery(times, start=100, end=102, window=10, horizon=60)
+    r = recovery(times, start=100, end=102, window=10, hold=10, until=200)
     assert (r.before, r.seconds, r.lowest) == (20, 0, 20)
 
 
 def test_no_recovery_within_the_horizon() -> None:
     times = sorted(steady(0, 100, 20) + steady(100, 200, 10))
-    assert recovery(times, start=100, end=101, window=10, horizon=60).seconds is None
+    assert recovery(times, start=100, end=101, window=10, hold=10, until=200).seconds is None
 
 
-def test_recovered_by_waits_for_complete_seconds() -> None:
-    times = sorted(steady(0, 100, 20) + steady(103, 200, 20))
-    assert recovered_by(times, 100, 101, now=103.5, window=10) is None
-    assert recovered_by(times, 100, 101, now=107, window=10) == 2
+def test_recovered_by_waits_until_the_rate_stayed_back() -> None:
+    times = sorted(steady(0, 100, 20) + steady(104, 200, 18))
+    # Back from 104, 3 s after the end: the 5 s averages from 104 to 109 must be in,
+    # that is every delivery until 114.
+    assert recovered_by(times, 100, 101, now=113.5, window=5, hold=5) is None
+    assert recovered_by(times, 100, 101, now=114, window=5, hold=5) == 3
 
 
 def test_deliveries_after_a_cancel() -> None:

@@ -126,9 +126,6 @@ class ChunkWorkflowBase:
         """Record an item's final state (written when the round ends)."""
         self._outcomes[item_id] = Outcome(item_id, status, attempts, error)
 
-    def settled(self, item_id: int) -> bool:
-        return item_id in self._outcomes
-
     def recorded(self, counts: dict[str, int]) -> None:
         """Items the step's own activity already recorded in the store, by status."""
         self._count_statuses(counts)

@@ -285,7 +285,7 @@ class VehicleChunkWorkflow(ChunkWorkflowBase):
         chunk is the half-open breaker's probe, and the items whose publish the breaker
         held back."""
         assert step.publish_task_queue is not None
-        slices = [
+        publishes = [
             workflow.start_activity(
                 PUBLISH_COMMANDS,
                 publish_input([item]),
@@ -301,11 +301,11 @@ class VehicleChunkWorkflow(ChunkWorkflowBase):
             for item in items
         ]
         await workflow.wait_condition(
-            lambda: all(s.done() for s in slices) or self.cancelled is not None
+            lambda: all(s.done() for s in publishes) or self.cancelled is not None
         )
         held: list[ItemRef] = []
         probe = False
-        for item, publish in zip(items, slices, strict=True):
+        for item, publish in zip(items, publishes, strict=True):
             if not publish.done():
                 publish.cancel()
             try:
