@@ -20,7 +20,9 @@ import pytest
 from external import unavailable
 from fleetbatch_bench.chaos_env import missing_binaries
 
-pytestmark = pytest.mark.integration
+# Not in the default run: a CLI command under the chaos run's load was seen to exit
+# with SIGSEGV after doing its work (issue 14, open); `pytest -m chaos` runs it.
+pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 
 
 @pytest.mark.timeout(420)
