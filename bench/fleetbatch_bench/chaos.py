@@ -237,7 +237,7 @@ class Options:
     @property
     def backlog_seconds(self) -> float:
         """How much work the open batches hold before each fault's window."""
-        return (self.window + 25) if self.quick else (self.window + self.pg_down + 90)
+        return (self.window + 40) if self.quick else (self.window + self.pg_down + 90)
 
     @property
     def batch_items(self) -> int:
@@ -558,8 +558,17 @@ class ChaosRun:
             await asyncio.sleep(1)
 
     async def until_recovered(self, record: FaultRecord) -> None:
+        """Until the rate is back (or ``max_wait``); work is added should the batches
+        run out of it meanwhile (a recovery is no recovery without work to do)."""
+        checked = time.monotonic()
         while True:
             await asyncio.sleep(0.5)
+            if time.monotonic() - checked > 5:
+                checked = time.monotonic()
+                low = self.o.rate * (self.o.window + self.o.hold + 10)
+                if await self.backlog() < low:
+                    await self.feed()
+                    record.notes.append("fed more work while waiting for the recovery")
             self.log.read()
             now = time.time()
             found = recovered_by(
@@ -605,7 +614,8 @@ class ChaosRun:
         done = await asyncio.to_thread(
             subprocess.run,
             [sys.executable, "-m", "fleetbatch.cli.main", *args],
-            env=self.env("cli") | {"COLUMNS": "200"},
+            # A crash shows the Python stacks of every thread (faulthandler).
+            env=self.env("cli") | {"COLUMNS": "200", "PYTHONFAULTHANDLER": "1"},
             cwd=self.root,
             capture_output=True,
             text=True,
