@@ -124,6 +124,10 @@ def write_chunk_file(
         # process writes (its umask decides).
         os.chmod(tmp.name, 0o666 & ~_umask())
         os.replace(tmp.name, final)
+        # A worker killed mid-write leaves its temporary file: the chunk's file is
+        # whole now, so those go.
+        for stale in directory.glob(f"{_TEMP_PREFIX}{name}.*{_TEMP_SUFFIX}"):
+            stale.unlink(missing_ok=True)
     except BaseException:
         Path(tmp.name).unlink(missing_ok=True)
         raise
