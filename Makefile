@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck fmt clean openapi
+.PHONY: install demo test chaos lint typecheck fmt clean openapi
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -26,6 +26,10 @@ typecheck: $(STAMP)
 
 test: lint typecheck
 	$(BIN)/pytest -q --durations=25
+
+# The chaos run's quick preset (4 faults, ~4 minutes): CI runs it after the suite.
+chaos: $(STAMP)
+	$(BIN)/pytest -q -m chaos tests/integration/test_chaos.py
 
 fmt: $(STAMP)
 	$(BIN)/ruff format src bench tests

