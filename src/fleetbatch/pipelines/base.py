@@ -42,6 +42,8 @@ class BatchPlan:
     """Chunks lease their items' keys across batches."""
     search_attributes: dict[str, str] = field(default_factory=dict)
     """Keyword search attributes every chunk of the batch starts with."""
+    metric_labels: dict[str, str] = field(default_factory=dict)
+    """Labels of the batch's metrics beside ``pipeline`` (bounded: a command type, say)."""
 
 
 @dataclass

@@ -8,8 +8,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+from fleetbatch import gauges
 from fleetbatch.activities.batcher import BatcherActivities
 from fleetbatch.activities.batcher_types import BatcherConfig
 from fleetbatch.activities.breaker import BreakerActivities
@@ -32,6 +34,7 @@ def build_workers(
     """The main worker (with the write batchers) and each pipeline's own workers,
     with activities bound to the store and the pipelines' ``resources``."""
     task_queue = settings.temporal_task_queue
+    gauges.bind((client.service_client.config.runtime or Runtime.default()).metric_meter)
     items = ItemActivities(store, client)
     batchers = BatcherActivities(store, client, task_queue, batcher)
     context = WorkerContext(client, settings, store, task_queue, resources)

@@ -65,6 +65,7 @@ class VehiclePipeline(Pipeline):
             max_in_flight=kind.max_in_flight,
             lease=True,
             search_attributes={COMMAND_ATTRIBUTE.name: kind.name},
+            metric_labels={"command": kind.name},
         )
 
     def validate(
