@@ -310,7 +310,7 @@ async def test_unknown_command_needs_no_temporal(offline_cli: Cli) -> None:
 
     known = ", ".join(sorted(COMMANDS))
     assert "lock_doors" in known
-    assert_error(result, f"unknown command 'frobnicate'; known commands: {known}")
+    assert_error(result, f"unknown command 'frobnicate' (known commands: {known})")
     assert offline_cli.stored() == NOTHING
 
 
@@ -486,7 +486,7 @@ async def test_error_message_with_brackets(offline_cli: Cli, where: str) -> None
     else:
         path = write(offline_cli.tmp / "vins.csv", csv_bytes(vins(1)))
         command = "[/]"
-        message = f"unknown command '[/]'; known commands: {', '.join(sorted(COMMANDS))}"
+        message = f"unknown command '[/]' (known commands: {', '.join(sorted(COMMANDS))})"
 
     result = await offline_cli.submit(path, "--command", command)
 
