@@ -1,6 +1,7 @@
 """The batch list: each batch with the status an operator means (``paused`` for a
 running batch that waits for ``resume``), its progress, counts by status, rate and
-duration, read through the same progress snapshot as ``status`` and the batch page.
+duration. Counts are the store's; status and rate come through the same progress
+snapshot as ``status`` and the batch page.
 
 The CLI's ``list`` reads it; the web UI's and the API's batch lists are meant to.
 """
@@ -78,16 +79,17 @@ def listed_status(batch: BatchRecord, snap: Snapshot) -> str:
     return batch.status
 
 
-def summarise(batch: BatchRecord, snap: Snapshot) -> BatchSummary:
-    """The list's row of ``batch``."""
+def summarise(batch: BatchRecord, snap: Snapshot, counts: dict[str, int]) -> BatchSummary:
+    """The list's row of ``batch``: its status and rate from the snapshot, its
+    counts (the store's) as given."""
     end = batch.finished_at or now()
     return BatchSummary(
         id=batch.id,
         pipeline=batch.pipeline,
         label=batch.label,
         status=listed_status(batch, snap),
-        total=snap.total,
-        counts={s.value: snap.counts.get(s.value, 0) for s in ItemStatus},
+        total=sum(counts.values()),
+        counts={s.value: counts.get(s.value, 0) for s in ItemStatus},
         items_per_second=snap.items_per_second,
         stop_reason=snap.stop_reason,
         created_at=batch.created_at,
@@ -136,6 +138,7 @@ async def _summaries(
 
     async def one(batch: BatchRecord) -> BatchSummary:
         async with gate:
-            return summarise(batch, await snapshot(client, store, batch.id))
+            snap = await snapshot(client, store, batch.id)
+            return summarise(batch, snap, await store.items.counts(batch.id))
 
     return list(await asyncio.gather(*(one(b) for b in records)))
