@@ -1,6 +1,7 @@
-"""Batch reports as CSV: every item's final state, or the rejected rows of its files.
+"""Batch reports: every item's final state, or the rejected rows of its files.
 
-The CLI's ``report`` and the HTTP API's downloads write the same rows. Cells are
+The CLI's ``report`` (CSV, or JSON Lines with ``--json``) and the HTTP API's CSV
+downloads write the same rows. Cells are
 made safe to open in a spreadsheet: a value a spreadsheet would read as a formula
 (starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) gets a leading
 single quote, so it shows as text and never runs.
