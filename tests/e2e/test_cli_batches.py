@@ -69,6 +69,7 @@ PROGRESS_FIELDS = {
     "eta": str,
     "breaker": (str, type(None)),
     "stop_reason": (str, type(None)),
+    "updated_at": (str, type(None)),
 }
 
 
@@ -223,7 +224,9 @@ async def test_status_json_is_one_snapshot(batches: Batches) -> None:
     assert (snap["phase"], snap["paused"], snap["finished"]) == ("paused", True, False)
     assert (snap["total"], snap["done"], snap["percent"]) == (ITEMS, 0, 0.0)
     assert set(snap["counts"]) == {s.value for s in ItemStatus}
+    assert snap["counts"]["pending"] == ITEMS  # the store's counts, not the workflow's
     assert (snap["eta_seconds"], snap["eta"]) == (None, "-")  # paused: no end to estimate
+    assert datetime.fromisoformat(snap["updated_at"]).utcoffset() == timedelta(0)
 
     done = _json(await batches.cli.run("status", batches.completed, "--json", "--follow"))
     assert (done["phase"], done["finished"], done["done"]) == ("completed", True, ITEMS)
