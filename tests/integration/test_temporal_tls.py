@@ -349,6 +349,12 @@ address = "{nginx.tls_address}"
 [profile.wrong-ca.tls]
 server_ca_cert_path = "{pki.wrong_ca}"
 
+[profile.other-name]
+address = "{nginx.tls_address}"
+[profile.other-name.tls]
+server_ca_cert_path = "{pki.ca}"
+server_name = "temporal.example.com"
+
 [profile.cloud-like]
 address = "{nginx.api_key_address}"
 api_key = "{API_KEY}"
@@ -380,6 +386,20 @@ async def test_a_profile_with_a_wrong_ca_names_the_profile(
         f"TLS to Temporal at {nginx.tls_address} failed: certificate verify failed: the "
         "server's certificate is not signed by the CA certificate of Temporal profile "
         "'wrong-ca'"
+    )
+
+
+async def test_a_certificate_for_other_names(
+    nginx: Nginx, pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEMPORAL_CONFIG_FILE", str(write_profiles(tmp_path / "t.toml", nginx, pki)))
+    with pytest.raises(ConfigError) as failed:
+        await connect(Settings(temporal_profile="other-name"))
+    assert str(failed.value) == (
+        f"TLS to Temporal at {nginx.tls_address} failed: certificate verify failed: the "
+        "server's certificate is not valid for 'temporal.example.com' (it is for localhost, "
+        "127.0.0.1); connect by one of its names (or, in a Temporal profile, set "
+        "tls.server_name to one)"
     )
 
 

@@ -148,12 +148,19 @@ def connect_problem(
                 f"signed by {trust}"
             )
         if "NotValidForName" in error:
+            wanted = re.search(r'expected: (?:DnsName|IpAddress)\(\\*"?([^"\\)]+)', error)
+            expected = repr(wanted.group(1)) if wanted else repr(target.rsplit(":", 1)[0])
             presented = re.search(r"presented: \[(.*?)\]", error)
-            names = presented.group(1).replace('\\"', '"') if presented else "other names"
+            found = (
+                re.findall(r'(?:DnsName|IpAddress)\(\\*"?([^"\\)]+)', presented.group(1))
+                if presented
+                else []
+            )
+            names = ", ".join(found) or "other names"
             return (
                 prefix + "certificate verify failed: the server's certificate is not valid "
-                f"for {target.rsplit(':', 1)[0]!r} (it is for {names}); connect by one of "
-                "its names (with a profile: or set tls.server_name to one)"
+                f"for {expected} (it is for {names}); connect by one of "
+                "its names (or, in a Temporal profile, set tls.server_name to one)"
             )
         if "Expired" in error or "NotValidYet" in error:
             return (
