@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from fleetbatch.store.attempts import Attempt, AttemptRepository, ItemHistory
 from fleetbatch.store.batches import BatchRecord, BatchRepository, BatchStatus, NewBatch
 from fleetbatch.store.breakers import BreakerPolicy, BreakerRepository
 from fleetbatch.store.db import create_engine, migrate
@@ -21,6 +22,7 @@ class Store:
         self.breakers = BreakerRepository(engine, breaker_policy or BreakerPolicy())
         self.batches = BatchRepository(engine)
         self.items = ItemRepository(engine, self.breakers)
+        self.attempts = AttemptRepository(engine)
         self.uploads = UploadWriter(engine)
         self.dead_letters = DeadLetterRepository(engine)
         self.orphans = OrphanRepository(engine)
@@ -38,6 +40,8 @@ class Store:
 
 
 __all__ = [
+    "Attempt",
+    "AttemptRepository",
     "BatchRecord",
     "BatchRepository",
     "BatchStatus",
@@ -45,6 +49,7 @@ __all__ = [
     "BreakerRepository",
     "DeadLetter",
     "DeadLetterRepository",
+    "ItemHistory",
     "ItemRepository",
     "NewBatch",
     "Orphan",

@@ -14,6 +14,7 @@ from fleetbatch.domain import BreakerCount, ChunkSpec, ItemRef, ItemStatus, Outc
 from fleetbatch.errors import BatchConflictError, BatchNotFoundError
 from fleetbatch.intake import Accepted
 from fleetbatch.store import leases
+from fleetbatch.store.attempts import close_attempts
 from fleetbatch.store.batches import BatchStatus, now
 from fleetbatch.store.breakers import BreakerRepository
 from fleetbatch.store.db import insert_ignoring_conflicts, write_transaction
@@ -262,7 +263,8 @@ class ItemRepository:
         """Write final statuses, one statement per distinct outcome (status, attempts,
         error) — usually one or two a chunk; items already terminal are left alone, so
         a repeated write changes nothing (an idempotent upsert). In the same
-        transaction the key leases of the chunks in ``release_leases_of`` end, and
+        transaction the items' attempts are closed (``attempts.close_attempts``), the
+        key leases of the chunks in ``release_leases_of`` end, and
         ``breaker``'s count goes into its breaker, whose state after is returned —
         unless every outcome was written before: a repeated write (an activity's
         retry after its report failed) does not count the breaker twice."""
@@ -286,6 +288,7 @@ class ItemRepository:
                     },
                 )
                 changed += written.rowcount or 0
+            await close_attempts(conn, outcomes)
             if release_leases_of:
                 await leases.release_holders(conn, release_leases_of)
             repeated = bool(outcomes) and not changed

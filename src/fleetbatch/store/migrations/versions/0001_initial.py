@@ -1,5 +1,5 @@
-"""The schema of 0.2.0: batches, uploads, items, rejections, leases, breakers, the
-bus's dead letters and late answers.
+"""The schema of 0.2.0: batches, uploads, items and their attempts, rejections,
+leases, breakers, the bus's dead letters and late answers.
 
 Revision ID: 0001
 Revises:
@@ -65,6 +65,15 @@ def upgrade() -> None:
     op.create_index("ix_items_batch_status_id", "items", ["batch_id", "status", "id"])
     op.create_index("ix_items_key", "items", ["key"])
     op.create_table(
+        "item_attempts",
+        sa.Column("item_id", Id, sa.ForeignKey("items.id"), primary_key=True, autoincrement=False),
+        sa.Column("command_id", sa.String(36), primary_key=True),
+        sa.Column("attempt", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("published_at", Stamp, nullable=False),
+        sa.Column("answered_at", Stamp),
+        sa.Column("outcome", sa.Text),
+    )
+    op.create_table(
         "rejections",
         sa.Column("id", Id, primary_key=True, autoincrement=True),
         sa.Column("batch_id", sa.String(64), sa.ForeignKey("batches.id"), nullable=False),
@@ -126,6 +135,7 @@ def downgrade() -> None:
         "breakers",
         "item_leases",
         "rejections",
+        "item_attempts",
         "items",
         "uploads",
         "batches",

@@ -1,0 +1,176 @@
+"""An item's attempts: each publish of its effect, what answered it and when.
+
+Written in the transactions and activities that already do the I/O, in bulk: the
+publish activity records a round's attempts in one statement once the bus has
+them; the outcomes' write closes them in its own transaction. Both are idempotent:
+a retried publish keeps the first time, and an attempt's outcome is written once.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from fleetbatch.domain import ItemStatus, Outcome
+from fleetbatch.errors import BatchNotFoundError, ItemNotFoundError
+from fleetbatch.store.batches import now
+from fleetbatch.store.db import insert_ignoring_conflicts, write_transaction
+from fleetbatch.store.tables import batches, item_attempts, items
+
+# The attempts of the item's current effect: a redrive's new command id leaves the
+# attempts of the earlier ones as they were.
+_CURRENT_EFFECT = item_attempts.c.command_id == (
+    select(items.c.effect_id).where(items.c.id == item_attempts.c.item_id).scalar_subquery()
+)
+_OPEN = item_attempts.c.outcome.is_(None)
+_CLOSE_LAST = (
+    update(item_attempts)
+    .where(
+        item_attempts.c.item_id == bindparam("close_item_id"),
+        item_attempts.c.attempt == bindparam("close_attempt"),
+        _CURRENT_EFFECT,
+        _OPEN,
+    )
+    .values(answered_at=bindparam("close_answered_at"), outcome=bindparam("close_outcome"))
+)
+_CLOSE_EARLIER = (
+    update(item_attempts)
+    .where(
+        item_attempts.c.item_id.in_(bindparam("close_ids", expanding=True)),
+        item_attempts.c.attempt < bindparam("close_last"),
+        _CURRENT_EFFECT,
+        _OPEN,
+    )
+    .values(outcome=bindparam("close_outcome"))
+)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One publish of an item's effect."""
+
+    attempt: int
+    command_id: str
+    published_at: datetime
+    answered_at: datetime | None
+    outcome: str | None
+    """``succeeded``, ``failed: …``, ``timed out after 30s``, ``cancelled: …``; None
+    while the attempt waits for its answer."""
+
+
+@dataclass(frozen=True)
+class ItemHistory:
+    """An item's row (every column of ``items``) and its attempts, oldest first."""
+
+    item: dict[str, Any]
+    attempts: list[Attempt]
+
+
+def last_attempt_outcome(outcome: Outcome) -> str:
+    """What an item's last attempt came to, given the item's final state."""
+    timeout = outcome.attempt_timeout
+    unanswered = outcome.answered_at is None and outcome.status == ItemStatus.FAILED
+    if unanswered and timeout is not None:
+        return timed_out(timeout)
+    if outcome.status == ItemStatus.SUCCEEDED or not outcome.error:
+        return outcome.status.value
+    return f"{outcome.status.value}: {outcome.error}"
+
+
+def timed_out(seconds: float) -> str:
+    return f"timed out after {seconds:g}s"
+
+
+async def close_attempts(conn: AsyncConnection, outcomes: Sequence[Outcome]) -> None:
+    """Write what the attempts of items reaching ``outcomes`` came to, inside the
+    caller's (the outcomes') transaction: the last attempt of each (its answer and
+    when), and ``timed out after Ns`` for the ones before it. An attempt closed
+    already is left alone, so a repeated write changes nothing.
+
+    The last attempts go in one executemany of a primary-key update (a single
+    prepared statement, one round trip); the earlier ones in one statement per
+    distinct timeout, usually none or one a chunk.
+    """
+    last: list[dict[str, Any]] = []
+    earlier: defaultdict[tuple[float, int], list[int]] = defaultdict(list)
+    for o in outcomes:
+        if o.attempts < 1:
+            continue
+        answered = None if o.answered_at is None else datetime.fromtimestamp(o.answered_at, UTC)
+        last.append(
+            {
+                "close_item_id": o.item_id,
+                "close_attempt": o.attempts,
+                "close_answered_at": answered,
+                "close_outcome": last_attempt_outcome(o),
+            }
+        )
+        if o.attempts > 1 and o.attempt_timeout is not None:
+            earlier[(o.attempt_timeout, o.attempts)].append(o.item_id)
+    if last:
+        await conn.execute(_CLOSE_LAST, last)
+    for (seconds, attempts), ids in earlier.items():
+        await conn.execute(
+            _CLOSE_EARLIER,
+            {"close_ids": ids, "close_last": attempts, "close_outcome": timed_out(seconds)},
+        )
+
+
+class AttemptRepository:
+    """Records and reads items' attempts."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def published(
+        self, item_ids: Sequence[int], command_ids: Sequence[str], attempt: int
+    ) -> None:
+        """Attempt ``attempt`` of each item went out now under its command id, in one
+        statement; an attempt recorded before (a retried publish) keeps its first time."""
+        if not item_ids:
+            return
+        stamp = now()
+        async with write_transaction(self._engine) as conn:
+            await conn.execute(
+                insert_ignoring_conflicts(conn, item_attempts),
+                [
+                    {"item_id": i, "command_id": c, "attempt": attempt, "published_at": stamp}
+                    for i, c in zip(item_ids, command_ids, strict=True)
+                ],
+            )
+
+    async def for_item(self, batch_id: str, key: str) -> ItemHistory:
+        """The batch's item ``key`` (as stored: normalise it first) with its attempts in
+        the order they went out.
+
+        Raises:
+            BatchNotFoundError: no such batch.
+            ItemNotFoundError: the batch has no item ``key``.
+        """
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(items).where(items.c.batch_id == batch_id, items.c.key == key)
+                )
+            ).first()
+            if row is None:
+                known = await conn.scalar(select(batches.c.id).where(batches.c.id == batch_id))
+                if known is None:
+                    raise BatchNotFoundError(f"no batch {batch_id!r}")
+                raise ItemNotFoundError(f"batch {batch_id!r} has no item {key!r}")
+            found = await conn.execute(
+                select(item_attempts)
+                .where(item_attempts.c.item_id == row.id)
+                .order_by(item_attempts.c.published_at, item_attempts.c.attempt)
+            )
+            attempts = [
+                Attempt(a.attempt, a.command_id, a.published_at, a.answered_at, a.outcome)
+                for a in found
+            ]
+        return ItemHistory(dict(row._mapping), attempts)
