@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from fleetbatch.cli import control, processes
+from fleetbatch.cli import items as item_commands
 from fleetbatch.cli.common import console, fail, run, settings, stop_on_signals
 from fleetbatch.cli.demo import demo_file, demo_users_file
 from fleetbatch.cli.progress import watch
@@ -439,6 +440,7 @@ def bench(
 
 control.register(app)
 processes.register(app)
+item_commands.register(app)
 
 
 def main() -> None:
