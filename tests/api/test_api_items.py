@@ -15,14 +15,14 @@ ITEM_FIELDS = {
     "status",
     "outcome",
     "error",
-    "command_id",
+    "effect_id",
     "result",
     "updated_at",
     "workflow_id",
     "temporal_url",
     "attempts",
 }
-ATTEMPT_FIELDS = {"attempt", "command_id", "published_at", "answered_at", "outcome"}
+ATTEMPT_FIELDS = {"attempt", "effect_id", "published_at", "answered_at", "outcome"}
 
 
 def utc(stamp: str) -> datetime:
@@ -50,14 +50,14 @@ async def test_item_with_its_attempts(api_factory: ApiFactory) -> None:
     assert set(body) == ITEM_FIELDS
     assert (body["batch_id"], body["key"], body["line"]) == ("b-item", late, 2)
     assert (body["status"], body["outcome"], body["error"]) == ("succeeded", "succeeded", None)
-    assert body["command_id"] == row["effect_id"]
+    assert body["effect_id"] == row["effect_id"]
     assert body["workflow_id"] == row["workflow_id"]
     ui = api.h.settings.temporal_web_url
     workflow = row["workflow_id"].replace(":", "%3A")
     assert body["temporal_url"] == f"{ui}/namespaces/default/workflows/{workflow}"
     attempts = body["attempts"]
     assert all(set(a) == ATTEMPT_FIELDS for a in attempts)
-    assert [(a["attempt"], a["command_id"], a["outcome"]) for a in attempts] == [
+    assert [(a["attempt"], a["effect_id"], a["outcome"]) for a in attempts] == [
         (1, row["effect_id"], "timed out after 1s"),
         (2, row["effect_id"], "succeeded"),
     ]
@@ -95,7 +95,7 @@ async def test_item_page_shows_attempts_and_is_linked_from_the_batch(api: Api) -
     assert page.status_code == 200
     assert f'<span id="item-key" class="vin">{vin}</span>' in page.text
     assert '<span id="item-status" class="status succeeded">succeeded</span>' in page.text
-    assert f'<code id="command-id">{row["effect_id"]}</code>' in page.text
+    assert f'<code id="effect-id">{row["effect_id"]}</code>' in page.text
     assert page.text.count('<tr class="attempt">') == 1
     assert "<td>succeeded</td>" in page.text
     assert 'id="temporal-link"' in page.text

@@ -97,7 +97,7 @@ def test_spec_documents_every_route_and_its_errors() -> None:
         "status",
         "outcome",
         "error",
-        "command_id",
+        "effect_id",
         "result",
         "updated_at",
         "workflow_id",
@@ -106,7 +106,7 @@ def test_spec_documents_every_route_and_its_errors() -> None:
     }
     assert set(schemas["AttemptPublic"]["properties"]) == {
         "attempt",
-        "command_id",
+        "effect_id",
         "published_at",
         "answered_at",
         "outcome",

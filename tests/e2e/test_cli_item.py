@@ -26,14 +26,14 @@ ITEM_FIELDS = {
     "status",
     "outcome",
     "error",
-    "command_id",
+    "effect_id",
     "result",
     "updated_at",
     "workflow_id",
     "temporal_url",
     "attempts",
 }
-ATTEMPT_FIELDS = {"attempt", "command_id", "published_at", "answered_at", "outcome"}
+ATTEMPT_FIELDS = {"attempt", "effect_id", "published_at", "answered_at", "outcome"}
 
 
 @dataclass(frozen=True)
@@ -119,9 +119,9 @@ async def test_item_json_has_the_documented_shape(
     )
     attempts = body["attempts"]
     assert all(set(a) == ATTEMPT_FIELDS for a in attempts)
-    assert [(a["attempt"], a["command_id"], a["outcome"]) for a in attempts] == [
-        (1, body["command_id"], "timed out after 1s"),
-        (2, body["command_id"], "succeeded"),
+    assert [(a["attempt"], a["effect_id"], a["outcome"]) for a in attempts] == [
+        (1, body["effect_id"], "timed out after 1s"),
+        (2, body["effect_id"], "succeeded"),
     ]
     assert attempts[0]["answered_at"] is None
     assert all(a["published_at"].endswith("Z") for a in attempts)
@@ -146,7 +146,7 @@ async def test_item_prints_its_attempts(finished: tuple[str, list[str]], tmp_pat
         line.startswith("in Temporal:    http://127.0.0.1:8233/namespaces/") for line in lines
     )
     # Piped: the attempts as a header and one tab-separated line each.
-    header = lines.index("attempt\tcommand id\tpublished (UTC)\tanswered (UTC)\toutcome")
+    header = lines.index("attempt\teffect id\tpublished (UTC)\tanswered (UTC)\toutcome")
     first, second = (line.split("\t") for line in lines[header + 1 :])
     assert (first[0], first[3], first[4]) == ("1", "-", "timed out after 1s")
     assert (second[0], second[4]) == ("2", "succeeded")

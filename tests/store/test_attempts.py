@@ -23,7 +23,7 @@ SETTINGS = Settings()
 
 
 async def begun(store: Store, batch_id: str, count: int) -> list[tuple[int, str, str]]:
-    """A vehicle batch of ``count`` VINs, its one chunk in flight: (id, VIN, command id)."""
+    """A vehicle batch of ``count`` VINs, its one chunk in flight: (id, VIN, effect id)."""
     kind = get_pipeline("vehicle")
     options = kind.options({"command": "lock_doors"}, SETTINGS)
     data = ("vin\n" + "".join(f"{make_vin(i)}\n" for i in range(count))).encode()
@@ -66,9 +66,9 @@ def on_attempts(seen: list[str]) -> list[str]:
 
 
 def table(history: ItemHistory) -> list[tuple[int, str, bool, str | None]]:
-    """(attempt, command id, answered, outcome) of each attempt, in order."""
+    """(attempt, effect id, answered, outcome) of each attempt, in order."""
     return [
-        (a.attempt, a.command_id, a.answered_at is not None, a.outcome) for a in history.attempts
+        (a.attempt, a.effect_id, a.answered_at is not None, a.outcome) for a in history.attempts
     ]
 
 

@@ -1,5 +1,5 @@
 """Each item's attempts as the chunk workflow publishes and settles them: what went
-out when, under which command id, and what came back (or the timeout).
+out when, under which effect id, and what came back (or the timeout).
 
 As in test_commands.py, time skipping is off and the response timeout is one
 second of real time.
@@ -72,8 +72,8 @@ async def test_attempts_record_publishes_answers_and_timeouts(
 
     for vin in (late, lost, rejected, fine):
         item, attempts = history[vin].item, history[vin].attempts
-        # Every attempt went out under the item's one command id, in order, as counted.
-        assert {a.command_id for a in attempts} == {item["effect_id"]}
+        # Every attempt went out under the item's one effect id, in order, as counted.
+        assert {a.effect_id for a in attempts} == {item["effect_id"]}
         assert len(attempts) == item["attempts"]
         published = [a.published_at for a in attempts]
         assert published == sorted(published)

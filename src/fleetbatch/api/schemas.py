@@ -168,8 +168,8 @@ class AttemptPublic(BaseModel):
 
     model_config = ConfigDict(from_attributes=True)
 
-    attempt: int = Field(description="1, 2, … under one command id; a redrive starts again at 1")
-    command_id: str = Field(description="the command id the attempt went out with")
+    attempt: int = Field(description="1, 2, … under one effect id; a redrive starts again at 1")
+    effect_id: str = Field(description="the effect id it went out with (a command id)")
     published_at: datetime = Field(description="when the bus took it (UTC)")
     answered_at: datetime | None = Field(
         description="when the domain's answer reached the chunk (UTC); null if none came"
@@ -192,7 +192,7 @@ class ItemHistoryPublic(BaseModel):
         "null while the item is pending or in flight"
     )
     error: str | None
-    command_id: str = Field(description="the item's current command (effect) id")
+    effect_id: str = Field(description="the item's current effect id (a command id)")
     result: dict[str, Any] | None = Field(description="what the step recorded (enrich: the record)")
     updated_at: datetime
     workflow_id: str | None = Field(description="the chunk workflow that ran it last")
@@ -215,7 +215,7 @@ class ItemHistoryPublic(BaseModel):
             status=status,
             outcome=outcome,
             error=error,
-            command_id=item["effect_id"],
+            effect_id=item["effect_id"],
             result=item["result"],
             updated_at=item["updated_at"],
             workflow_id=item["workflow_id"],

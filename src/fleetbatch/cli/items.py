@@ -25,7 +25,7 @@ def _show(item: ItemHistoryPublic, key_name: str) -> None:
     say(f"batch {item.batch_id} · {key_name} {item.key} · line {item.line}", highlight=False)
     say(f"status:         {item.status}", highlight=False)
     say(f"outcome:        {item.outcome or 'none yet'}", highlight=False)
-    say(f"command id:     {item.command_id}", highlight=False)
+    say(f"effect id:      {item.effect_id}", highlight=False)
     say(f"updated:        {_time(item.updated_at)} UTC", highlight=False)
     if item.workflow_id:
         say(f"chunk workflow: {item.workflow_id}", highlight=False)
@@ -35,11 +35,11 @@ def _show(item: ItemHistoryPublic, key_name: str) -> None:
         say("attempts:       none (nothing was published for it)", highlight=False)
         return
     print_table(
-        ("attempt", "command id", "published (UTC)", "answered (UTC)", "outcome"),
+        ("attempt", "effect id", "published (UTC)", "answered (UTC)", "outcome"),
         (
             (
                 str(a.attempt),
-                a.command_id,
+                a.effect_id,
                 _time(a.published_at),
                 _time(a.answered_at),
                 a.outcome or "waiting for its answer",
@@ -56,7 +56,7 @@ def item(
         bool, typer.Option("--json", help="print the item as JSON (shape in the README)")
     ] = False,
 ) -> None:
-    """One item: its status, every attempt (published, command id, answer, UTC times),
+    """One item: its status, every attempt (published, effect id, answer, UTC times),
     its final outcome and its chunk workflow in the Temporal Web UI."""
 
     async def main() -> None:

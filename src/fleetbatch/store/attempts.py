@@ -23,9 +23,9 @@ from fleetbatch.store.batches import now
 from fleetbatch.store.db import insert_ignoring_conflicts, write_transaction
 from fleetbatch.store.tables import batches, item_attempts, items
 
-# The attempts of the item's current effect: a redrive's new command id leaves the
+# The attempts of the item's current effect: a redrive's new effect id leaves the
 # attempts of the earlier ones as they were.
-_CURRENT_EFFECT = item_attempts.c.command_id == (
+_CURRENT_EFFECT = item_attempts.c.effect_id == (
     select(items.c.effect_id).where(items.c.id == item_attempts.c.item_id).scalar_subquery()
 )
 _OPEN = item_attempts.c.outcome.is_(None)
@@ -56,7 +56,7 @@ class Attempt:
     """One publish of an item's effect."""
 
     attempt: int
-    command_id: str
+    effect_id: str
     published_at: datetime
     answered_at: datetime | None
     outcome: str | None
@@ -129,9 +129,9 @@ class AttemptRepository:
         self._engine = engine
 
     async def published(
-        self, item_ids: Sequence[int], command_ids: Sequence[str], attempt: int
+        self, item_ids: Sequence[int], effect_ids: Sequence[str], attempt: int
     ) -> None:
-        """Attempt ``attempt`` of each item went out now under its command id, in one
+        """Attempt ``attempt`` of each item went out now under its effect id, in one
         statement; an attempt recorded before (a retried publish) keeps its first time."""
         if not item_ids:
             return
@@ -140,8 +140,8 @@ class AttemptRepository:
             await conn.execute(
                 insert_ignoring_conflicts(conn, item_attempts),
                 [
-                    {"item_id": i, "command_id": c, "attempt": attempt, "published_at": stamp}
-                    for i, c in zip(item_ids, command_ids, strict=True)
+                    {"item_id": i, "effect_id": c, "attempt": attempt, "published_at": stamp}
+                    for i, c in zip(item_ids, effect_ids, strict=True)
                 ],
             )
 
@@ -170,7 +170,7 @@ class AttemptRepository:
                 .order_by(item_attempts.c.published_at, item_attempts.c.attempt)
             )
             attempts = [
-                Attempt(a.attempt, a.command_id, a.published_at, a.answered_at, a.outcome)
+                Attempt(a.attempt, a.effect_id, a.published_at, a.answered_at, a.outcome)
                 for a in found
             ]
         return ItemHistory(dict(row._mapping), attempts)

@@ -104,13 +104,13 @@ item_attempts = Table(
     "item_attempts",
     metadata,
     Column("item_id", Id, ForeignKey("items.id"), primary_key=True, autoincrement=False),
-    Column("command_id", String(36), primary_key=True),
+    Column("effect_id", String(36), primary_key=True),
     Column("attempt", Integer, primary_key=True, autoincrement=False),
     Column("published_at", UtcDateTime(), nullable=False),
     Column("answered_at", UtcDateTime()),
     Column("outcome", Text),
 )
-"""Each publish of an item's effect: its attempt number under one command id (a
+"""Each publish of an item's effect: its attempt number under one effect id (a
 redrive starts again at 1 under a new one), when it went out, when the answer came
 and what the attempt came to (``succeeded``, ``failed: …``, ``timed out after 30s``,
 ``cancelled: …``); no outcome yet while the attempt waits."""

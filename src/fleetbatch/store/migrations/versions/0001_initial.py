@@ -67,7 +67,7 @@ def upgrade() -> None:
     op.create_table(
         "item_attempts",
         sa.Column("item_id", Id, sa.ForeignKey("items.id"), primary_key=True, autoincrement=False),
-        sa.Column("command_id", sa.String(36), primary_key=True),
+        sa.Column("effect_id", sa.String(36), primary_key=True),
         sa.Column("attempt", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("published_at", Stamp, nullable=False),
         sa.Column("answered_at", Stamp),
