@@ -57,9 +57,9 @@ def statements(store: Store) -> Iterator[list[str]]:
 
 
 def on_attempts(seen: list[str]) -> list[str]:
-    """The statements that write item attempts, up to their WHERE or VALUES."""
+    """The statements that write item attempts, up to their first column."""
     return [
-        s.split(" WHERE")[0].split(" (")[0]
+        s.split("=")[0].split(" (")[0]
         for s in seen
         if s.startswith(("INSERT INTO item_attempts", "UPDATE item_attempts"))
     ]
@@ -75,13 +75,13 @@ def table(history: ItemHistory) -> list[tuple[int, str, bool, str | None]]:
 async def test_attempts_are_written_in_bulk_and_once(store: Store, batch_id: str) -> None:
     (a, va, ca), (b, vb, cb), (c, vc, cc) = await begun(store, batch_id, 3)
     with statements(store) as seen:
-        await store.attempts.published([a, b, c], [ca, cb, cc], 1)
+        await store.attempts.published([a, b, c], 1)
     assert on_attempts(seen) == ["INSERT INTO item_attempts"]
     first = (await store.attempts.for_item(batch_id, va)).attempts[0].published_at
     # A retried publish sends the same attempt again: its first time stands.
-    await store.attempts.published([a, b, c], [ca, cb, cc], 1)
+    await store.attempts.published([a, b, c], 1)
     assert (await store.attempts.for_item(batch_id, va)).attempts[0].published_at == first
-    await store.attempts.published([b, c], [cb, cc], 2)
+    await store.attempts.published([b, c], 2)
 
     answered = datetime.now(UTC) + timedelta(seconds=1)
     outcomes = [
@@ -91,11 +91,12 @@ async def test_attempts_are_written_in_bulk_and_once(store: Store, batch_id: str
     ]
     with statements(store) as seen:
         await store.items.record_outcomes(outcomes)
-    # The last attempts in one (executemany) update, the earlier timeouts in another.
+    # One update per distinct last attempt (number, outcome, answer time): three here;
+    # one for the earlier attempts that timed out.
     updates = on_attempts(seen)
-    assert len(updates) == 2, updates
-    assert updates[0].startswith("UPDATE item_attempts SET answered_at=")
-    assert updates[1].startswith("UPDATE item_attempts SET outcome=")
+    assert updates == 3 * ["UPDATE item_attempts SET answered_at"] + [
+        "UPDATE item_attempts SET outcome"
+    ], updates
 
     hist_a = await store.attempts.for_item(batch_id, va)
     hist_b = await store.attempts.for_item(batch_id, vb)
@@ -121,7 +122,7 @@ async def test_attempts_are_written_in_bulk_and_once(store: Store, batch_id: str
 
 async def test_a_redrive_keeps_the_earlier_attempts(store: Store, batch_id: str) -> None:
     [(item, vin, old)] = await begun(store, batch_id, 1)
-    await store.attempts.published([item], [old], 1)
+    await store.attempts.published([item], 1)
     await store.items.record_outcomes(
         [Outcome(item, ItemStatus.FAILED, 1, "domain rejected the command: x", answered_at=1e9)]
     )
@@ -131,7 +132,7 @@ async def test_a_redrive_keeps_the_earlier_attempts(store: Store, batch_id: str)
     refs, _ = await store.items.begin_chunk(batch_id, ChunkSpec(item, item, 1), f"{batch_id}-again")
     new = refs[0].effect_id
     assert new != old
-    await store.attempts.published([item], [new], 1)
+    await store.attempts.published([item], 1)
     waiting = await store.attempts.for_item(batch_id, vin)
     assert table(waiting) == [
         (1, old, True, "failed: domain rejected the command: x"),
@@ -148,8 +149,8 @@ async def test_a_redrive_keeps_the_earlier_attempts(store: Store, batch_id: str)
 
 async def test_cancelled_and_skipped_items(store: Store, batch_id: str) -> None:
     (a, va, ca), (b, vb, _) = await begun(store, batch_id, 2)
-    await store.attempts.published([a], [ca], 1)
-    await store.attempts.published([a], [ca], 2)
+    await store.attempts.published([a], 1)
+    await store.attempts.published([a], 2)
     await store.items.record_outcomes(
         [
             Outcome(a, ItemStatus.CANCELLED, 2, "batch stopped: wrong file", attempt_timeout=5),
@@ -172,3 +173,23 @@ async def test_unknown_batch_or_key(store: Store, batch_id: str) -> None:
     with pytest.raises(ItemNotFoundError) as raised:
         await store.attempts.for_item(batch_id, make_vin(5))
     assert str(raised.value) == f"batch {batch_id!r} has no item {make_vin(5)!r}"
+
+
+async def test_a_chunk_costs_a_statement_per_answer_time(store: Store, batch_id: str) -> None:
+    refs = await begun(store, batch_id, 100)
+    ids = [r[0] for r in refs]
+    with statements(store) as seen:
+        await store.attempts.published(ids, 1)
+    assert on_attempts(seen) == ["INSERT INTO item_attempts"]
+    # The answers came in two signals (two workflow tasks' times).
+    times = [1_700_000_000.25, 1_700_000_000.5]
+    outcomes = [
+        Outcome(i, ItemStatus.SUCCEEDED, 1, answered_at=times[n % 2]) for n, i in enumerate(ids)
+    ]
+    with statements(store) as seen:
+        await store.items.record_outcomes(outcomes)
+    assert on_attempts(seen) == 2 * ["UPDATE item_attempts SET answered_at"]
+    history = await store.attempts.for_item(batch_id, refs[1][1])
+    assert [(a.outcome, a.answered_at) for a in history.attempts] == [
+        ("succeeded", datetime.fromtimestamp(times[1], UTC))
+    ]

@@ -79,11 +79,9 @@ class Dispatcher:
             live = await self._store.items.in_flight(params.reply_to, items.ids)
             rows = (row for row in rows if row[0] in live)
         ids: list[int] = []
-        command_ids: list[str] = []
         messages: list[bytes] = []
         for item_id, vin, command_id in rows:
             ids.append(item_id)
-            command_ids.append(command_id)
             messages.append(
                 CommandMessage(
                     command_id=command_id,
@@ -100,7 +98,7 @@ class Dispatcher:
         await self._bus.publish(commands_subject(params.domain, params.command), messages)
         # Once the bus has them: an attempt in the store went out (a retry of this
         # activity publishes again under the same command ids, and keeps the first time).
-        await self._store.attempts.published(ids, command_ids, params.attempt)
+        await self._store.attempts.published(ids, params.attempt)
         activity.metric_meter().create_histogram_float(
             metrics.PUBLISH_DURATION, "time to hand a round's commands to the bus", "s"
         ).record(time.monotonic() - started, {"command": params.command})
