@@ -193,3 +193,31 @@ async def test_a_chunk_costs_a_statement_per_answer_time(store: Store, batch_id:
     assert [(a.outcome, a.answered_at) for a in history.attempts] == [
         ("succeeded", datetime.fromtimestamp(times[1], UTC))
     ]
+
+
+async def test_items_failed_in_flight_end_their_waiting_attempts(
+    store: Store, batch_id: str
+) -> None:
+    (a, va, _), (b, vb, _) = await begun(store, batch_id, 2)
+    await store.attempts.published([a, b], 1)
+    await store.items.record_outcomes([Outcome(a, ItemStatus.SUCCEEDED, 1, answered_at=1e9)])
+    # The saga's compensation: the chunk's step failed with b still in flight.
+    assert await store.items.end_chunk(f"{batch_id}-chunk", "its chunk failed") == 1
+    assert [a.outcome for a in (await store.attempts.for_item(batch_id, va)).attempts] == [
+        "succeeded"
+    ]
+    assert [a.outcome for a in (await store.attempts.for_item(batch_id, vb)).attempts] == [
+        "failed: its chunk failed"
+    ]
+
+
+async def test_closing_a_batch_ends_the_attempts_of_orphaned_items(
+    store: Store, batch_id: str
+) -> None:
+    [(item, vin, _)] = await begun(store, batch_id, 1)
+    await store.attempts.published([item], 1)
+    await store.items.close_batch(batch_id)
+    history = await store.attempts.for_item(batch_id, vin)
+    reason = "its chunk workflow ended without recording an outcome"
+    assert (history.item["status"], history.item["error"]) == ("failed", reason)
+    assert [a.outcome for a in history.attempts] == [f"failed: {reason}"]

@@ -16,6 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from fleetbatch.bus import CommandMessage
 from fleetbatch.config import CommandSettings
 from fleetbatch.pipelines.vehicle.simulators import Decision
+from fleetbatch.services import control
 from support import harness, vins
 
 # Publishing on the type's rate-limited queue (one activity per item), in the chunk's
@@ -92,3 +93,27 @@ async def test_attempts_record_publishes_answers_and_timeouts(
     assert first.answered_at is None
     assert all(a.answered_at is None for a in history[lost].attempts)
     assert history[rejected].attempts[0].answered_at is not None
+
+
+async def test_a_cancel_ends_the_waiting_attempt_cancelled(
+    time_skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    [lost] = vins(1, 40)
+    async with harness(
+        time_skipping_env.client,
+        tmp_path,
+        decide=lambda _message: Decision.DROP,
+        response_timeout_seconds=1,
+    ) as h:
+        with time_skipping_env.auto_time_skipping_disabled():
+            upload = await h.submit([lost])
+            # Cancelled while its second attempt waits for an answer.
+            await h.until(lambda: sum(h.domain.delivered.values()) == 2)
+            await control.cancel(h.client, h.store, upload.batch_id, "wrong file")
+            await h.result(upload.batch_id)
+        history = await h.store.attempts.for_item(upload.batch_id, lost)
+    assert history.item["status"] == "cancelled"
+    assert [(a.attempt, a.outcome) for a in history.attempts] == [
+        (1, "timed out after 1s"),
+        (2, "cancelled: batch stopped: wrong file"),
+    ]

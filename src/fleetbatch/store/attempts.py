@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, select, update
+from sqlalchemy import ColumnElement, Integer, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from fleetbatch.domain import ItemStatus, Outcome
@@ -139,6 +139,25 @@ async def close_attempts(conn: AsyncConnection, outcomes: Sequence[Outcome]) -> 
             _CLOSE_EARLIER,
             {"close_ids": ids, "close_last": attempts, "close_outcome": timed_out(seconds)},
         )
+
+
+async def fail_open_attempts(
+    conn: AsyncConnection, in_flight: ColumnElement[bool], reason: str
+) -> None:
+    """Inside the caller's transaction, before it fails the in-flight items that
+    ``in_flight`` selects (from ``items``) with ``reason``: their attempts still
+    waiting end ``failed: <reason>``, not waiting for ever."""
+    await conn.execute(
+        update(item_attempts)
+        .where(
+            item_attempts.c.item_id.in_(
+                select(items.c.id).where(in_flight, items.c.status == ItemStatus.IN_FLIGHT.value)
+            ),
+            _CURRENT_EFFECT,
+            _OPEN,
+        )
+        .values(outcome=f"{ItemStatus.FAILED.value}: {reason}")
+    )
 
 
 class AttemptRepository:

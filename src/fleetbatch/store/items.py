@@ -14,7 +14,7 @@ from fleetbatch.domain import BreakerCount, ChunkSpec, ItemRef, ItemStatus, Outc
 from fleetbatch.errors import BatchConflictError, BatchNotFoundError
 from fleetbatch.intake import Accepted
 from fleetbatch.store import leases
-from fleetbatch.store.attempts import close_attempts
+from fleetbatch.store.attempts import close_attempts, fail_open_attempts
 from fleetbatch.store.batches import BatchStatus, now
 from fleetbatch.store.breakers import BreakerRepository
 from fleetbatch.store.db import insert_ignoring_conflicts, write_transaction
@@ -243,6 +243,7 @@ class ItemRepository:
             How many items were failed.
         """
         async with write_transaction(self._engine) as conn:
+            await fail_open_attempts(conn, items.c.workflow_id == workflow_id, reason)
             failed = await conn.execute(
                 update(items)
                 .where(
@@ -332,12 +333,14 @@ class ItemRepository:
             if pending:
                 return counts, pending
             if counts[ItemStatus.IN_FLIGHT.value]:
+                orphaned = "its chunk workflow ended without recording an outcome"
+                await fail_open_attempts(conn, items.c.batch_id == batch_id, orphaned)
                 await self._move(
                     conn,
                     batch_id,
                     ItemStatus.IN_FLIGHT,
                     ItemStatus.FAILED,
-                    "its chunk workflow ended without recording an outcome",
+                    orphaned,
                 )
                 counts = await self._counts(conn, batch_id)
             await leases.release_batch(conn, batch_id)
