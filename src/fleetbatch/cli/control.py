@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 from temporalio.client import Client
 
-from fleetbatch.cli.common import console, run, settings
+from fleetbatch.cli.common import console, fail, run, settings
 from fleetbatch.domain import format_rate, parse_rate
 from fleetbatch.pipelines.vehicle.commands import get_command
 from fleetbatch.services import control
@@ -67,28 +67,48 @@ def configure(
         typer.Option(help="abort past this many failed items: '5%', '100', or 'off'"),
     ] = None,
 ) -> None:
-    """Change a running batch's window or tolerated failures."""
+    """Change a running batch's window or tolerated failures; says the new settings."""
+    if max_in_flight is None and max_failures is None:
+        fail("nothing to change: give --max-in-flight, --max-failures or both", code=2)
 
-    async def act(client: Client, store: Store) -> None:
-        await control.configure(
+    async def act(client: Client, store: Store) -> str:
+        change = await control.configure(
             client, store, batch, max_in_flight=max_in_flight, max_failures=max_failures
         )
+        return control.configure_message(change)
 
     _steer(batch, act, "configured")
 
 
-def redrive(batch: BatchArg) -> None:
-    """Run a finished batch's failed items again, each under a new command id."""
+def redrive(
+    batch: BatchArg,
+    status: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--status",
+            help="items that ended so: failed (the default), cancelled or skipped; repeatable",
+        ),
+    ] = None,
+    reason: Annotated[
+        str | None,
+        typer.Option(help="only items whose error is exactly this (see `report`'s errors)"),
+    ] = None,
+) -> None:
+    """Run a finished batch's failed (or cancelled, skipped) items again, each under a
+    new command id."""
 
     async def main() -> None:
         s = settings()
+        which = " or ".join(status or ["failed"])
+        if reason is not None:
+            which += f" ({reason})"
         async with temporal_client(s, start_embedded=False) as client, open_store(s) as store:
-            count = await control.redrive(client, s, store, batch)
+            count = await control.redrive(client, s, store, batch, status, reason)
         if count:
-            console.print(f"batch {batch}: {count:,} failed items redriven", highlight=False)
+            console.print(f"batch {batch}: {count:,} {which} items redriven", highlight=False)
             console.print(f"follow it with `fleetbatch status {batch}`", highlight=False)
         else:
-            console.print(f"batch {batch}: no failed items, nothing to redrive", highlight=False)
+            console.print(f"batch {batch}: no {which} items, nothing to redrive", highlight=False)
 
     run(main())
 

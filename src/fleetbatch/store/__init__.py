@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from fleetbatch.store.attempts import Attempt, AttemptRepository, ItemHistory
 from fleetbatch.store.batches import BatchRecord, BatchRepository, BatchStatus, NewBatch
 from fleetbatch.store.breakers import BreakerPolicy, BreakerRepository
+from fleetbatch.store.counts import BatchCounts, CountRepository, TimelineBucket
 from fleetbatch.store.db import create_engine, migrate
 from fleetbatch.store.deadletters import DeadLetter, DeadLetterRepository
 from fleetbatch.store.items import ItemRepository
@@ -21,7 +22,8 @@ class Store:
         self.engine = engine
         self.breakers = BreakerRepository(engine, breaker_policy or BreakerPolicy())
         self.batches = BatchRepository(engine)
-        self.items = ItemRepository(engine, self.breakers)
+        self.counts = CountRepository(engine)
+        self.items = ItemRepository(engine, self.breakers, self.counts)
         self.attempts = AttemptRepository(engine)
         self.uploads = UploadWriter(engine)
         self.dead_letters = DeadLetterRepository(engine)
@@ -42,11 +44,13 @@ class Store:
 __all__ = [
     "Attempt",
     "AttemptRepository",
+    "BatchCounts",
     "BatchRecord",
     "BatchRepository",
     "BatchStatus",
     "BreakerPolicy",
     "BreakerRepository",
+    "CountRepository",
     "DeadLetter",
     "DeadLetterRepository",
     "ItemHistory",
@@ -55,6 +59,7 @@ __all__ = [
     "Orphan",
     "OrphanRepository",
     "Store",
+    "TimelineBucket",
     "UploadResult",
     "UploadWriter",
 ]

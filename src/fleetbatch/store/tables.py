@@ -115,6 +115,29 @@ redrive starts again at 1 under a new one), when it went out, when the answer ca
 and what the attempt came to (``succeeded``, ``failed: …``, ``timed out after 30s``,
 ``cancelled: …``); no outcome yet while the attempt waits."""
 
+batch_counts = Table(
+    "batch_counts",
+    metadata,
+    Column("batch_id", String(64), primary_key=True),
+    Column("status", String(24), primary_key=True),
+    Column("n", BigInteger, nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+"""A batch's items by status, changed in the transactions that change the items
+(``store.counts``): always adding up to the batch's items."""
+
+batch_timeline = Table(
+    "batch_timeline",
+    metadata,
+    Column("batch_id", String(64), primary_key=True),
+    Column("bucket", BigInteger, primary_key=True),
+    Column("status", String(24), primary_key=True),
+    Column("n", BigInteger, nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+"""Items that reached a terminal status, by batch, 10-second bucket (Unix seconds
+at its start) and status: the completions chart and the recent rate."""
+
 rejections = Table(
     "rejections",
     metadata,

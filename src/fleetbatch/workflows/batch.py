@@ -17,7 +17,7 @@ from temporalio import workflow
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from fleetbatch import metrics
+    from fleetbatch import gauges
     from fleetbatch.activities.types import (
         CHUNK_DONE_SIGNAL,
         FINISH_BATCH,
@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
         NextChunksResult,
         StopBatchInput,
     )
-    from fleetbatch.domain import TERMINAL, ChunkSpec, tolerance_exceeded
+    from fleetbatch.domain import ChunkSpec, tolerance_exceeded
     from fleetbatch.workflows import search_attributes as sa
     from fleetbatch.workflows.chunk import CANCEL_SIGNAL, CancelChunk, ChunkInput
     from fleetbatch.workflows.ids import chunk_workflow_id
@@ -87,6 +87,8 @@ class BatchInput:
     """Per-item chunks (chunk size 1) record outcomes through this many write
     batchers; 0 writes directly."""
     write_ack_timeout_seconds: float = 120.0
+    metric_labels: dict[str, str] = field(default_factory=dict)
+    """The labels of the batch's metrics (``Pipeline.metric_labels``)."""
 
 
 @dataclass
@@ -118,6 +120,8 @@ class Progress:
     """``running``, ``paused``, ``stopping``, ``idle`` (waiting for late files) or ``finished``."""
     items_total: int
     counts: dict[str, int]
+    """Outcomes of the chunks that have reported (what the failure tolerance judges);
+    the store's counts (``store.counts``) are the batch's, item by item."""
     in_flight_chunks: int
     in_flight_items: int
     chunks_done: int
@@ -128,9 +132,6 @@ class Progress:
     stop_reason: str | None = None
     max_in_flight: int = 0
     max_failures: str | None = None
-    items_per_second: float = 0.0
-    """Items that reached a terminal status per second since the batch (run) started."""
-    eta_seconds: float | None = None
 
 
 @workflow.defn
@@ -139,6 +140,7 @@ class BatchWorkflow:
     def __init__(self, params: BatchInput) -> None:
         # Initialised from the input so signals delivered with the start see the state.
         self._batch_id = params.batch_id
+        self._labels = params.metric_labels or {"pipeline": params.pipeline}
         self._state = params.state or BatchState(
             max_in_flight=params.max_in_flight, max_failures=params.max_failures
         )
@@ -197,9 +199,6 @@ class BatchWorkflow:
     @workflow.query
     def progress(self) -> Progress:
         s = self._state
-        done = sum(n for status, n in s.counts.items() if status in TERMINAL)
-        elapsed = workflow.now().timestamp() - s.started_at
-        rate = done / elapsed if elapsed > 0 else 0.0
         phase = self._phase
         if phase != "finished" and s.stop_status is not None:
             phase = "stopping"
@@ -220,16 +219,20 @@ class BatchWorkflow:
             stop_reason=s.stop_reason,
             max_in_flight=s.max_in_flight,
             max_failures=s.max_failures,
-            items_per_second=rate,
-            eta_seconds=(s.items_total - done) / rate
-            if rate and self._phase != "finished"
-            else None,
         )
 
     @workflow.run
     async def run(self, params: BatchInput) -> dict[str, int]:
         if not self._state.started_at:
             self._state.started_at = workflow.now().timestamp()
+        self._report_in_flight()
+        try:
+            return await self._run(params)
+        finally:
+            # Finished, continued as new or evicted: this run's chunks leave the gauge.
+            gauges.leave_window(workflow.info().run_id)
+
+    async def _run(self, params: BatchInput) -> dict[str, int]:
         while True:
             if self._history_full(params):
                 await workflow.wait_condition(workflow.all_handlers_finished)
@@ -334,9 +337,7 @@ class BatchWorkflow:
         return True
 
     def _report_in_flight(self) -> None:
-        workflow.metric_meter().create_gauge(
-            metrics.CHUNKS_IN_FLIGHT, "chunk workflows the batch has running"
-        ).set(len(self._state.in_flight), {"batch_id": self._batch_id})
+        gauges.report_window(workflow.info().run_id, self._labels, len(self._state.in_flight))
 
     async def _start_chunk(self, params: BatchInput, chunk: ChunkSpec) -> None:
         child_id = chunk_workflow_id(params.batch_id, chunk)

@@ -23,7 +23,7 @@
     phase.className = "status " + p.phase;
     text("breaker", p.breaker);
     text("rate", p.items_per_second.toFixed(1));
-    text("eta", p.eta_seconds === null ? "-" : Math.round(p.eta_seconds) + " s");
+    text("eta", p.eta);
     for (const [status, n] of Object.entries(p.counts)) text("count-" + status, n);
     text("stop-reason", p.stop_reason || "");
     show("stop-reason", Boolean(p.stop_reason));
