@@ -10,6 +10,7 @@ Hierarchy::
     ├── UnknownPipelineError        a pipeline name that is not registered
     ├── UnknownCommandError         a command name that is not configured (vehicle pipeline)
     ├── BatchNotFoundError          a batch id the store does not know
+    ├── ItemNotFoundError           a key the batch does not have
     ├── BatchConflictError          a file for a batch of another pipeline or command,
     │                               or a closed batch
     ├── TemporalUnavailableError    no Temporal server answers at the configured address
@@ -48,6 +49,10 @@ class UnknownCommandError(FleetbatchError):
 
 class BatchNotFoundError(FleetbatchError):
     """Raised when a batch id is not in the store."""
+
+
+class ItemNotFoundError(FleetbatchError):
+    """Raised when a batch has no item with the key asked for."""
 
 
 class BatchConflictError(FleetbatchError):

@@ -28,6 +28,7 @@ def test_spec_documents_every_route_and_its_errors() -> None:
         "/api/batches/{batch_id}",
         "/api/batches/{batch_id}/files",
         "/api/batches/{batch_id}/items",
+        "/api/batches/{batch_id}/items/{key}",
         "/api/batches/{batch_id}/pause",
         "/api/batches/{batch_id}/resume",
         "/api/batches/{batch_id}/cancel",
@@ -89,6 +90,29 @@ def test_spec_documents_every_route_and_its_errors() -> None:
         "updated_at",
         "temporal_url",
     }
+    assert set(schemas["ItemHistoryPublic"]["properties"]) == {
+        "batch_id",
+        "key",
+        "line",
+        "status",
+        "outcome",
+        "error",
+        "effect_id",
+        "result",
+        "updated_at",
+        "workflow_id",
+        "temporal_url",
+        "attempts",
+    }
+    assert set(schemas["AttemptPublic"]["properties"]) == {
+        "attempt",
+        "effect_id",
+        "published_at",
+        "answered_at",
+        "outcome",
+    }
+    item = paths["/api/batches/{batch_id}/items/{key}"]["get"]
+    assert set(item["responses"]) == {"200", "401", "403", "404", "422"}
     for path in ("/api/batches/{batch_id}/outputs", "/api/batches/{batch_id}/outputs/{name}"):
         operation = paths[path]["get"]
         assert set(operation["responses"]) == {"200", "401", "403", "404", "422"}, path

@@ -154,7 +154,8 @@ async def test_enrich_upload_through_the_form_and_its_batch_page(
         assert "<th>Line</th><th>user_id</th><th>Status</th>" in text
         assert '<label>user_id <input type="search" name="key" id="key-search"' in text
         for user_id, _, _ in users:
-            assert f'<td class="key">{user_id}</td>' in text
+            item = f"/batches/b-form-en/items/{user_id}"
+            assert f'<td class="key"><a href="{item}">{user_id}</a></td>' in text
         assert 'id="breaker"' not in text
         outputs = [f.name for f in await output_files(api.h.store, api.h.settings, "b-form-en")]
         assert outputs
@@ -168,7 +169,8 @@ async def test_enrich_upload_through_the_form_and_its_batch_page(
 
         found = await api.http.get("/batches/b-form-en", params={"key": users[1][0]})
         assert found.text.count('<td class="key">') == 1
-        assert f'<td class="key">{users[1][0]}</td>' in found.text
+        link = f'<a href="/batches/b-form-en/items/{users[1][0]}">{users[1][0]}</a>'
+        assert f'<td class="key">{link}</td>' in found.text
 
         listing = await api.http.get("/", params={"label": "enrich"})
         assert 'href="/batches/b-form-en"' in listing.text

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
 
 from fastapi.templating import Jinja2Templates
 from temporalio.client import Client
@@ -12,6 +11,7 @@ from temporalio.client import Client
 from fleetbatch.api.auth import TokenAuth
 from fleetbatch.config import Settings
 from fleetbatch.store import Store
+from fleetbatch.temporal.links import workflow_url
 
 HERE = Path(__file__).parent
 
@@ -26,11 +26,7 @@ class ApiContext:
 
     def temporal_url(self, workflow_id: str | None) -> str | None:
         """A workflow's page in the Temporal Web UI, when one is known."""
-        base = self.settings.temporal_web_url
-        if not base or not workflow_id:
-            return None
-        namespace = quote(self.settings.temporal_namespace, safe="")
-        return f"{base.rstrip('/')}/namespaces/{namespace}/workflows/{quote(workflow_id, safe='')}"
+        return workflow_url(self.settings, workflow_id)
 
 
 def templates() -> Jinja2Templates:

@@ -16,6 +16,7 @@ from fleetbatch.errors import (
     ConfigError,
     FleetbatchError,
     InputFileError,
+    ItemNotFoundError,
     TemporalUnavailableError,
     UnknownCommandError,
     UnknownPipelineError,
@@ -29,6 +30,7 @@ STATUS_OF: list[tuple[type[FleetbatchError], int]] = [
     (UnknownCommandError, status.HTTP_422_UNPROCESSABLE_CONTENT),
     (ConfigError, status.HTTP_422_UNPROCESSABLE_CONTENT),
     (BatchNotFoundError, status.HTTP_404_NOT_FOUND),
+    (ItemNotFoundError, status.HTTP_404_NOT_FOUND),
     (BatchConflictError, status.HTTP_409_CONFLICT),
     (TemporalUnavailableError, status.HTTP_503_SERVICE_UNAVAILABLE),
 ]

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from fleetbatch.api.context import ApiContext
-from fleetbatch.api.schemas import BatchDetail, BatchPublic, ItemPage, ItemPublic, ProgressPublic
+from fleetbatch.api.schemas import (
+    BatchDetail,
+    BatchPublic,
+    ItemHistoryPublic,
+    ItemPage,
+    ItemPublic,
+    ProgressPublic,
+)
 from fleetbatch.pipelines import get_pipeline
+from fleetbatch.services.items import item_history
 from fleetbatch.services.progress import snapshot
 from fleetbatch.workflows.ids import batch_workflow_id
 
@@ -52,3 +60,14 @@ async def item_page(
         items=[ItemPublic.of(r, context.temporal_url(r["workflow_id"])) for r in rows],
         next_after=rows[-1]["id"] if more else None,
     )
+
+
+async def item_detail(context: ApiContext, batch_id: str, key: str) -> ItemHistoryPublic:
+    """One item of the batch with its attempts.
+
+    Raises:
+        BatchNotFoundError: no such batch.
+        ItemNotFoundError: the batch has no item ``key``.
+    """
+    history = await item_history(context.store, batch_id, key)
+    return ItemHistoryPublic.of(history, context.temporal_url(history.item["workflow_id"]))

@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from fleetbatch.cli import control, listing, processes, report
+from fleetbatch.cli import items as item_commands
 from fleetbatch.cli.common import console, fail, run, settings, stop_on_signals
 from fleetbatch.cli.demo import demo_file, demo_users_file
 from fleetbatch.cli.progress import exit_code, watch, watch_json
@@ -418,6 +419,7 @@ control.register(app)
 listing.register(app)
 report.register(app)
 processes.register(app)
+item_commands.register(app)
 
 
 def main() -> None:

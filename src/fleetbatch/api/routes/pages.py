@@ -18,7 +18,7 @@ from fleetbatch.api.deps import TOKEN_COOKIE, Context, PageUser
 from fleetbatch.api.errors import status_of
 from fleetbatch.api.schemas import BatchPublic, UploadPublic
 from fleetbatch.api.uploads import upload_file
-from fleetbatch.api.views import batch_detail, item_page
+from fleetbatch.api.views import batch_detail, item_detail, item_page
 from fleetbatch.domain import ItemStatus
 from fleetbatch.errors import FleetbatchError
 from fleetbatch.pipelines import all_pipelines, get_pipeline
@@ -157,6 +157,16 @@ async def batch_page(
             "statuses": [s.value for s in ItemStatus],
         },
     )
+
+
+@router.get("/batches/{batch_id}/items/{key}")
+async def item_history_page(
+    request: Request, batch_id: str, key: str, context: Context, user: PageUser
+) -> Response:
+    item = await item_detail(context, batch_id, key)
+    batch = await context.store.batches.get(batch_id)
+    key_name = get_pipeline(batch.pipeline).key_name
+    return _render(request, "item.html", {"user": user, "item": item, "key_name": key_name})
 
 
 @router.post("/batches/{batch_id}/{action}")
