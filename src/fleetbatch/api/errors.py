@@ -16,6 +16,7 @@ from fleetbatch.errors import (
     ConfigError,
     FleetbatchError,
     InputFileError,
+    NoValidRowsError,
     TemporalUnavailableError,
     UnknownCommandError,
     UnknownPipelineError,
@@ -25,6 +26,7 @@ from fleetbatch.errors import (
 STATUS_OF: list[tuple[type[FleetbatchError], int]] = [
     (UploadTooLargeError, status.HTTP_413_CONTENT_TOO_LARGE),
     (InputFileError, status.HTTP_422_UNPROCESSABLE_CONTENT),
+    (NoValidRowsError, status.HTTP_422_UNPROCESSABLE_CONTENT),
     (UnknownPipelineError, status.HTTP_422_UNPROCESSABLE_CONTENT),
     (UnknownCommandError, status.HTTP_422_UNPROCESSABLE_CONTENT),
     (ConfigError, status.HTTP_422_UNPROCESSABLE_CONTENT),
