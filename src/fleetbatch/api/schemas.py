@@ -19,6 +19,9 @@ class Problem(BaseModel):
 
 Responses = dict[int | str, dict[str, Any]]
 
+MAX_INT = 2**63 - 1
+"""The largest offset or id a query takes: a database's 64-bit integer (beyond: 422)."""
+
 
 def problems(*codes: int) -> Responses:
     """OpenAPI entries for error answers with these status codes, and 422 (bad parameters)."""

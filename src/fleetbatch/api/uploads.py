@@ -8,6 +8,7 @@ the intake then reads line by line: memory stays flat at any file size.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -23,6 +24,15 @@ from fleetbatch.services.submission import submit_file
 from fleetbatch.store import UploadResult
 
 FILE_FIELD = "file"
+
+UPLOAD_PATHS = re.compile(r"/api/batches(/[^/]+/files)?|/upload")
+"""The routes that stream an upload (POST): their body has its own limit, counted here."""
+
+
+def is_upload(method: str, path: str) -> bool:
+    """Whether a request is an upload, whose body this module reads and limits."""
+    return method == "POST" and UPLOAD_PATHS.fullmatch(path) is not None
+
 
 OPENAPI_BODY: dict[str, Any] = {
     "requestBody": {
