@@ -234,3 +234,21 @@ async def test_a_405_allows_every_method_of_its_path(
     assert response.status_code == 405
     assert response.headers["allow"] == allow
     assert response.json() == {"detail": "Method Not Allowed"}
+
+
+async def test_temporal_refusing_a_query_is_503_not_500(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from fleetbatch.api import views
+
+    async def full(*args: object) -> None:
+        raise RPCError("consistent query buffer is full", RPCStatusCode.RESOURCE_EXHAUSTED, b"")
+
+    await api.h.submit(api_vins(1), batch_id="b-503")
+    monkeypatch.setattr(views, "snapshot", full)
+    response = await api.get("/api/batches/b-503")
+    assert response.status_code == 503
+    assert response.json() == {"detail": "Temporal did not answer: consistent query buffer is full"}
+    assert response.headers["x-frame-options"] == "DENY"

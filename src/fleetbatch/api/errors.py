@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
+from temporalio.service import RPCError
 
 from fleetbatch.api.deps import LoginRequired
 from fleetbatch.errors import (
@@ -113,7 +114,15 @@ def install(app: FastAPI) -> None:
         headers: dict[str, str] = getattr(request.app.state, "security_headers", {})
         return JSONResponse({"detail": "internal server error"}, 500, headers)
 
+    async def temporal_error(request: Request, exc: Exception) -> Response:
+        # Temporal refused or did not answer (a full query buffer, an outage): the
+        # request may work later, which is what 503 says; a 500 would blame the API.
+        assert isinstance(exc, RPCError)
+        detail = f"Temporal did not answer: {exc.message}"
+        return _answer(request, status.HTTP_503_SERVICE_UNAVAILABLE, detail, None)
+
     app.add_exception_handler(Exception, internal_error)
+    app.add_exception_handler(RPCError, temporal_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(FleetbatchError, fleetbatch_error)
     app.add_exception_handler(HTTPException, http_error)

@@ -70,7 +70,7 @@ async def list_batches(
     )
 
 
-@router.get("/{batch_id}", response_model=BatchDetail, responses=problems(401, 403, 404))
+@router.get("/{batch_id}", response_model=BatchDetail, responses=problems(401, 403, 404, 503))
 async def get_batch(batch_id: str, context: Context, _: Viewer) -> BatchDetail:
     """A batch: settings, counts by status, rate, ETA, breaker, pause state, Temporal link."""
     return await batch_detail(context, batch_id)

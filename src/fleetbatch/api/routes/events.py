@@ -29,7 +29,8 @@ EVENT_STREAM: Responses = {
         "content": {
             "text/event-stream": {
                 "schema": {"type": "string", "format": "event-stream"},
-                "example": 'event: progress\ndata: {"phase": "running", …}\n\n',
+                "example": 'event: progress\ndata: {"phase": "running", "done": 40}\n\n'
+                "event: end\ndata: {}\n\n",
             }
         },
     },
