@@ -252,3 +252,10 @@ async def test_temporal_refusing_a_query_is_503_not_500(
     assert response.status_code == 503
     assert response.json() == {"detail": "Temporal did not answer: consistent query buffer is full"}
     assert response.headers["x-frame-options"] == "DENY"
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+async def test_a_priority_that_is_not_a_number_is_422(api: Api, value: str) -> None:
+    response = await api.upload(api_vins(1), priority=value)
+    assert response.status_code == 422
+    assert response.json() == {"detail": "field 'priority': Input should be a finite number"}

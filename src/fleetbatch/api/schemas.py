@@ -43,7 +43,9 @@ class UploadOptions(BaseModel):
     batch_id: str | None = Field(default=None, description="a new batch's id; generated if unset")
     chunk_size: int | None = Field(default=None, ge=1, le=5000)
     max_in_flight: int | None = Field(default=None, ge=1, le=1000)
-    priority: float | None = Field(default=None, description="fairness weight, above zero")
+    priority: float | None = Field(
+        default=None, allow_inf_nan=False, description="fairness weight, above zero"
+    )
     max_failures: str | None = Field(default=None, description="abort past '5%' or a count")
 
 

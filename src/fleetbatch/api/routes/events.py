@@ -28,7 +28,19 @@ EVENT_STREAM: Responses = {
         "stream ends early",
         "content": {
             "text/event-stream": {
-                "schema": {"type": "string", "format": "event-stream"},
+                # Open API 3.1 has the schema of an event stream describe each event.
+                "schema": {
+                    "type": "object",
+                    "required": ["event", "data"],
+                    "properties": {
+                        "event": {"type": "string", "enum": ["progress", "end", "error"]},
+                        "data": {
+                            "type": "string",
+                            "contentMediaType": "application/json",
+                            "description": "progress: ProgressPublic; end: {}; error: Problem",
+                        },
+                    },
+                },
                 "example": 'event: progress\ndata: {"phase": "running", "done": 40}\n\n'
                 "event: end\ndata: {}\n\n",
             }
