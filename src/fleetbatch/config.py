@@ -203,6 +203,20 @@ class Settings(BaseSettings):
     api_max_upload_bytes: int = Field(
         default=256 * 1024 * 1024, ge=1, description="largest request body an upload may have"
     )
+    api_max_body_bytes: int = Field(
+        default=64 * 1024,
+        ge=1,
+        description="largest request body of every other route (JSON bodies, the login form)",
+    )
+    api_session_seconds: float = Field(
+        default=12 * 3600, gt=0, description="how long a web UI login lasts"
+    )
+    api_events_per_token: int = Field(
+        default=10, ge=1, description="live event streams one token may hold open at once"
+    )
+    api_events_total: int = Field(
+        default=200, ge=1, description="live event streams the API holds open at once"
+    )
 
     # The write batcher (per-item chunks record their outcomes through it).
     write_shards: int = Field(

@@ -13,7 +13,7 @@ from api_support import (
     api_vins,
     users_csv,
 )
-from fleetbatch.api.deps import TOKEN_COOKIE
+from fleetbatch.api.deps import SESSION_COOKIE
 from fleetbatch.services.outputs import output_files
 from support import csv_bytes
 
@@ -23,7 +23,8 @@ async def _login(api: Api, token: str) -> None:
     assert response.status_code == 303
     assert response.headers["location"] == "/"
     cookie = response.headers["set-cookie"]
-    assert cookie.startswith(f"{TOKEN_COOKIE}={token};")
+    assert cookie.startswith(f"{SESSION_COOKIE}=s1.")
+    assert token not in cookie
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie
 
 
@@ -99,7 +100,7 @@ async def test_values_are_escaped(api: Api) -> None:
     await _login(api, OPERATOR)
     response = await api.http.post(
         "/upload",
-        files={"file": ("v.csv", b"vin\n<script>alert(1)</script>\n", "text/csv")},
+        files={"file": ("v.csv", csv_bytes(["<script>alert(1)</script>", *api_vins(1)]))},
         data={"command": "lock_doors"},
     )
     assert "<script>alert(1)</script>" not in response.text

@@ -20,6 +20,9 @@ class Problem(BaseModel):
 
 Responses = dict[int | str, dict[str, Any]]
 
+MAX_INT = 2**63 - 1
+"""The largest offset or id a query takes: a database's 64-bit integer (beyond: 422)."""
+
 
 def problems(*codes: int) -> Responses:
     """OpenAPI entries for error answers with these status codes, and 422 (bad parameters)."""
@@ -41,7 +44,9 @@ class UploadOptions(BaseModel):
     batch_id: str | None = Field(default=None, description="a new batch's id; generated if unset")
     chunk_size: int | None = Field(default=None, ge=1, le=5000)
     max_in_flight: int | None = Field(default=None, ge=1, le=1000)
-    priority: float | None = Field(default=None, description="fairness weight, above zero")
+    priority: float | None = Field(
+        default=None, allow_inf_nan=False, description="fairness weight, above zero"
+    )
     max_failures: str | None = Field(default=None, description="abort past '5%' or a count")
 
 

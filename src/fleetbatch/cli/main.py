@@ -22,7 +22,7 @@ from fleetbatch.cli.demo import demo_file, demo_users_file
 from fleetbatch.cli.progress import exit_code, watch, watch_json
 from fleetbatch.config import CommandSettings, Settings
 from fleetbatch.domain import TERMINAL
-from fleetbatch.errors import FleetbatchError
+from fleetbatch.errors import FleetbatchError, NoValidRowsError
 from fleetbatch.pipelines import get_pipeline
 from fleetbatch.pipelines.vehicle.commands import get_command
 from fleetbatch.services.submission import submit_file
@@ -217,13 +217,14 @@ def submit(
         fail(str(exc))
 
     async def main() -> int:
-        result = await _submit(
-            s, file, pipeline, options, batch, chunk_size, max_in_flight, priority, max_failures
-        )
+        try:
+            result = await _submit(
+                s, file, pipeline, options, batch, chunk_size, max_in_flight, priority, max_failures
+            )
+        except NoValidRowsError as exc:  # the API's 422: the rows, then the error
+            _print_upload(exc.result)
+            raise
         _print_upload(result)
-        if not result.accepted:
-            console.print("[red]no valid rows: nothing to run[/]")
-            return 1
         console.print(f"follow it with `fleetbatch status {result.batch_id}`")
         return 0
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from fleetbatch.api.deps import Context, Viewer
-from fleetbatch.api.schemas import ItemHistoryPublic, ItemPage, problems
+from fleetbatch.api.schemas import MAX_INT, ItemHistoryPublic, ItemPage, problems
 from fleetbatch.api.views import item_detail, item_page
 from fleetbatch.domain import ItemStatus
 
@@ -28,7 +28,9 @@ async def list_items(
         str | None,
         Query(max_length=200, description="keys starting with this (VINs in any case)"),
     ] = None,
-    after: Annotated[int, Query(ge=0, description="the previous page's next_after")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=MAX_INT, description="the previous page's next_after")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> ItemPage:
     """Items in id (upload) order."""
