@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 from temporalio.client import Client
 
 from api_support import OPERATOR, VIEWER, api_users, api_vins, users_csv
@@ -27,6 +27,7 @@ from external import unavailable
 from fleetbatch.api import create_app
 from fleetbatch.api.server import running_api
 from fleetbatch.pipelines.enrich.service import EnrichmentSimulatorConfig
+from fleetbatch.services import control
 from support import Harness, csv_bytes, harness
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -125,7 +126,13 @@ async def test_upload_watch_filter_search_download(site: Any, tmp_path: Path) ->
         assert first < 100.0, "the batch finished before the page loaded: nothing was live"
         # The bar moved by events, not by reloading the page.
         assert await page.evaluate("window.__sameDocument") is True
-        await expect(page.locator("#bar-fill")).to_have_attribute("style", "width: 100%;")
+        # One segment per status, each as wide as its share; settled ones fill the bar.
+        widths = await segment_widths(page)
+        counts = {s: int(await page.inner_text(f"#count-{s}")) for s in widths}
+        assert sum(counts.values()) == 40
+        assert widths == {s: pytest.approx(100 * n / 40, abs=0.01) for s, n in counts.items()}
+        assert counts["pending"] == counts["in_flight"] == 0
+        await expect(page.locator("#eta-part")).to_be_hidden()
         # At the end the item table is fetched again, still without a reload.
         await expect(page.locator("#items")).not_to_contain_text("pending")
         await expect(page.locator("#items")).not_to_contain_text("in_flight")
@@ -157,6 +164,18 @@ async def test_upload_watch_filter_search_download(site: Any, tmp_path: Path) ->
         await h.result("b-browser")
 
 
+async def segment_widths(page: Page) -> dict[str, float]:
+    """Each status segment's width as a share of the bar, in per cent."""
+    shares: dict[str, float] = await page.evaluate(
+        """() => {
+            const bar = document.getElementById("bar").getBoundingClientRect().width;
+            return Object.fromEntries([...document.querySelectorAll("#bar .seg")].map(
+                (seg) => [seg.id.slice(4), 100 * seg.getBoundingClientRect().width / bar]));
+        }"""
+    )
+    return shares
+
+
 async def test_pause_and_resume_from_the_batch_page(site: Any) -> None:
     async with site(latency_ms=150, chunk_size=4, max_in_flight=1) as (url, h, page):
         await h.submit(api_vins(60), batch_id="b-pause")
@@ -166,6 +185,8 @@ async def test_pause_and_resume_from_the_batch_page(site: Any) -> None:
         await expect(page.locator("#phase")).to_have_text("paused")
         await expect(page.locator("#resume")).to_be_visible()
         await expect(page.locator("#pause")).to_be_hidden()
+        await expect(page.locator("#eta-part")).to_be_hidden()
+        await expect(page.locator("#announce")).to_contain_text("paused")
         paused_at = float((await page.inner_text("#percent")).removesuffix(" %"))
         assert paused_at < 100.0
 
@@ -247,3 +268,98 @@ async def test_upload_users_for_enrichment_and_see_the_batch_page(
         await expect(keys).to_have_count(1)
         await expect(keys).to_have_text(users[4][0])
         await h.result("b-browser-en")
+
+
+async def logged_in(browser: Browser, url: str, **options: Any) -> BrowserContext:
+    """A new browser context (viewport, colour scheme…) logged in as an operator."""
+    context = await browser.new_context(**options)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = await context.new_page()
+    await page.goto(f"{url}/login")
+    await page.fill("#token", OPERATOR)
+    await page.click("button[type=submit]")
+    await expect(page).to_have_url(f"{url}/")
+    return context
+
+
+WIDER_THAN_VIEWPORT = """() => {
+    // Tables scroll inside their .scroll box: what is in one may be wider than the page.
+    const width = window.innerWidth;
+    const wide = [];
+    const root = document.documentElement.scrollWidth;
+    if (root > width) wide.push("document " + root);
+    for (const el of document.querySelectorAll("body *")) {
+        if (el.parentElement.closest(".scroll")) continue;
+        const right = el.getBoundingClientRect().right;
+        if (right > width + 0.5) wide.push(`${el.tagName}#${el.id}.${el.className} ${right}`);
+    }
+    return wide;
+}"""
+
+
+async def test_the_batch_list_shows_progress_and_paused_and_refreshes_itself(site: Any) -> None:
+    async with site(latency_ms=50, chunk_size=4, max_in_flight=1) as (url, h, page):
+        await h.submit(api_vins(24, 600), batch_id="b-list")
+        await control.pause(h.client, h.store, "b-list")
+        await h.until_progress("b-list", lambda p: p.phase == "paused")
+        await page.goto(f"{url}/")
+        row = page.locator("#row-b-list")
+        # Stored as running; paused is what it is.
+        assert (await h.store.batches.get("b-list")).status == "running"
+        await expect(row.locator(".status")).to_have_text("paused")
+        await expect(row.locator("[role=progressbar]")).to_have_count(1)
+        await page.evaluate("window.__sameDocument = true")
+
+        await control.resume(h.client, h.store, "b-list")
+        await expect(row.locator(".status")).to_have_text("completed")
+        await expect(row.locator(".pct")).to_have_text("100.0 %")
+        await expect(row.locator("td.num").first).to_have_text("24 / 24")
+        await expect(row.locator(".c-succeeded")).to_have_text("24")
+        assert await page.evaluate("window.__sameDocument") is True
+        created = await row.locator("time").first.inner_text()
+        assert created.endswith(" UTC"), created
+        await h.result("b-list")
+
+
+VIEWS = [(1280, "light"), (1280, "dark"), (390, "light"), (390, "dark")]
+
+
+async def test_screenshots_fit_the_viewport_light_and_dark(site: Any, browser: Browser) -> None:
+    vins = api_vins(60, 700)
+    async with site(
+        latency_ms=20, failure_rate=0.3, seed=5, denied_vins=vins[:4], chunk_size=10
+    ) as (url, h, _):
+        await h.submit(vins, batch_id="b-shots-with-a-long-name-to-wrap")
+        await h.result("b-shots-with-a-long-name-to-wrap")
+        for batch_id, start in (("b-shots-paused", 800), ("b-shots-cancelled", 900)):
+            await h.submit(api_vins(30, start), batch_id=batch_id, chunk_size=2, max_in_flight=1)
+        await control.pause(h.client, h.store, "b-shots-paused")
+        await control.cancel(h.client, h.store, "b-shots-cancelled", "seen enough")
+        await h.result("b-shots-cancelled")
+        ARTIFACTS.mkdir(exist_ok=True)
+        for width, scheme in VIEWS:
+            context = await logged_in(
+                browser, url, viewport={"width": width, "height": 900}, color_scheme=scheme
+            )
+            try:
+                page = context.pages[0]
+                background = await page.evaluate("getComputedStyle(document.body).backgroundColor")
+                assert background == (
+                    "rgb(18, 21, 27)" if scheme == "dark" else "rgb(247, 248, 250)"
+                )
+                await expect(page.locator("#row-b-shots-paused .status")).to_have_text("paused")
+                await page.screenshot(
+                    path=str(ARTIFACTS / f"list-{width}-{scheme}.png"), full_page=True
+                )
+                assert await page.evaluate(WIDER_THAN_VIEWPORT) == []
+
+                await page.goto(f"{url}/batches/b-shots-with-a-long-name-to-wrap")
+                await expect(page.locator("#phase")).to_have_text("completed")
+                await expect(page.locator("#chart svg")).to_have_count(1)
+                await expect(page.locator("#reasons tr.reason")).to_have_count(2)
+                await page.screenshot(
+                    path=str(ARTIFACTS / f"batch-{width}-{scheme}.png"), full_page=True
+                )
+                assert await page.evaluate(WIDER_THAN_VIEWPORT) == []
+            finally:
+                await context.close()

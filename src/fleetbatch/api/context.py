@@ -9,6 +9,7 @@ from urllib.parse import quote
 from fastapi.templating import Jinja2Templates
 from temporalio.client import Client
 
+from fleetbatch.api import display
 from fleetbatch.api.auth import TokenAuth
 from fleetbatch.config import Settings
 from fleetbatch.store import Store
@@ -34,5 +35,8 @@ class ApiContext:
 
 
 def templates() -> Jinja2Templates:
-    """The web UI's templates."""
-    return Jinja2Templates(directory=str(HERE / "templates"))
+    """The web UI's templates, with the filters of ``display``."""
+    found = Jinja2Templates(directory=str(HERE / "templates"))
+    found.env.filters.update(utc=display.utc, iso=display.iso, duration=display.duration)
+    found.env.globals["segments"] = display.segments
+    return found

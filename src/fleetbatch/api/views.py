@@ -1,11 +1,18 @@
-"""Reads the JSON API and the web UI share: one batch in detail, a page of its items."""
+"""Reads the JSON API and the web UI share: one batch in detail, a page of its items,
+a page of batches with their progress."""
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
+
+from fleetbatch.api import breakdowns, chart
 from fleetbatch.api.context import ApiContext
 from fleetbatch.api.schemas import BatchDetail, BatchPublic, ItemPage, ItemPublic, ProgressPublic
 from fleetbatch.pipelines import get_pipeline
 from fleetbatch.services.progress import snapshot
+from fleetbatch.store import BatchRecord
+from fleetbatch.store.batches import now
 from fleetbatch.workflows.ids import batch_workflow_id
 
 
@@ -34,8 +41,9 @@ async def item_page(
     limit: int = 50,
     status: str | None = None,
     key: str | None = None,
+    error: str | None = None,
 ) -> ItemPage:
-    """A page of the batch's items, filtered.
+    """A page of the batch's items, filtered (``error``: exactly this error text).
 
     Raises:
         BatchNotFoundError: no such batch.
@@ -43,12 +51,64 @@ async def item_page(
     batch = await context.store.batches.get(batch_id)
     if key:
         key = get_pipeline(batch.pipeline).normalise_key(key)
-    rows = await context.store.items.page(
-        batch_id, after=after, limit=limit + 1, status=status, key=key
-    )
+    if error:
+        rows = await breakdowns.page_with_error(
+            context.store, batch_id, error, after=after, limit=limit + 1, status=status, key=key
+        )
+    else:
+        rows = await context.store.items.page(
+            batch_id, after=after, limit=limit + 1, status=status, key=key
+        )
     more = len(rows) > limit
     rows = rows[:limit]
     return ItemPage(
         items=[ItemPublic.of(r, context.temporal_url(r["workflow_id"])) for r in rows],
         next_after=rows[-1]["id"] if more else None,
     )
+
+
+@dataclass(frozen=True)
+class Reason:
+    status: str
+    error: str
+    n: int
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    """A batch in the list: as stored, with its live progress."""
+
+    batch: BatchPublic
+    progress: ProgressPublic
+
+    @property
+    def shown_status(self) -> str:
+        """The store's status, but ``paused`` for a running batch that waits for resume."""
+        if self.progress.paused and not self.progress.finished:
+            return "paused"
+        return self.batch.status
+
+    @property
+    def duration_seconds(self) -> float:
+        """From creation to the end, or to now while it runs."""
+        end = self.batch.finished_at or now()
+        return max(0.0, (end - self.batch.created_at).total_seconds())
+
+
+async def batch_rows(context: ApiContext, found: list[BatchRecord]) -> list[BatchRow]:
+    """The batches with their progress, read side by side."""
+    snaps = await asyncio.gather(*(snapshot(context.client, context.store, b.id) for b in found))
+    return [
+        BatchRow(BatchPublic.model_validate(b), ProgressPublic.of(s))
+        for b, s in zip(found, snaps, strict=True)
+    ]
+
+
+async def failure_reasons(context: ApiContext, batch_id: str, limit: int = 20) -> list[Reason]:
+    """The batch's unsuccessful items by status and exact error, largest first."""
+    return [Reason(*r) for r in await breakdowns.failure_reasons(context.store, batch_id, limit)]
+
+
+async def timeline_chart(context: ApiContext, batch_id: str) -> chart.Chart | None:
+    """The chart of the batch's settled items over time; None before any settled."""
+    return chart.layout(await breakdowns.timeline(context.store, batch_id))
