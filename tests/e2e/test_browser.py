@@ -187,6 +187,8 @@ async def test_pause_and_resume_from_the_batch_page(site: Any) -> None:
         await expect(page.locator("#pause")).to_be_hidden()
         await expect(page.locator("#eta-part")).to_be_hidden()
         await expect(page.locator("#announce")).to_contain_text("paused")
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "batch-paused.png"), full_page=True)
         paused_at = float((await page.inner_text("#percent")).removesuffix(" %"))
         assert paused_at < 100.0
 
@@ -360,6 +362,7 @@ async def test_screenshots_fit_the_viewport_light_and_dark(site: Any, browser: B
                 await page.screenshot(
                     path=str(ARTIFACTS / f"batch-{width}-{scheme}.png"), full_page=True
                 )
+                await page.screenshot(path=str(ARTIFACTS / f"batch-{width}-{scheme}-top.png"))
                 assert await page.evaluate(WIDER_THAN_VIEWPORT) == []
             finally:
                 await context.close()
