@@ -366,3 +366,36 @@ async def test_screenshots_fit_the_viewport_light_and_dark(site: Any, browser: B
                 assert await page.evaluate(WIDER_THAN_VIEWPORT) == []
             finally:
                 await context.close()
+
+
+async def test_a_redrive_from_the_batch_page_keeps_the_whole_batch_in_view(site: Any) -> None:
+    async with site(latency_ms=200, failure_rate=0.3, seed=3, chunk_size=2, max_in_flight=1) as (
+        url,
+        h,
+        page,
+    ):
+        await h.submit(api_vins(30, 1000), batch_id="b-redrive")
+        await h.result("b-redrive")
+        before = await h.store.items.counts("b-redrive")
+        assert before["failed"] > 0
+        await page.goto(f"{url}/batches/b-redrive")
+        await page.click("#redrive-failed")
+        await expect(page).to_have_url(f"{url}/batches/b-redrive/redrive?status=failed")
+        await expect(page.locator("#redrive-count")).to_have_text(str(before["failed"]))
+        await page.click("#confirm-redrive")
+        await expect(page).to_have_url(f"{url}/batches/b-redrive")
+        # While the failed items run again the page counts the whole batch, never the
+        # redriven items alone ("0 of 9"), and what succeeded before stays counted.
+        shown: list[dict[str, int]] = []
+        while not shown or await page.inner_text("#phase") != "completed":
+            total = int(await page.inner_text("#total"))
+            counts = {s: int(await page.inner_text(f"#count-{s}")) for s in before}
+            assert total == sum(counts.values()) == 30, counts
+            assert counts["succeeded"] >= before["succeeded"], counts
+            shown.append(counts)
+            await page.wait_for_timeout(200)
+        assert any(c["pending"] + c["in_flight"] > 0 for c in shown), "the redrive went unseen"
+        after = await h.store.items.counts("b-redrive")
+        await expect(page.locator("#count-succeeded")).to_have_text(str(after["succeeded"]))
+        await expect(page.locator("#done")).to_have_text("30")
+        await h.result("b-redrive")
