@@ -55,6 +55,25 @@ class Harness:
 
     enrichment: EnrichmentSimulator | None = None
     enrich_client: EnrichmentClient | None = None
+    resources: dict[str, Any] = field(default_factory=dict)
+    _worker: contextlib.AsyncExitStack | None = None
+
+    async def start_worker(self) -> None:
+        self._worker = contextlib.AsyncExitStack()
+        await self._worker.enter_async_context(
+            serve(self.settings, self.client, self.store, self.resources)
+        )
+
+    async def stop_worker(self) -> None:
+        if self._worker is not None:
+            worker, self._worker = self._worker, None
+            await worker.aclose()
+
+    async def restart_worker(self) -> None:
+        """Shut this worker down mid-batch (its activities cancelled, its workflows
+        evicted) and start a new one on the same task queue, which replays them."""
+        await self.stop_worker()
+        await self.start_worker()
 
     async def submit(
         self, rows: Sequence[str] | bytes, command: str | None = "lock_doors", **kwargs: Any
@@ -142,7 +161,9 @@ async def harness(
                 make = enrich_client or (lambda url: enrichment_client(config, url))
                 h.enrich_client = await running.enter_async_context(make(h.enrichment.url))
                 resources["enrich_client"] = h.enrich_client
-            await running.enter_async_context(serve(config, client, store, resources))
+            h.resources = resources
+            await h.start_worker()
+            running.push_async_callback(h.stop_worker)
             yield h
     finally:
         await responder.stop()

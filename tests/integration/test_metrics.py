@@ -55,7 +55,7 @@ async def test_item_counters_match_the_store(dev_server: DevServer, tmp_path: Pa
     counted = {
         dict(labels)["status"]: value
         for labels, value in items.items()
-        if dict(labels)["command"] == "flash_lights"
+        if dict(labels)["label"] == "flash_lights"
     }
     assert counted == {s.value: float(stored[s.value]) for s in TERMINAL if stored[s.value]}
     assert counted["failed"] > 0 and counted["skipped"] == 7

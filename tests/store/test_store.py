@@ -1068,10 +1068,11 @@ async def test_one_bulk_write_records_many_chunks_and_ends_their_leases(
         await store.items.record_outcomes(outcomes)  # repeated: changes nothing
 
     # One statement writes the three chunks' outcomes (they are alike), one ends
-    # two chunks' leases.
+    # two chunks' leases. Repeated, the write finds nothing in flight and looks for
+    # pending items (each statement moves items from one status: the counts' delta).
     assert targets(first, "items") == ["UPDATE items"]
     assert targets(first, "item_leases") == ["DELETE FROM item_leases"]
-    assert targets(repeated, "items") == ["UPDATE items"]
+    assert targets(repeated, "items") == ["UPDATE items", "UPDATE items"]
     assert targets(repeated, "item_leases") == []
     assert {r["status"] for r in await all_items(store, batch_id)} == {"succeeded"}
     assert await held_leases(store, batch_id) == {refs[2].key: "wf-2"}

@@ -12,6 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from fleetbatch.domain import effect_id_for
 from fleetbatch.errors import BatchConflictError
+from fleetbatch.store.counts import Changes, apply
 from fleetbatch.store.tables import items
 from fleetbatch.workflows.ids import batch_workflow_id
 from support import harness, vins
@@ -163,6 +164,10 @@ async def test_item_committed_below_the_cursor_still_runs(
                         updated_at=datetime.now(UTC),
                     )
                 )
+                # As an upload does, in the same transaction: the batch's counts.
+                added = Changes()
+                added.add(upload.batch_id, "pending", 1)
+                await apply(conn, added, datetime.now(UTC))
             counts = await h.result(upload.batch_id)
         rows = await h.items(upload.batch_id)
     assert counts["succeeded"] == 6

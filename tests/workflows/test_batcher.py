@@ -34,6 +34,7 @@ from fleetbatch.activities.batcher_types import (
 )
 from fleetbatch.activities.types import RecordOutcomesInput
 from fleetbatch.config import Settings
+from fleetbatch.domain import ChunkSpec
 from fleetbatch.intake import Accepted
 from fleetbatch.services.batchers import batcher_statuses
 from fleetbatch.store import NewBatch, Store
@@ -135,6 +136,8 @@ async def rig(
         [Accepted(line, vin) for line, vin in enumerate(vins(items), start=2)],
     )
     ids = [row["id"] async for row in store.items.stream(batch_id)]
+    for item in ids:  # in flight, as their one-item chunks leave them
+        await store.items.begin_chunk(batch_id, ChunkSpec(item, item, 1), f"chunk-{item}")
     task_queue = f"tq-{uuid.uuid4()}"
     real = BatcherActivities(store, env.client, task_queue, BatcherConfig(**config))
     flush = FlakyFlush(real, flaky_failures).flush if flaky_failures else real.flush

@@ -15,8 +15,10 @@ from temporalio.testing import WorkflowEnvironment
 from fleetbatch.bus import CommandMessage
 from fleetbatch.config import CommandSettings
 from fleetbatch.domain import effect_id_for
+from fleetbatch.errors import ConfigError
 from fleetbatch.pipelines.vehicle.simulators import Decision
 from fleetbatch.services import control
+from fleetbatch.services.progress import snapshot
 from fleetbatch.store.tables import item_leases
 from fleetbatch.store.tables import items as items_table
 from support import Harness, harness, vins
@@ -290,3 +292,48 @@ async def test_held_chunks_wait_in_the_workflow_and_the_probe_goes_first(
     after = [t for t in delivered_at if t >= half_open_at]
     assert after and after[0] - half_open_at < 2.0  # the probe went out promptly
     assert final == "closed"
+
+
+async def test_redrive_by_reason_keeps_the_whole_batch_in_its_progress(
+    time_skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """A redrive of the items that failed with one reason: the batch's progress (the
+    page's and the CLI's snapshot) counts every item of the batch all along, never
+    only the redriven ones."""
+    batch = vins(50)
+    flaky = set(batch[:10])
+    first_ids: set[str] = set()
+
+    def decide(message: CommandMessage) -> Decision:
+        fails = message.vin in flaky and message.command_id in first_ids
+        return Decision.FAIL if fails else Decision.SUCCEED
+
+    async with harness(
+        time_skipping_env.client, tmp_path, decide=decide, chunk_size=10, breaker_min_calls=10_000
+    ) as h:
+        with time_skipping_env.auto_time_skipping_disabled():
+            upload = await h.submit(batch)
+            first_ids.update(effect_id_for(upload.batch_id, v) for v in batch)
+            await h.result(upload.batch_id)
+            [(status, reason, n)] = await h.store.items.failure_reasons(upload.batch_id)
+            assert (status, n) == ("failed", 10)
+            with pytest.raises(ConfigError, match="cannot redrive 'succeeded' items"):
+                await control.redrive(h.client, h.settings, h.store, upload.batch_id, ["succeeded"])
+            none = await control.redrive(
+                h.client, h.settings, h.store, upload.batch_id, ["failed"], reason + " (not it)"
+            )
+            count = await control.redrive(
+                h.client, h.settings, h.store, upload.batch_id, ["failed"], reason
+            )
+            seen = []
+            while True:
+                snap = await snapshot(h.client, h.store, upload.batch_id)
+                seen.append(snap)
+                if snap.settled:
+                    break
+                await asyncio.sleep(0.05)
+    assert (none, count) == (0, 10)
+    for snap in seen:
+        assert snap.total == 50 and sum(snap.counts.values()) == 50, snap
+        assert snap.counts["succeeded"] >= 40, snap
+    assert seen[-1].counts["succeeded"] == 50 and seen[-1].phase == "completed"

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from temporalio import activity
 from temporalio.client import Client
+from temporalio.common import MetricMeter
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from fleetbatch import metrics
 from fleetbatch.activities.breaker import breaker_gauge
 from fleetbatch.activities.types import (
     BEGIN_CHUNK,
@@ -30,6 +32,7 @@ from fleetbatch.activities.types import (
 )
 from fleetbatch.domain import TERMINAL, Outcome
 from fleetbatch.store import Store
+from fleetbatch.store.counts import CompletedListener
 
 
 def checked_outcomes(params: RecordOutcomesInput) -> list[Outcome]:
@@ -53,6 +56,17 @@ def checked_outcomes(params: RecordOutcomesInput) -> list[Outcome]:
             non_retryable=True,
         )
     return outcomes
+
+
+def count_completions(meter: MetricMeter) -> CompletedListener:
+    """``fleetbatch_items_total`` from the store's writes: each item once, when its
+    terminal status commits (a retried write changes nothing and counts nothing)."""
+    counter = meter.create_counter(metrics.ITEMS, "items that reached a terminal status")
+
+    def count(pipeline: str, label: str, status: str, n: int) -> None:
+        counter.add(n, {"pipeline": pipeline, "label": label, "status": status})
+
+    return count
 
 
 class ItemActivities:

@@ -102,9 +102,17 @@ class ProgressPublic(BaseModel):
     total: int
     done: int
     percent: float
-    counts: dict[str, int] = Field(description="items by status, every status present")
-    items_per_second: float
-    eta_seconds: float | None
+    counts: dict[str, int] = Field(
+        description="items by status from the store, every status present; they add up to total"
+    )
+    items_per_second: float = Field(
+        description="completions per second over the last minute (over the whole run once finished)"
+    )
+    eta_seconds: float | None = Field(
+        description="seconds to the end at that rate; null when unknown, paused, stopping "
+        "or finished"
+    )
+    updated_at: datetime | None = Field(description="when an item last changed status")
     breaker: str | None = Field(
         description="the batch's circuit breaker (its command type's): closed, half_open, "
         "open; null for a pipeline without one"
@@ -125,6 +133,7 @@ class ProgressPublic(BaseModel):
             eta_seconds=None if snap.eta_seconds is None else round(snap.eta_seconds, 1),
             breaker=snap.breaker,
             stop_reason=snap.stop_reason,
+            updated_at=snap.updated_at,
         )
 
 
@@ -175,6 +184,19 @@ class ControlResult(BaseModel):
 
 class CancelRequest(BaseModel):
     reason: str = Field(default="cancelled by an operator", min_length=1, max_length=200)
+
+
+class RedriveRequest(BaseModel):
+    statuses: list[str] = Field(
+        default=["failed"],
+        description="items that ended so: failed, cancelled or skipped",
+        max_length=3,
+    )
+    reason: str | None = Field(
+        default=None,
+        description="only items whose error is exactly this (a reason of the batch's failures)",
+        max_length=2000,
+    )
 
 
 class RedriveResult(BaseModel):

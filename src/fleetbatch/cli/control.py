@@ -77,18 +77,35 @@ def configure(
     _steer(batch, act, "configured")
 
 
-def redrive(batch: BatchArg) -> None:
-    """Run a finished batch's failed items again, each under a new command id."""
+def redrive(
+    batch: BatchArg,
+    status: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--status",
+            help="items that ended so: failed (the default), cancelled or skipped; repeatable",
+        ),
+    ] = None,
+    reason: Annotated[
+        str | None,
+        typer.Option(help="only items whose error is exactly this (see `report`'s errors)"),
+    ] = None,
+) -> None:
+    """Run a finished batch's failed (or cancelled, skipped) items again, each under a
+    new command id."""
 
     async def main() -> None:
         s = settings()
+        which = " or ".join(status or ["failed"])
+        if reason is not None:
+            which += f" ({reason})"
         async with temporal_client(s, start_embedded=False) as client, open_store(s) as store:
-            count = await control.redrive(client, s, store, batch)
+            count = await control.redrive(client, s, store, batch, status, reason)
         if count:
-            console.print(f"batch {batch}: {count:,} failed items redriven", highlight=False)
+            console.print(f"batch {batch}: {count:,} {which} items redriven", highlight=False)
             console.print(f"follow it with `fleetbatch status {batch}`", highlight=False)
         else:
-            console.print(f"batch {batch}: no failed items, nothing to redrive", highlight=False)
+            console.print(f"batch {batch}: no {which} items, nothing to redrive", highlight=False)
 
     run(main())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -9,7 +10,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from fleetbatch.config import Settings
-from fleetbatch.domain import check_tolerance
+from fleetbatch.domain import ItemStatus, check_tolerance
 from fleetbatch.errors import BatchConflictError, ConfigError
 from fleetbatch.services.submission import start_batch
 from fleetbatch.store import Store
@@ -105,16 +106,45 @@ async def configure(
         )
 
 
-async def redrive(client: Client, settings: Settings, store: Store, batch_id: str) -> int:
-    """Run a finished batch's failed items again, each under a new command id.
+REDRIVABLE = (ItemStatus.FAILED, ItemStatus.CANCELLED, ItemStatus.SKIPPED)
+
+
+def redrive_statuses(names: Sequence[str] | None) -> list[ItemStatus]:
+    """The statuses a redrive takes (failed when none is named).
+
+    Raises:
+        ConfigError: a status that is not failed, cancelled or skipped.
+    """
+    allowed = {s.value: s for s in REDRIVABLE}
+    chosen = []
+    for name in names or ["failed"]:
+        if name not in allowed:
+            raise ConfigError(f"cannot redrive {name!r} items: choose from {', '.join(allowed)}")
+        chosen.append(allowed[name])
+    return chosen
+
+
+async def redrive(
+    client: Client,
+    settings: Settings,
+    store: Store,
+    batch_id: str,
+    statuses: Sequence[str] | None = None,
+    reason: str | None = None,
+) -> int:
+    """Run a finished batch's items again, each under a new command id: those that
+    ended in ``statuses`` (failed, by default), and with ``reason`` as their error if
+    given (a reason from the batch's grouped failures).
 
     Returns:
-        How many items were redriven (0: nothing failed, nothing started).
+        How many items were redriven (0: nothing matched, nothing started).
 
     Raises:
         BatchNotFoundError: no such batch. BatchConflictError: it has not finished.
+        ConfigError: a status that cannot be redriven.
     """
-    count = await store.items.redrive(batch_id)
+    chosen = redrive_statuses(statuses)
+    count = await store.items.redrive(batch_id, chosen, error=reason)
     if count:
         # Signal-with-start: a batch workflow still closing takes the items as a late file.
         await start_batch(client, settings, store, batch_id, FileAdded(0, count))

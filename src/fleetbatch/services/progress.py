@@ -1,4 +1,5 @@
-"""Where a batch is: the workflow's progress query while it runs, the store once it is done.
+"""Where a batch is: the counts from the store, item by item; from the running
+workflow only what it alone knows (phase, pause, stop reason, window).
 
 The CLI's ``status`` and the HTTP API's batch page and live events read the same snapshot.
 """
@@ -6,11 +7,12 @@ The CLI's ``status`` and the HTTP API's batch page and live events read the same
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
-from fleetbatch.domain import TERMINAL
+from fleetbatch.domain import TERMINAL, ItemStatus
 from fleetbatch.pipelines import get_pipeline
 from fleetbatch.store import Store
 from fleetbatch.store.batches import now
@@ -20,6 +22,8 @@ from fleetbatch.workflows.ids import batch_workflow_id
 ACTIVE_PHASES = ("open", "running", "idle", "paused", "stopping")
 FINISHING = "finished"
 """The batch workflow's last phase: its counts are final, the store's status comes next."""
+RATE_WINDOW_SECONDS = 60.0
+"""The rate (and the ETA) is that of the completions in the last minute."""
 
 
 @dataclass
@@ -29,15 +33,24 @@ class Snapshot:
     phase: str
     total: int
     counts: dict[str, int]
+    """Items by status, from the store: every status, adding up to ``total``."""
     items_per_second: float
+    """Completions per second over the last minute while the batch runs; over its
+    whole run once it has finished."""
     eta_seconds: float | None
-    """Seconds to the end at the current rate; None when unknown, finished or paused."""
+    """Seconds to the end at the current rate; None when unknown, finished, paused
+    or stopping."""
     breaker: str | None = "closed"
     """The batch's circuit breaker (a vehicle command type's): closed, half_open or
     open; None for a pipeline without one."""
     stop_reason: str | None = None
     paused: bool = False
     """Asked to start no more chunks (``pause``) and not resumed yet."""
+    updated_at: datetime | None = None
+    """When an item of the batch last changed status."""
+    max_in_flight: int | None = None
+    """The window (chunks at once) while the batch runs."""
+    chunks_in_flight: int | None = None
 
     @property
     def waits_for_resume(self) -> bool:
@@ -60,12 +73,14 @@ class Snapshot:
 
 
 async def snapshot(client: Client, store: Store, batch_id: str) -> Snapshot:
-    """Progress from the running workflow, or from the store when it is not running.
+    """The store's counts, with the running workflow's phase (or the store's status
+    when it is not running).
 
     Raises:
         BatchNotFoundError: no such batch.
     """
     batch = await store.batches.get(batch_id)
+    counts = await store.counts.get(batch_id)
     handle = client.get_workflow_handle(batch_workflow_id(batch_id))
     try:
         status = (await handle.describe()).status
@@ -73,27 +88,31 @@ async def snapshot(client: Client, store: Store, batch_id: str) -> Snapshot:
         status = None  # not started yet, or its history is gone: the store knows
     key = get_pipeline(batch.pipeline).breaker(batch.options)
     breaker = None if key is None else (await store.breakers.get(key)).state
+    snap = Snapshot(
+        batch.status,
+        counts.total,
+        counts.by_status,
+        0.0,
+        None,
+        breaker,
+        (batch.summary or {}).get("reason"),
+        updated_at=counts.updated_at,
+    )
     if status == WorkflowExecutionStatus.RUNNING:
         p = await handle.query(BatchWorkflow.progress)
-        return Snapshot(
-            p.phase,
-            p.items_total,
-            p.counts,
-            p.items_per_second,
-            # Paused, no more chunks start: the average rate says nothing of the end.
-            None if p.paused else p.eta_seconds,
-            breaker,
-            p.stop_reason,
-            p.paused,
+        snap.phase, snap.paused, snap.stop_reason = p.phase, p.paused, p.stop_reason
+        snap.max_in_flight, snap.chunks_in_flight = p.max_in_flight, p.in_flight_chunks
+        snap.items_per_second = await store.counts.recent_rate(
+            batch_id, since=batch.created_at, window=RATE_WINDOW_SECONDS
         )
-    counts = await store.items.counts(batch_id)
-    phase = batch.status
-    if status is None and phase == "open":
-        phase = "not started"  # stored, but its workflow never started: submit again
+        left = counts.by_status[ItemStatus.PENDING] + counts.by_status[ItemStatus.IN_FLIGHT]
+        if snap.items_per_second and left and snap.phase in ("running", "idle"):
+            snap.eta_seconds = left / snap.items_per_second
+        return snap
+    if status is None and snap.phase == "open":
+        snap.phase = "not started"  # stored, but its workflow never started: submit again
     if status is not None and status != WorkflowExecutionStatus.COMPLETED:
-        phase = status.name.lower()  # failed, terminated, …
-    reason = (batch.summary or {}).get("reason")
-    done = sum(counts[s.value] for s in TERMINAL)
+        snap.phase = status.name.lower()  # failed, terminated, …
     elapsed = ((batch.finished_at or now()) - batch.created_at).total_seconds()
-    rate = done / elapsed if elapsed > 0 else 0.0
-    return Snapshot(phase, sum(counts.values()), counts, rate, None, breaker, reason)
+    snap.items_per_second = snap.done / elapsed if elapsed > 0 else 0.0
+    return snap

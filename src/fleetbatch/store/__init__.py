@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fleetbatch.store.batches import BatchRecord, BatchRepository, BatchStatus, NewBatch
 from fleetbatch.store.breakers import BreakerPolicy, BreakerRepository
+from fleetbatch.store.counts import BatchCounts, CountRepository, TimelineBucket
 from fleetbatch.store.db import create_engine, migrate
 from fleetbatch.store.deadletters import DeadLetter, DeadLetterRepository
 from fleetbatch.store.items import ItemRepository
@@ -20,7 +21,8 @@ class Store:
         self.engine = engine
         self.breakers = BreakerRepository(engine, breaker_policy or BreakerPolicy())
         self.batches = BatchRepository(engine)
-        self.items = ItemRepository(engine, self.breakers)
+        self.counts = CountRepository(engine)
+        self.items = ItemRepository(engine, self.breakers, self.counts)
         self.uploads = UploadWriter(engine)
         self.dead_letters = DeadLetterRepository(engine)
         self.orphans = OrphanRepository(engine)
@@ -38,11 +40,13 @@ class Store:
 
 
 __all__ = [
+    "BatchCounts",
     "BatchRecord",
     "BatchRepository",
     "BatchStatus",
     "BreakerPolicy",
     "BreakerRepository",
+    "CountRepository",
     "DeadLetter",
     "DeadLetterRepository",
     "ItemRepository",
@@ -50,6 +54,7 @@ __all__ = [
     "Orphan",
     "OrphanRepository",
     "Store",
+    "TimelineBucket",
     "UploadResult",
     "UploadWriter",
 ]

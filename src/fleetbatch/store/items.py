@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import BindParameter, and_, bindparam, func, select, text, update
+from sqlalchemy import BindParameter, and_, bindparam, case, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from fleetbatch.domain import BreakerCount, ChunkSpec, ItemRef, ItemStatus, Outcome, effect_id_for
@@ -16,11 +17,14 @@ from fleetbatch.intake import Accepted
 from fleetbatch.store import leases
 from fleetbatch.store.batches import BatchStatus, now
 from fleetbatch.store.breakers import BreakerRepository
+from fleetbatch.store.counts import Changes, CountRepository, apply
 from fleetbatch.store.db import insert_ignoring_conflicts, write_transaction
 from fleetbatch.store.tables import batches, items
 
 _OPEN = (ItemStatus.PENDING, ItemStatus.IN_FLIGHT)
 _OPEN_VALUES = [s.value for s in _OPEN]
+_PENDING, _IN_FLIGHT = ItemStatus.PENDING.value, ItemStatus.IN_FLIGHT.value
+_NOT_SUCCEEDED = [s.value for s in (ItemStatus.FAILED, ItemStatus.SKIPPED, ItemStatus.CANCELLED)]
 
 # The statements every chunk runs, built once with parameters: built per call,
 # SQLAlchemy derived each one's cache key again (~5 % of the worker's py-spy samples).
@@ -36,6 +40,8 @@ _IN_FLIGHT_VALUES = {
     "updated_at": bindparam("stamp"),
 }
 _RETURNED = (items.c.id, items.c.key, items.c.effect_id)
+_FROM: BindParameter[str] = bindparam("from_status")
+"""The one status a write moves items from: each write's deltas to the counts are exact."""
 _PUT_LEASED_IN_FLIGHT = (
     update(items)
     .where(_OPEN_IN_CHUNK, items.c.key.in_(leases.held_by(_CHUNK_HOLDER)))
@@ -43,20 +49,34 @@ _PUT_LEASED_IN_FLIGHT = (
     .returning(*_RETURNED)
 )
 _PUT_IN_FLIGHT = update(items).where(_OPEN_IN_CHUNK).values(_IN_FLIGHT_VALUES).returning(*_RETURNED)
-_COUNT_OPEN_IN_CHUNK = select(func.count()).select_from(items).where(_OPEN_IN_CHUNK)
+_COUNT_OPEN_IN_CHUNK = select(
+    func.count(),
+    func.coalesce(func.sum(case((items.c.status == _IN_FLIGHT, 1), else_=0)), 0),
+    func.coalesce(
+        func.sum(
+            case(
+                (and_(items.c.status == _IN_FLIGHT, items.c.workflow_id == _CHUNK_HOLDER), 1),
+                else_=0,
+            )
+        ),
+        0,
+    ),
+).where(_OPEN_IN_CHUNK)
+"""Before a chunk begins: its open items, those in flight, and those in flight for it."""
 _WRITE_OUTCOME = (
     update(items)
-    .where(items.c.id.in_(bindparam("ids", expanding=True)), items.c.status.in_(_OPEN_VALUES))
+    .where(items.c.id.in_(bindparam("ids", expanding=True)), items.c.status == _FROM)
     .values(
         status=bindparam("outcome_status"),
         attempts=bindparam("outcome_attempts"),
         error=bindparam("outcome_error"),
         updated_at=bindparam("stamp"),
     )
+    .returning(items.c.batch_id)
 )
 _WRITE_RESULT = (
     update(items)
-    .where(items.c.id == bindparam("item_id"), items.c.status.in_(_OPEN_VALUES))
+    .where(items.c.id == bindparam("item_id"), items.c.status == _FROM)
     .values(
         status=bindparam("outcome_status"),
         attempts=bindparam("outcome_attempts"),
@@ -64,6 +84,7 @@ _WRITE_RESULT = (
         result=bindparam("outcome_result", type_=items.c.result.type),
         updated_at=bindparam("stamp"),
     )
+    .returning(items.c.batch_id)
 )
 _ACQUIRE: dict[str, Any] = {}
 """``leases.acquire_from`` the open keys of a chunk, per dialect."""
@@ -79,15 +100,19 @@ _FIRST_LINES_PG = text(
 class ItemRepository:
     """Bulk reads and writes of a batch's items."""
 
-    def __init__(self, engine: AsyncEngine, breakers: BreakerRepository) -> None:
+    def __init__(
+        self, engine: AsyncEngine, breakers: BreakerRepository, counts: CountRepository
+    ) -> None:
         self._engine = engine
         self._breakers = breakers
+        self._counts = counts
 
     @staticmethod
     async def insert(
         conn: AsyncConnection, batch_id: str, upload_id: int, rows: Sequence[Accepted]
     ) -> set[str]:
-        """Insert accepted rows as pending items inside the caller's transaction.
+        """Insert accepted rows as pending items inside the caller's transaction (which
+        adds the inserted count to the batch's counts before it commits).
 
         Returns:
             The keys inserted; a key the batch already has (from an earlier file or a
@@ -165,22 +190,28 @@ class ItemRepository:
 
         With ``lease``, only items whose keys the chunk could lease: the second value
         is how many wait for a key another chunk holds."""
+        stamp = now()
         params = {
             "chunk_batch_id": batch_id,
             "chunk_first_id": chunk.first_id,
             "chunk_last_id": chunk.last_id,
             "lease_batch_id": batch_id,
             "lease_holder": workflow_id,
-            "lease_acquired_at": now(),
-            "stamp": now(),
+            "lease_acquired_at": stamp,
+            "stamp": stamp,
         }
         async with write_transaction(self._engine) as conn:
             if lease:
                 await conn.execute(self._acquire(conn), params)
-            mine = await conn.execute(_PUT_LEASED_IN_FLIGHT if lease else _PUT_IN_FLIGHT, params)
-            refs = sorted((ItemRef(r.id, r.key, r.effect_id) for r in mine), key=attrgetter("id"))
-            open_items = await conn.scalar(_COUNT_OPEN_IN_CHUNK, params)
-            return refs, (open_items or 0) - len(refs)
+            open_items, in_flight, mine = (await conn.execute(_COUNT_OPEN_IN_CHUNK, params)).one()
+            put = await conn.execute(_PUT_LEASED_IN_FLIGHT if lease else _PUT_IN_FLIGHT, params)
+            refs = sorted((ItemRef(r.id, r.key, r.effect_id) for r in put), key=attrgetter("id"))
+            # What was in flight already stays so: a repeated begin (for a leased
+            # chunk only its own items; without leases every open item is taken).
+            changes = Changes()
+            changes.move(batch_id, _PENDING, _IN_FLIGHT, len(refs) - (mine if lease else in_flight))
+            await apply(conn, changes, stamp)
+            return refs, int(open_items) - len(refs)
 
     @staticmethod
     def _acquire(conn: AsyncConnection) -> Any:
@@ -220,19 +251,24 @@ class ItemRepository:
     async def record_one(self, outcome: Outcome, result: Any) -> bool:
         """Write one item's final status with its result (a step that records as it
         goes, so a retried attempt resumes after it); False if it was terminal already."""
+        values = {
+            "item_id": outcome.item_id,
+            "outcome_status": outcome.status.value,
+            "outcome_attempts": outcome.attempts,
+            "outcome_error": outcome.error,
+            "outcome_result": result,
+            "stamp": now(),
+        }
+        changes = Changes()
         async with write_transaction(self._engine) as conn:
-            written = await conn.execute(
-                _WRITE_RESULT,
-                {
-                    "item_id": outcome.item_id,
-                    "outcome_status": outcome.status.value,
-                    "outcome_attempts": outcome.attempts,
-                    "outcome_error": outcome.error,
-                    "outcome_result": result,
-                    "stamp": now(),
-                },
-            )
-        return bool(written.rowcount)
+            for old in (_IN_FLIGHT, _PENDING):
+                written = await conn.execute(_WRITE_RESULT, {**values, "from_status": old})
+                if changes.move_rows(old, outcome.status.value, written.scalars()):
+                    break
+            await apply(conn, changes, values["stamp"])
+            told = await self._counts.tell(conn, changes)
+        told()
+        return bool(changes)
 
     async def end_chunk(self, workflow_id: str, reason: str) -> int:
         """Release the chunk's leases; items it left in flight fail with ``reason``:
@@ -241,17 +277,21 @@ class ItemRepository:
         Returns:
             How many items were failed.
         """
+        stamp = now()
+        changes = Changes()
         async with write_transaction(self._engine) as conn:
             failed = await conn.execute(
                 update(items)
-                .where(
-                    items.c.workflow_id == workflow_id,
-                    items.c.status == ItemStatus.IN_FLIGHT.value,
-                )
-                .values(status=ItemStatus.FAILED.value, error=reason, updated_at=now())
+                .where(items.c.workflow_id == workflow_id, items.c.status == _IN_FLIGHT)
+                .values(status=ItemStatus.FAILED.value, error=reason, updated_at=stamp)
+                .returning(items.c.batch_id)
             )
+            n = changes.move_rows(_IN_FLIGHT, ItemStatus.FAILED.value, failed.scalars())
             await leases.release_holder(conn, workflow_id)
-            return failed.rowcount or 0
+            await apply(conn, changes, stamp)
+            told = await self._counts.tell(conn, changes)
+        told()
+        return n
 
     async def record_outcomes(
         self,
@@ -272,26 +312,35 @@ class ItemRepository:
         for o in outcomes:
             alike[(o.status.value, o.attempts, o.error)].append(o.item_id)
         stamp = now()
+        changes = Changes()
         async with write_transaction(self._engine) as conn:
             changed = 0
             for (status, attempts, error), ids in alike.items():
-                written = await conn.execute(
-                    _WRITE_OUTCOME,
-                    {
-                        "ids": ids,
-                        "outcome_status": status,
-                        "outcome_attempts": attempts,
-                        "outcome_error": error,
-                        "stamp": stamp,
-                    },
-                )
-                changed += written.rowcount or 0
+                values = {
+                    "ids": ids,
+                    "outcome_status": status,
+                    "outcome_attempts": attempts,
+                    "outcome_error": error,
+                    "stamp": stamp,
+                }
+                # Items in flight, as a chunk leaves them; pending ones only if some
+                # were neither (written before, or never begun).
+                left = len(ids)
+                for old in (_IN_FLIGHT, _PENDING):
+                    written = await conn.execute(_WRITE_OUTCOME, {**values, "from_status": old})
+                    n = changes.move_rows(old, status, written.scalars())
+                    changed, left = changed + n, left - n
+                    if not left:
+                        break
             if release_leases_of:
                 await leases.release_holders(conn, release_leases_of)
             repeated = bool(outcomes) and not changed
             state = None
             if breaker is not None:
                 state = await self._breakers.count_in(conn, breaker, repeated=repeated)
+            await apply(conn, changes, stamp)
+            told = await self._counts.tell(conn, changes)
+        told()
         return state
 
     async def close_batch(
@@ -312,32 +361,24 @@ class ItemRepository:
         Returns:
             The counts by status and how many items are pending.
         """
+        changes = Changes()
+        stamp = now()
         async with write_transaction(self._engine) as conn:
             await conn.execute(
                 select(batches.c.id).where(batches.c.id == batch_id).with_for_update()
             )
-            if stop is not None:
-                await self._move(
-                    conn,
-                    batch_id,
-                    ItemStatus.PENDING,
-                    ItemStatus.CANCELLED,
-                    f"batch stopped: {stop[1]}",
-                )
-            counts = await self._counts(conn, batch_id)
-            pending = counts[ItemStatus.PENDING.value]
-            if pending:
-                return counts, pending
-            if counts[ItemStatus.IN_FLIGHT.value]:
-                await self._move(
-                    conn,
-                    batch_id,
-                    ItemStatus.IN_FLIGHT,
-                    ItemStatus.FAILED,
-                    "its chunk workflow ended without recording an outcome",
-                )
-                counts = await self._counts(conn, batch_id)
+            counts = await CountRepository.read(conn, batch_id)
+            if stop is not None and counts[_PENDING]:
+                reason = f"batch stopped: {stop[1]}"
+                await self._move(conn, changes, batch_id, ItemStatus.CANCELLED, reason, stamp)
+            elif counts[_PENDING]:
+                return counts, counts[_PENDING]
+            if counts[_IN_FLIGHT]:
+                reason = "its chunk workflow ended without recording an outcome"
+                await self._move(conn, changes, batch_id, ItemStatus.FAILED, reason, stamp)
             await leases.release_batch(conn, batch_id)
+            await apply(conn, changes, stamp)
+            counts = await CountRepository.read(conn, batch_id)
             summary: dict[str, Any] = {"counts": counts}
             if stop is not None:
                 summary["reason"] = stop[1]
@@ -347,25 +388,45 @@ class ItemRepository:
                 .values(
                     status=stop[0] if stop else BatchStatus.COMPLETED,
                     summary=summary,
-                    updated_at=now(),
-                    finished_at=now(),
+                    updated_at=stamp,
+                    finished_at=stamp,
                 )
             )
-            return counts, 0
+            told = await self._counts.tell(conn, changes)
+        told()
+        return counts, 0
 
     @staticmethod
     async def _move(
-        conn: AsyncConnection, batch_id: str, old: ItemStatus, new: ItemStatus, reason: str
+        conn: AsyncConnection,
+        changes: Changes,
+        batch_id: str,
+        new: ItemStatus,
+        reason: str,
+        stamp: datetime,
     ) -> None:
-        await conn.execute(
+        """End the batch's items of the open status the new one follows: pending ones
+        cancelled, in-flight ones failed."""
+        old = _PENDING if new is ItemStatus.CANCELLED else _IN_FLIGHT
+        moved = await conn.execute(
             update(items)
-            .where(items.c.batch_id == batch_id, items.c.status == old.value)
-            .values(status=new.value, error=reason, updated_at=now())
+            .where(items.c.batch_id == batch_id, items.c.status == old)
+            .values(status=new.value, error=reason, updated_at=stamp)
         )
+        changes.move(batch_id, old, new.value, moved.rowcount or 0)
 
-    async def redrive(self, batch_id: str) -> int:
-        """Make a finished batch's failed items pending again, each with a new effect id
-        (a downstream deduplicates by effect id: the old one would repeat the old answer).
+    async def redrive(
+        self,
+        batch_id: str,
+        statuses: Sequence[ItemStatus] = (ItemStatus.FAILED,),
+        error: str | None = None,
+    ) -> int:
+        """Make a finished batch's items in ``statuses`` (failed, by default; any of
+        failed, cancelled and skipped) pending again, each with a new effect id (a
+        downstream deduplicates by effect id: the old one would repeat the old answer).
+
+        Args:
+            error: only the items that ended with exactly this error (a failure reason).
 
         Returns:
             How many items were reset; the batch is running again when there were any.
@@ -387,15 +448,17 @@ class ItemRepository:
                 raise BatchConflictError(
                     f"batch {batch_id!r} is {batch.status}: only a finished batch can be redriven"
                 )
-            rows = list(
-                await conn.execute(
-                    select(items.c.id, items.c.key).where(
-                        items.c.batch_id == batch_id, items.c.status == ItemStatus.FAILED.value
-                    )
-                )
+            which = select(items.c.id, items.c.key, items.c.status).where(
+                items.c.batch_id == batch_id, items.c.status.in_([s.value for s in statuses])
             )
+            if error is not None:
+                which = which.where(items.c.error == error)
+            rows = list(await conn.execute(which))
             if not rows:
                 return 0
+            changes = Changes()
+            for r in rows:
+                changes.move(batch_id, r.status, _PENDING)
             redrive = batch.redrives + 1
             stamp = now()
             await conn.execute(
@@ -427,17 +490,22 @@ class ItemRepository:
                     stop_requested_at=None,
                 )
             )
+            await apply(conn, changes, stamp)
             return len(rows)
 
-    @staticmethod
-    async def _counts(conn: AsyncConnection, batch_id: str) -> dict[str, int]:
+    async def failure_reasons(self, batch_id: str, limit: int = 20) -> list[tuple[str, str, int]]:
+        """(status, error, items) of the batch's items that ended failed, skipped or
+        cancelled, one per distinct error, largest first."""
+        n = func.count().label("n")
         query = (
-            select(items.c.status, func.count())
-            .where(items.c.batch_id == batch_id)
-            .group_by(items.c.status)
+            select(items.c.status, items.c.error, n)
+            .where(items.c.batch_id == batch_id, items.c.status.in_(_NOT_SUCCEEDED))
+            .group_by(items.c.status, items.c.error)
+            .order_by(n.desc(), items.c.status, items.c.error)
+            .limit(limit)
         )
-        found = {status: n for status, n in await conn.execute(query)}
-        return {s.value: int(found.get(s.value, 0)) for s in ItemStatus}
+        async with self._engine.connect() as conn:
+            return [(s, e or "", int(c)) for s, e, c in await conn.execute(query)]
 
     async def result_sources(self, batch_id: str) -> dict[str, int]:
         """Items of the batch by their result's ``source`` (where a step says its
@@ -453,8 +521,7 @@ class ItemRepository:
 
     async def counts(self, batch_id: str) -> dict[str, int]:
         """Items of the batch by status (every status present, zeros included)."""
-        async with self._engine.connect() as conn:
-            return await self._counts(conn, batch_id)
+        return (await self._counts.get(batch_id)).by_status
 
     async def page(
         self,
@@ -464,16 +531,20 @@ class ItemRepository:
         limit: int = 50,
         status: str | None = None,
         key: str | None = None,
+        error: str | None = None,
     ) -> list[dict[str, Any]]:
         """Up to ``limit`` items of the batch after item id ``after``, in id order.
 
         Args:
             status: only items in this status.
             key: only items whose key starts with this.
+            error: only items that ended with exactly this error.
         """
         query = select(items).where(items.c.batch_id == batch_id, items.c.id > after)
         if status is not None:
             query = query.where(items.c.status == status)
+        if error is not None:
+            query = query.where(items.c.error == error)
         if key:
             query = query.where(items.c.key.startswith(key.strip(), autoescape=True))
         query = query.order_by(items.c.id).limit(limit)

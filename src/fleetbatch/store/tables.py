@@ -100,6 +100,29 @@ items = Table(
 """A batch's items: the key (a user id, …), the row's other fields as
 ``payload``, the status, attempts, the error and the step's ``result``."""
 
+batch_counts = Table(
+    "batch_counts",
+    metadata,
+    Column("batch_id", String(64), primary_key=True),
+    Column("status", String(24), primary_key=True),
+    Column("n", BigInteger, nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+"""A batch's items by status, changed in the transactions that change the items
+(``store.counts``): always adding up to the batch's items."""
+
+batch_timeline = Table(
+    "batch_timeline",
+    metadata,
+    Column("batch_id", String(64), primary_key=True),
+    Column("bucket", BigInteger, primary_key=True),
+    Column("status", String(24), primary_key=True),
+    Column("n", BigInteger, nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+"""Items that reached a terminal status, by batch, 10-second bucket (Unix seconds
+at its start) and status: the completions chart and the recent rate."""
+
 rejections = Table(
     "rejections",
     metadata,

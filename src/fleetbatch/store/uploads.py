@@ -9,9 +9,11 @@ from typing import Any
 from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from fleetbatch.domain import ItemStatus
 from fleetbatch.errors import BatchConflictError
 from fleetbatch.intake import Accepted, Rejection
 from fleetbatch.store.batches import BatchRepository, BatchStatus, NewBatch, now
+from fleetbatch.store.counts import Changes, apply
 from fleetbatch.store.db import write_transaction
 from fleetbatch.store.items import ItemRepository
 from fleetbatch.store.tables import batches, rejections, uploads
@@ -109,6 +111,11 @@ class UploadWriter:
                     .where(batches.c.id == batch_id)
                     .values(status=BatchStatus.OPEN, updated_at=now(), finished_at=None)
                 )
+                # Last, and once per file: a batch's counts row stays free for its
+                # running chunks while a long upload to it is still going in.
+                added = Changes()
+                added.add(batch_id, ItemStatus.PENDING.value, result.accepted)
+                await apply(conn, added, now())
         return result
 
     async def stream_rejections(

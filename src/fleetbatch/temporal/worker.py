@@ -8,12 +8,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from fleetbatch.activities.batcher import BatcherActivities
 from fleetbatch.activities.batcher_types import BatcherConfig
 from fleetbatch.activities.breaker import BreakerActivities
-from fleetbatch.activities.items import ItemActivities
+from fleetbatch.activities.items import ItemActivities, count_completions
 from fleetbatch.config import Settings
 from fleetbatch.pipelines import WorkerContext, all_pipelines
 from fleetbatch.store import Store
@@ -32,6 +33,8 @@ def build_workers(
     """The main worker (with the write batchers) and each pipeline's own workers,
     with activities bound to the store and the pipelines' ``resources``."""
     task_queue = settings.temporal_task_queue
+    runtime = client.service_client.config.runtime or Runtime.default()
+    store.counts.on_completed = count_completions(runtime.metric_meter)
     items = ItemActivities(store, client)
     batchers = BatcherActivities(store, client, task_queue, batcher)
     context = WorkerContext(client, settings, store, task_queue, resources)

@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
         NextChunksResult,
         StopBatchInput,
     )
-    from fleetbatch.domain import TERMINAL, ChunkSpec, tolerance_exceeded
+    from fleetbatch.domain import ChunkSpec, tolerance_exceeded
     from fleetbatch.workflows import search_attributes as sa
     from fleetbatch.workflows.chunk import CANCEL_SIGNAL, CancelChunk, ChunkInput
     from fleetbatch.workflows.ids import chunk_workflow_id
@@ -118,6 +118,8 @@ class Progress:
     """``running``, ``paused``, ``stopping``, ``idle`` (waiting for late files) or ``finished``."""
     items_total: int
     counts: dict[str, int]
+    """Outcomes of the chunks that have reported (what the failure tolerance judges);
+    the store's counts (``store.counts``) are the batch's, item by item."""
     in_flight_chunks: int
     in_flight_items: int
     chunks_done: int
@@ -128,9 +130,6 @@ class Progress:
     stop_reason: str | None = None
     max_in_flight: int = 0
     max_failures: str | None = None
-    items_per_second: float = 0.0
-    """Items that reached a terminal status per second since the batch (run) started."""
-    eta_seconds: float | None = None
 
 
 @workflow.defn
@@ -197,9 +196,6 @@ class BatchWorkflow:
     @workflow.query
     def progress(self) -> Progress:
         s = self._state
-        done = sum(n for status, n in s.counts.items() if status in TERMINAL)
-        elapsed = workflow.now().timestamp() - s.started_at
-        rate = done / elapsed if elapsed > 0 else 0.0
         phase = self._phase
         if phase != "finished" and s.stop_status is not None:
             phase = "stopping"
@@ -220,10 +216,6 @@ class BatchWorkflow:
             stop_reason=s.stop_reason,
             max_in_flight=s.max_in_flight,
             max_failures=s.max_failures,
-            items_per_second=rate,
-            eta_seconds=(s.items_total - done) / rate
-            if rate and self._phase != "finished"
-            else None,
         )
 
     @workflow.run

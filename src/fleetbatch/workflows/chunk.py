@@ -260,10 +260,9 @@ class ChunkWorkflowBase:
             self._counts[status] = self._counts.get(status, 0) + n
 
     def _record_metrics(self, duration: timedelta) -> None:
+        # Items are counted where their status is written (store.counts' listener):
+        # a workflow task that runs again after a crash would count them twice here.
         meter = workflow.metric_meter()
-        done = meter.create_counter(metrics.ITEMS, "items that reached a terminal status")
-        for status, n in self._counts.items():
-            done.add(n, {**self.labels, "status": status})
         meter.create_histogram_timedelta(
             metrics.CHUNK_DURATION, "chunk start to recorded outcomes", "s"
         ).record(duration, self.labels)

@@ -5,7 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from fleetbatch.api.deps import Context, Operator
-from fleetbatch.api.schemas import CancelRequest, ControlResult, RedriveResult, problems
+from fleetbatch.api.schemas import (
+    CancelRequest,
+    ControlResult,
+    RedriveRequest,
+    RedriveResult,
+    problems,
+)
 from fleetbatch.services import control
 
 router = APIRouter(prefix="/api/batches", tags=["control"])
@@ -38,7 +44,13 @@ async def cancel(
 
 
 @router.post("/{batch_id}/redrive", response_model=RedriveResult, responses=ERRORS)
-async def redrive(batch_id: str, context: Context, _: Operator) -> RedriveResult:
-    """Run a finished batch's failed items again, each under a new command id."""
-    count = await control.redrive(context.client, context.settings, context.store, batch_id)
+async def redrive(
+    batch_id: str, context: Context, _: Operator, body: RedriveRequest | None = None
+) -> RedriveResult:
+    """Run a finished batch's failed items (or those of the statuses asked for, with
+    the reason asked for) again, each under a new command id."""
+    ask = body or RedriveRequest()
+    count = await control.redrive(
+        context.client, context.settings, context.store, batch_id, ask.statuses, ask.reason
+    )
     return RedriveResult(batch_id=batch_id, redriven=count)

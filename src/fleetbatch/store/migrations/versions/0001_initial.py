@@ -1,5 +1,5 @@
 """The schema of 0.2.0: batches, uploads, items, rejections, leases, breakers, the
-bus's dead letters and late answers.
+bus's dead letters, late answers, and each batch's counts by status and timeline.
 
 Revision ID: 0001
 Revises:
@@ -117,10 +117,27 @@ def upgrade() -> None:
         sa.UniqueConstraint("effect_id", "workflow_id", name="uq_orphan_responses_effect"),
     )
     op.create_index("ix_orphan_responses_batch_id", "orphan_responses", ["batch_id"])
+    op.create_table(
+        "batch_counts",
+        sa.Column("batch_id", sa.String(64), primary_key=True),
+        sa.Column("status", sa.String(24), primary_key=True),
+        sa.Column("n", sa.BigInteger, nullable=False),
+        sa.Column("updated_at", Stamp, nullable=False),
+    )
+    op.create_table(
+        "batch_timeline",
+        sa.Column("batch_id", sa.String(64), primary_key=True),
+        sa.Column("bucket", sa.BigInteger, primary_key=True),
+        sa.Column("status", sa.String(24), primary_key=True),
+        sa.Column("n", sa.BigInteger, nullable=False),
+        sa.Column("updated_at", Stamp, nullable=False),
+    )
 
 
 def downgrade() -> None:
     for table in (
+        "batch_timeline",
+        "batch_counts",
         "orphan_responses",
         "dead_letters",
         "breakers",
