@@ -117,7 +117,7 @@ async def test_redrive_asks_first_and_then_runs_the_failed_items(
         bad = await api.http.get("/batches/b-again/redrive", params={"status": "succeeded"})
         assert bad.status_code == 422
         assert (
-            'id="error">cannot redrive &#39;succeeded&#39; items: choose failed, '
+            'id="error">cannot redrive &#39;succeeded&#39; items: choose from failed, '
             "cancelled, skipped<"
         ) in bad.text
 
@@ -133,6 +133,49 @@ async def test_redrive_asks_first_and_then_runs_the_failed_items(
         assert 'id="error">redrive needs the operator role<' in refused.text
         refused = await api.http.post("/batches/b-again/redrive", data={"status": "failed"})
         assert refused.status_code == 403
+
+
+async def test_redrive_by_reason_runs_only_the_items_of_that_reason(
+    api_factory: ApiFactory,
+) -> None:
+    vins = api_vins(30, 350)
+    async with api_factory(failure_rate=0.3, seed=4, denied_vins=vins[:2]) as api:
+        counts = await _mixed_batch(api, "b-why-again", 350)
+        before = await api.h.items("b-why-again")
+        _login(api, OPERATOR)
+        page = (await api.http.get("/batches/b-why-again")).text
+        link = f"/batches/b-why-again/redrive?status=skipped&amp;error={quote(NO_CONSENT)}"
+        assert f'<a class="redrive-reason" href="{link}">Redrive…</a>' in page
+        assert f"Redrive failed ({counts['failed']})…" in page
+        assert "Redrive skipped (2)…" in page
+
+        confirm = (await api.http.get(unescape(link))).text
+        assert '<strong id="redrive-count">2</strong> skipped items' in confirm
+        assert f'<q id="redrive-reason">{NO_CONSENT}</q>' in confirm
+        assert '<input type="hidden" name="status" value="skipped">' in confirm
+        assert f'<input type="hidden" name="error" value="{NO_CONSENT}">' in confirm
+        unknown = await api.http.get(
+            "/batches/b-why-again/redrive", params={"status": "failed", "error": "no such"}
+        )
+        assert 'id="nothing">No failed items with this reason: nothing to redrive.<' in (
+            unknown.text
+        )
+
+        done = await api.http.post(
+            "/batches/b-why-again/redrive", data={"status": "skipped", "error": NO_CONSENT}
+        )
+        assert done.status_code == 303
+        await api.h.result("b-why-again")
+        after = await api.h.items("b-why-again")
+        # The two skipped items ran again under new command ids (and were skipped
+        # again: still no consent); every other item kept its outcome and command id.
+        again = {k for k in after if after[k]["effect_id"] != before[k]["effect_id"]}
+        assert again == set(vins[:2])
+        assert all(after[k]["status"] == "skipped" for k in again)
+        assert {k: v["status"] for k, v in after.items() if k not in again} == {
+            k: v["status"] for k, v in before.items() if k not in again
+        }
+        assert await api.h.store.items.counts("b-why-again") == counts
 
 
 async def test_the_confirmation_refuses_a_batch_still_running(api_factory: ApiFactory) -> None:

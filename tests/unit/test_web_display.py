@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from fleetbatch.api import chart, display
+from fleetbatch.store import TimelineBucket as B
 
 T0 = datetime(2026, 12, 2, 1, 35, 40, tzinfo=UTC)
 
@@ -56,15 +57,15 @@ def test_segments_in_bar_order_as_shares_of_the_total() -> None:
 
 def test_no_chart_before_anything_settled() -> None:
     assert chart.layout([]) is None
-    assert chart.layout([(T0, "pending", 3), (T0, "succeeded", 0)]) is None
+    assert chart.layout([B(T0, "pending", 3), B(T0, "succeeded", 0)]) is None
 
 
 def test_columns_stack_statuses_and_keep_gaps() -> None:
     buckets = [
-        (T0, "succeeded", 6),
-        (T0, "failed", 2),
-        (T0 + timedelta(seconds=30), "skipped", 4),
-        (T0 + timedelta(seconds=30), "in_flight", 9),  # not settled: not drawn
+        B(T0, "succeeded", 6),
+        B(T0, "failed", 2),
+        B(T0 + timedelta(seconds=30), "skipped", 4),
+        B(T0 + timedelta(seconds=30), "in_flight", 9),  # not settled: not drawn
     ]
     c = chart.layout(buckets)
     assert c is not None
@@ -85,7 +86,7 @@ def test_columns_stack_statuses_and_keep_gaps() -> None:
 
 
 def test_a_long_batch_merges_buckets_into_at_most_max_columns() -> None:
-    hour = [(T0 + timedelta(seconds=10 * i), "succeeded", 1) for i in range(360)]
+    hour = [B(T0 + timedelta(seconds=10 * i), "succeeded", 1) for i in range(360)]
     c = chart.layout(hour)
     assert c is not None
     assert c.step_seconds == 60  # 360 buckets of 10 s in 60 columns of a minute each

@@ -17,17 +17,15 @@ from datetime import datetime, timedelta
 
 from fleetbatch.api.display import BAR_ORDER
 from fleetbatch.domain import TERMINAL
+from fleetbatch.store import TimelineBucket
+from fleetbatch.store.counts import BUCKET_SECONDS
 
-BUCKET_SECONDS = 10
 MAX_COLUMNS = 60
 MIN_COLUMNS = 12
 WIDTH, HEIGHT = 640, 180
 LEFT, RIGHT, TOP, BOTTOM = 44, 8, 10, 24
 STACK = [s.value for s in BAR_ORDER if s in TERMINAL]
 """Bottom to top: succeeded, failed, skipped, cancelled."""
-
-Bucket = tuple[datetime, str, int]
-"""``(start, status, n)``: ``n`` items reached ``status`` in the bucket from ``start``."""
 
 
 @dataclass(frozen=True)
@@ -69,12 +67,12 @@ class Chart:
         return sum(self.totals.values())
 
 
-def layout(buckets: Iterable[Bucket], bucket_seconds: int = BUCKET_SECONDS) -> Chart | None:
-    """The chart of these buckets, or None when nothing has settled yet."""
+def layout(buckets: Iterable[TimelineBucket], bucket_seconds: int = BUCKET_SECONDS) -> Chart | None:
+    """The chart of the store's timeline buckets, or None when nothing has settled yet."""
     per_start: dict[datetime, dict[str, int]] = defaultdict(lambda: dict.fromkeys(STACK, 0))
-    for start, status, n in buckets:
-        if status in STACK and n > 0:
-            per_start[start][status] += n
+    for b in buckets:
+        if b.status in STACK and b.n > 0:
+            per_start[b.start][b.status] += b.n
     if not per_start:
         return None
     first, last = min(per_start), max(per_start)

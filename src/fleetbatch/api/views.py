@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from fleetbatch.api import breakdowns, chart
+from fleetbatch.api import chart
 from fleetbatch.api.context import ApiContext
 from fleetbatch.api.schemas import BatchDetail, BatchPublic, ItemPage, ItemPublic, ProgressPublic
 from fleetbatch.pipelines import get_pipeline
@@ -51,14 +51,9 @@ async def item_page(
     batch = await context.store.batches.get(batch_id)
     if key:
         key = get_pipeline(batch.pipeline).normalise_key(key)
-    if error:
-        rows = await breakdowns.page_with_error(
-            context.store, batch_id, error, after=after, limit=limit + 1, status=status, key=key
-        )
-    else:
-        rows = await context.store.items.page(
-            batch_id, after=after, limit=limit + 1, status=status, key=key
-        )
+    rows = await context.store.items.page(
+        batch_id, after=after, limit=limit + 1, status=status, key=key, error=error or None
+    )
     more = len(rows) > limit
     rows = rows[:limit]
     return ItemPage(
@@ -106,9 +101,9 @@ async def batch_rows(context: ApiContext, found: list[BatchRecord]) -> list[Batc
 
 async def failure_reasons(context: ApiContext, batch_id: str, limit: int = 20) -> list[Reason]:
     """The batch's unsuccessful items by status and exact error, largest first."""
-    return [Reason(*r) for r in await breakdowns.failure_reasons(context.store, batch_id, limit)]
+    return [Reason(*r) for r in await context.store.items.failure_reasons(batch_id, limit)]
 
 
 async def timeline_chart(context: ApiContext, batch_id: str) -> chart.Chart | None:
     """The chart of the batch's settled items over time; None before any settled."""
-    return chart.layout(await breakdowns.timeline(context.store, batch_id))
+    return chart.layout(await context.store.counts.timeline(batch_id))

@@ -26,7 +26,7 @@ from fleetbatch.api.views import (
     timeline_chart,
 )
 from fleetbatch.domain import ItemStatus
-from fleetbatch.errors import BatchConflictError, FleetbatchError
+from fleetbatch.errors import FleetbatchError
 from fleetbatch.pipelines import all_pipelines, get_pipeline
 from fleetbatch.services import control
 from fleetbatch.services.outputs import output_files
@@ -35,8 +35,7 @@ from fleetbatch.services.submission import DEFAULT_PIPELINE
 router = APIRouter(include_in_schema=False)
 PAGE = 50
 ACTIONS = ("pause", "resume", "cancel")
-REDRIVABLE = ("failed", "cancelled", "skipped")
-"""The statuses an operator may run again."""
+REDRIVABLE = [s.value for s in control.REDRIVABLE]
 ERROR_MAX = 2000
 """Longest error text a filter or a redrive takes."""
 REASONS_MAX = 1000
@@ -183,25 +182,16 @@ async def batch_page(
     )
 
 
-def _redrive_choice(statuses: list[str], error: str) -> tuple[tuple[str, ...], str | None]:
-    unknown = [s for s in statuses if s not in REDRIVABLE]
-    if unknown or not statuses:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"cannot redrive {', '.join(map(repr, unknown)) or 'no'} items: "
-            f"choose {', '.join(REDRIVABLE)}",
-        )
+def _redrive_choice(statuses: list[str], error: str) -> tuple[list[str], str | None]:
+    """The statuses (validated as the service does) and the reason of a redrive.
+
+    Raises:
+        ConfigError: a status that cannot be redriven.
+    """
     if len(error) > ERROR_MAX:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "error text too long")
-    return tuple(dict.fromkeys(statuses)), error or None
-
-
-async def _run_redrive(
-    context: ApiContext, batch_id: str, statuses: tuple[str, ...], error: str | None
-) -> int:
-    if statuses != ("failed",) or error is not None:
-        raise BatchConflictError("this store redrives failed items only, not by reason")
-    return await control.redrive(context.client, context.settings, context.store, batch_id)
+    chosen = control.redrive_statuses(list(dict.fromkeys(statuses)))
+    return [s.value for s in chosen], error or None
 
 
 @router.get("/batches/{batch_id}/redrive")
@@ -235,7 +225,9 @@ async def redrive(request: Request, batch_id: str, context: Context, user: PageU
     statuses, reason = _redrive_choice(
         [str(s) for s in form.getlist("status")], str(form.get("error", ""))
     )
-    await _run_redrive(context, batch_id, statuses, reason)
+    await control.redrive(
+        context.client, context.settings, context.store, batch_id, statuses, reason
+    )
     return RedirectResponse(f"/batches/{quote(batch_id, safe='')}", status.HTTP_303_SEE_OTHER)
 
 
