@@ -218,3 +218,20 @@ async def test_the_favicon_is_served_to_anyone(api: Api) -> None:
     assert linked.status_code == 200 and linked.text == icon.text
     login = (await api.http.get("/login")).text
     assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in login
+
+
+async def test_an_aborted_batch_shows_no_eta_and_no_full_green_bar(
+    api_factory: ApiFactory,
+) -> None:
+    async with api_factory(failure_rate=0.6, seed=4, chunk_size=2, max_in_flight=1) as api:
+        await api.h.submit(api_vins(30, 450), batch_id="b-abort", max_failures="2")
+        await api.h.result("b-abort")
+        counts = await api.h.store.items.counts("b-abort")
+        _login(api, VIEWER)
+        page = (await api.http.get("/batches/b-abort")).text
+    assert 'phase <span id="phase" class="status aborted">aborted</span>' in page
+    assert counts["cancelled"] > 0 and counts["succeeded"] < 30
+    assert 'id="eta-part" hidden' in page
+    assert re.search(r'<p id="stop-reason" class="error" >[^<]+</p>', page)
+    for status, n in counts.items():
+        assert f'id="seg-{status}" style="width: {round(100 * n / 30, 3)}%"' in page

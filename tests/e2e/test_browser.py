@@ -26,6 +26,7 @@ from api_support import OPERATOR, VIEWER, api_users, api_vins, users_csv
 from external import unavailable
 from fleetbatch.api import create_app
 from fleetbatch.api.server import running_api
+from fleetbatch.domain import ItemStatus
 from fleetbatch.pipelines.enrich.service import EnrichmentSimulatorConfig
 from fleetbatch.services import control
 from support import Harness, csv_bytes, harness
@@ -399,3 +400,37 @@ async def test_a_redrive_from_the_batch_page_keeps_the_whole_batch_in_view(site:
         await expect(page.locator("#count-succeeded")).to_have_text(str(after["succeeded"]))
         await expect(page.locator("#done")).to_have_text("30")
         await h.result("b-redrive")
+
+
+async def test_the_page_counts_add_up_and_equal_the_store_every_second(site: Any) -> None:
+    # Chunks of 10 whose answers take a second: the store's counts move in steps with
+    # quiet between them, so a reading of the page between two equal readings of the
+    # store must equal them (the page's events come every half second).
+    async with site(latency_ms=1000, failure_rate=0.2, seed=9, chunk_size=10, max_in_flight=2) as (
+        url,
+        h,
+        page,
+    ):
+        await h.submit(api_vins(80, 1100), batch_id="b-truth")
+        await page.goto(f"{url}/batches/b-truth")
+        first_update = await page.inner_text("#updated")
+        statuses = [s.value for s in ItemStatus]
+        compared, busy = 0, 0
+        while await page.inner_text("#phase") != "completed":
+            before = await h.store.items.counts("b-truth")
+            await page.wait_for_timeout(700)
+            shown = {s: int(await page.inner_text(f"#count-{s}")) for s in statuses}
+            after = await h.store.items.counts("b-truth")
+            assert int(await page.inner_text("#total")) == sum(shown.values()) == 80, shown
+            if before == after:
+                assert shown == after
+                compared += 1
+            if shown["pending"] and shown["in_flight"]:
+                busy += 1
+            await page.wait_for_timeout(300)
+        assert compared >= 2, "the store never held still long enough to compare"
+        assert busy >= 1, "never saw items pending and in flight while chunks ran"
+        # "updated" is the last change of an item, moved live, with its zone.
+        last_update = await page.inner_text("#updated")
+        assert last_update != first_update and last_update.endswith(" UTC"), last_update
+        await h.result("b-truth")
