@@ -3,6 +3,7 @@ simulators, responder and worker, started and stopped in order."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
@@ -16,6 +17,7 @@ from temporalio.client import Client
 from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
+from fleetbatch import gauges
 from fleetbatch.bus import Bus, MemoryBus
 from fleetbatch.bus.nats import NatsBus, NatsOptions
 from fleetbatch.config import Settings
@@ -290,7 +292,27 @@ async def serve(
     async with contextlib.AsyncExitStack() as running:
         for worker in workers:
             await running.enter_async_context(worker)
-        yield workers
+        sampler = asyncio.create_task(sample_store_gauges(store))
+        try:
+            yield workers
+        finally:
+            sampler.cancel()
+
+
+DEAD_LETTER_SAMPLE_SECONDS = 15.0
+"""How often a worker reads the store's dead-letter count into its gauge."""
+
+
+async def sample_store_gauges(store: Store, every: float = DEAD_LETTER_SAMPLE_SECONDS) -> None:
+    """Set the gauges that report what the store holds, until cancelled. Dead letters
+    are added by whichever process consumes the bus (responder, simulators), not
+    only workers: the store is where every worker reads the same count."""
+    while True:
+        try:
+            gauges.dead_letters(await store.dead_letters.count())
+        except Exception:  # a database blip: the next sample tries again
+            log.warning("could not count dead letters", exc_info=True)
+        await asyncio.sleep(every)
 
 
 @contextlib.asynccontextmanager

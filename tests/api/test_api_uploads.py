@@ -119,7 +119,7 @@ async def test_an_unknown_command_is_422(api: Api) -> None:
     response = await api.upload(api_vins(1), command="self_destruct")
     assert response.status_code == 422
     detail = response.json()["detail"]
-    assert detail.startswith("unknown command 'self_destruct'; known commands: ")
+    assert detail.startswith("unknown command 'self_destruct' (known commands: ")
     await _nothing_stored(api)
 
 

@@ -20,7 +20,6 @@ import csv
 import io
 import os
 import sqlite3
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ import pytest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from cli_support import fleetbatch_command
 from fleetbatch.domain import ItemStatus
 from fleetbatch.pipelines.enrich.output import output_dir, write_chunk_file
 from fleetbatch.pipelines.vehicle.commands import COMMANDS
@@ -58,13 +58,6 @@ _OUTPUT_VARIABLES = frozenset(
 
 
 # -- harness ------------------------------------------------------------------
-
-
-def _fleetbatch() -> list[str]:
-    script = Path(sys.executable).parent / "fleetbatch"
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-m", "fleetbatch.cli.main"]
 
 
 @dataclass(frozen=True)
@@ -106,7 +99,7 @@ class Cli:
 
     async def run(self, *args: str | Path, timeout: float = 60.0) -> Result:
         process = await asyncio.create_subprocess_exec(
-            *_fleetbatch(),
+            *fleetbatch_command(),
             *(str(a) for a in args),
             cwd=self.tmp,
             env=self.env,
@@ -310,7 +303,7 @@ async def test_unknown_command_needs_no_temporal(offline_cli: Cli) -> None:
 
     known = ", ".join(sorted(COMMANDS))
     assert "lock_doors" in known
-    assert_error(result, f"unknown command 'frobnicate'; known commands: {known}")
+    assert_error(result, f"unknown command 'frobnicate' (known commands: {known})")
     assert offline_cli.stored() == NOTHING
 
 
@@ -486,7 +479,7 @@ async def test_error_message_with_brackets(offline_cli: Cli, where: str) -> None
     else:
         path = write(offline_cli.tmp / "vins.csv", csv_bytes(vins(1)))
         command = "[/]"
-        message = f"unknown command '[/]'; known commands: {', '.join(sorted(COMMANDS))}"
+        message = f"unknown command '[/]' (known commands: {', '.join(sorted(COMMANDS))})"
 
     result = await offline_cli.submit(path, "--command", command)
 

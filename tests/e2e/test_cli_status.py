@@ -12,13 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import os
 import re
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -27,6 +24,7 @@ from rich.progress import Progress
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from cli_support import Cli, cli_env
 from fleetbatch.cli import progress
 from fleetbatch.cli.progress import line, render
 from fleetbatch.pipelines.vehicle.vin import make_vin
@@ -37,81 +35,10 @@ from fleetbatch.workflows.ids import batch_workflow_id
 
 ITEMS = 20
 
-# Variables that change how Rich formats the output.
-_OUTPUT_VARIABLES = frozenset(
-    {"COLUMNS", "LINES", "FORCE_COLOR", "CLICOLOR_FORCE", "TTY_COMPATIBLE", "TTY_INTERACTIVE"}
-)
-
-
-@dataclass(frozen=True)
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-    def __str__(self) -> str:
-        return f"exit {self.code}\n--- stdout\n{self.stdout}--- stderr\n{self.stderr}"
-
-
-@dataclass
-class Cli:
-    tmp: Path
-    env: dict[str, str]
-
-    def _command(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "fleetbatch.cli.main", *args]
-
-    async def start(self, *args: str) -> asyncio.subprocess.Process:
-        """A command running, its stdout and stderr piped."""
-        return await asyncio.create_subprocess_exec(
-            *self._command(*args),
-            cwd=self.tmp,
-            env=self.env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-
-    async def finish(self, process: asyncio.subprocess.Process, timeout: float) -> Result:
-        try:
-            out, err = await asyncio.wait_for(process.communicate(), timeout)
-        except TimeoutError:
-            process.kill()
-            out, err = await process.communicate()
-            raise AssertionError(
-                f"still running after {timeout}s\n--- stdout\n{out.decode()}"
-                f"--- stderr\n{err.decode()}"
-            ) from None
-        assert process.returncode is not None
-        return Result(process.returncode, out.decode(), err.decode())
-
-    async def run(self, *args: str, timeout: float = 60.0) -> Result:
-        return await self.finish(await self.start(*args), timeout)
-
 
 @pytest.fixture
 def cli(tmp_path: Path, dev_server: DevServer) -> Cli:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("FLEETBATCH_") and k not in _OUTPUT_VARIABLES
-    }
-    env.update(
-        NO_COLOR="1",
-        FLEETBATCH_ENV_FILE=str(tmp_path / "absent.env"),
-        FLEETBATCH_DATA_DIR=str(tmp_path / "data"),
-        FLEETBATCH_TEMPORAL_ADDRESS=dev_server.address,
-        FLEETBATCH_TEMPORAL_TASK_QUEUE=f"e2e-{uuid.uuid4().hex}",
-        FLEETBATCH_METRICS_ADDRESS="",
-        FLEETBATCH_IDLE_CLOSE_AFTER_SECONDS="0.5",
-        # Every command answered at once: the batch ends in seconds once it runs.
-        FLEETBATCH_SIM_LATENCY_MS="5",
-        FLEETBATCH_SIM_LATENCY_JITTER_MS="0",
-        FLEETBATCH_SIM_FAILURE_RATE="0",
-        FLEETBATCH_SIM_TIMEOUT_RATE="0",
-        FLEETBATCH_SIM_NO_CONSENT_RATE="0",
-    )
-    return Cli(tmp_path, env)
+    return Cli(tmp_path, cli_env(tmp_path, dev_server.address))
 
 
 @contextlib.asynccontextmanager
@@ -125,15 +52,7 @@ async def paused_batch(cli: Cli, client: Client) -> AsyncIterator[str]:
     assert submitted.code == 0, submitted
     paused = await cli.run("pause", batch)
     assert paused.code == 0, paused
-    log = (cli.tmp / "worker.log").open("wb")
-    worker = await asyncio.create_subprocess_exec(
-        *cli._command("worker"),
-        cwd=cli.tmp,
-        env=cli.env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=log,
-        stderr=asyncio.subprocess.STDOUT,
-    )
+    worker = await cli.start_logged("worker", log=cli.tmp / "worker.log")
     handle = client.get_workflow_handle(batch_workflow_id(batch))
     try:
         async with asyncio.timeout(60):
@@ -149,7 +68,6 @@ async def paused_batch(cli: Cli, client: Client) -> AsyncIterator[str]:
             await handle.terminate("test over")
         worker.terminate()
         await asyncio.wait_for(worker.wait(), 60)
-        log.close()
 
 
 async def test_status_of_a_paused_batch_says_so_and_returns(cli: Cli, dev_client: Client) -> None:

@@ -35,6 +35,11 @@ def series(text: str, name: str) -> dict[frozenset[tuple[str, str]], float]:
     return found
 
 
+def gauges(text: str) -> list[str]:
+    """Names the endpoint declares as gauges."""
+    return re.findall(r"^# TYPE (\S+) gauge$", text, re.MULTILINE)
+
+
 async def test_item_counters_match_the_store(dev_server: DevServer, tmp_path: Path) -> None:
     address = f"127.0.0.1:{free_port()}"
     client = await Client.connect(dev_server.address, runtime=metrics_runtime(address))
@@ -51,11 +56,12 @@ async def test_item_counters_match_the_store(dev_server: DevServer, tmp_path: Pa
         stored = await h.store.items.counts(upload.batch_id)
         text = scrape(address)
 
+    base = {("service_name", "temporal-core-sdk")}
     items = series(text, "fleetbatch_items_total")
     counted = {
         dict(labels)["status"]: value
         for labels, value in items.items()
-        if dict(labels)["label"] == "flash_lights"
+        if dict(labels)["command"] == "flash_lights"
     }
     assert counted == {s.value: float(stored[s.value]) for s in TERMINAL if stored[s.value]}
     assert counted["failed"] > 0 and counted["skipped"] == 7
@@ -67,8 +73,14 @@ async def test_item_counters_match_the_store(dev_server: DevServer, tmp_path: Pa
     assert sum(latency.values()) == 193  # every consented item answered once
     assert series(text, "fleetbatch_publish_duration_seconds_count")
     gauge = series(text, "fleetbatch_chunks_in_flight")
-    ours = [v for labels, v in gauge.items() if ("batch_id", upload.batch_id) in labels]
-    assert ours == [0]  # the window is empty once the batch is done
+    assert gauge == {frozenset(base | {("pipeline", "vehicle"), ("command", "flash_lights")}): 0}
+    breakers = series(text, "fleetbatch_breaker_state")
+    # One series per breaker key, however many activities and queues reported it.
+    assert breakers == {frozenset(base | {("breaker", "flash_lights")}): 0}
+    assert series(text, "fleetbatch_dead_letters") == {frozenset(base): 0}
+    for name in gauges(text):
+        for labels in series(text, name):
+            assert "batch_id" not in dict(labels), name
     assert "temporal_workflow_completed" in text  # the SDK's own metrics share the endpoint
 
 

@@ -52,7 +52,7 @@ async def test_item_counters_equal_the_store_after_a_worker_restart(
     counted: dict[str, float] = {}
     for labels, value in series(text, "fleetbatch_items_total").items():
         named = dict(labels)
-        if named["label"] == "honk_horn":
+        if named["command"] == "honk_horn":
             assert named["pipeline"] == "vehicle"
             counted[named["status"]] = counted.get(named["status"], 0) + value
     assert counted == {s.value: float(stored[s.value]) for s in TERMINAL if stored[s.value]}

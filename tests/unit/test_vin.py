@@ -155,14 +155,27 @@ def test_every_registered_command_is_found_by_name() -> None:
         assert command.name == name
 
 
-@pytest.mark.parametrize("name", ["x", "", "LOCK_DOORS", "lock_doors "])
-def test_get_command_unknown(name: str) -> None:
+KNOWN = "backoffice_update, flash_lights, honk_horn, lock_doors, ota_update, unlock_doors"
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [
+        ("x", ""),
+        ("", ""),
+        ("self_destruct", ""),
+        ("LOCK_DOORS", "; did you mean 'lock_doors'?"),
+        ("lock_doors ", "; did you mean 'lock_doors'?"),
+        ("lock_door", "; did you mean 'lock_doors'?"),
+        ("unlok_doors", "; did you mean 'unlock_doors'?"),
+        ("honk", "; did you mean 'honk_horn'?"),
+        ("ota-update", "; did you mean 'ota_update'?"),
+    ],
+)
+def test_get_command_unknown(name: str, hint: str) -> None:
     with pytest.raises(UnknownCommandError) as caught:
         get_command(name)
-    assert str(caught.value) == (
-        f"unknown command {name!r}; known commands: backoffice_update, flash_lights, "
-        "honk_horn, lock_doors, ota_update, unlock_doors"
-    )
+    assert str(caught.value) == f"unknown command {name!r}{hint} (known commands: {KNOWN})"
     assert isinstance(caught.value, FleetbatchError)
     # Not a KeyError leaking out of the registry.
     assert caught.value.__cause__ is None

@@ -1,4 +1,4 @@
-"""How the web UI writes values and lays out its chart: zones on timestamps, durations,
+"""How the web UI writes values and lays out its chart: zones on timestamps,
 the status bar's segments, and the completions chart's columns."""
 
 from __future__ import annotations
@@ -21,23 +21,6 @@ def test_timestamps_carry_their_zone() -> None:
         "2026-12-02T01:35:44+00:00"
     )
     assert display.utc(None) == display.iso(None) == ""
-
-
-@pytest.mark.parametrize(
-    ("seconds", "shown"),
-    [
-        (None, "-"),
-        (float("nan"), "-"),
-        (-3, "0s"),
-        (44.6, "45s"),
-        (750, "12m 30s"),
-        (3599.4, "59m 59s"),
-        (3600 + 5 * 60 + 29, "1h 05m"),
-        (2 * 86400 + 4 * 3600 + 1000, "2d 04h"),
-    ],
-)
-def test_durations_in_their_two_largest_units(seconds: float | None, shown: str) -> None:
-    assert display.duration(seconds) == shown
 
 
 def test_segments_in_bar_order_as_shares_of_the_total() -> None:

@@ -14,7 +14,8 @@ ALLOWED_FLEETBATCH = (
     "fleetbatch.activities.batcher_types",
     "fleetbatch.workflows",
 )
-ALLOWED_MODULES = {"fleetbatch.metrics"}
+# gauges: process-wide metric series (no I/O; a run reports its window there).
+ALLOWED_MODULES = {"fleetbatch.metrics", "fleetbatch.gauges"}
 ALLOWED_STDLIB = {"__future__", "asyncio", "contextlib", "collections", "dataclasses"}
 ALLOWED_STDLIB |= {"datetime", "typing", "zlib", "hashlib", "enum", "math"}
 

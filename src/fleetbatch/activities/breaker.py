@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from fleetbatch import metrics
+from fleetbatch import gauges
 from fleetbatch.activities.types import REPORT_TO_BREAKER
 from fleetbatch.domain import BreakerCount
 from fleetbatch.store import Store
@@ -12,10 +12,8 @@ from fleetbatch.store.breakers import STATES
 
 
 def breaker_gauge(key: str, state: str) -> None:
-    """The breaker's state as a gauge: one series per breaker key."""
-    activity.metric_meter().create_gauge(
-        metrics.BREAKER_STATE, "circuit breaker per key: 0 closed, 1 half-open, 2 open"
-    ).set(STATES.index(state), {"breaker": key})
+    """The breaker's state as a gauge: one series per breaker key in a process."""
+    gauges.breaker_state(key, STATES.index(state))
 
 
 class BreakerActivities:

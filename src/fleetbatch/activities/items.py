@@ -31,6 +31,7 @@ from fleetbatch.activities.types import (
     StopBatchInput,
 )
 from fleetbatch.domain import TERMINAL, Outcome
+from fleetbatch.pipelines import get_pipeline
 from fleetbatch.store import Store
 from fleetbatch.store.counts import CompletedListener
 
@@ -64,7 +65,7 @@ def count_completions(meter: MetricMeter) -> CompletedListener:
     counter = meter.create_counter(metrics.ITEMS, "items that reached a terminal status")
 
     def count(pipeline: str, label: str, status: str, n: int) -> None:
-        counter.add(n, {"pipeline": pipeline, "label": label, "status": status})
+        counter.add(n, {**get_pipeline(pipeline).metric_labels(label), "status": status})
 
     return count
 

@@ -12,6 +12,7 @@ from temporalio.client import Client
 from fleetbatch.api import display
 from fleetbatch.api.auth import TokenAuth
 from fleetbatch.config import Settings
+from fleetbatch.domain import format_duration
 from fleetbatch.store import Store
 
 HERE = Path(__file__).parent
@@ -35,8 +36,8 @@ class ApiContext:
 
 
 def templates() -> Jinja2Templates:
-    """The web UI's templates, with the filters of ``display``."""
+    """The web UI's templates, with the filters of ``display`` and ``duration``."""
     found = Jinja2Templates(directory=str(HERE / "templates"))
-    found.env.filters.update(utc=display.utc, iso=display.iso, duration=display.duration)
+    found.env.filters.update(utc=display.utc, iso=display.iso, duration=format_duration)
     found.env.globals["segments"] = display.segments
     return found

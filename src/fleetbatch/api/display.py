@@ -1,4 +1,5 @@
-"""How the web UI writes values: timestamps with their zone, durations, the status bar.
+"""How the web UI writes values: timestamps with their zone and the status bar
+(durations are ``domain.format_duration``'s, as everywhere).
 
 Registered as Jinja filters and globals in ``context.templates()``; ``static/batch.js``
 writes the same shapes when it updates a page live.
@@ -6,7 +7,6 @@ writes the same shapes when it updates a page live.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -37,23 +37,6 @@ def iso(value: datetime | None) -> str:
         return ""
     aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     return aware.isoformat(timespec="seconds")
-
-
-def duration(seconds: float | None) -> str:
-    """Two largest units, rounded to the smaller: ``45s``, ``12m 30s``, ``3h 05m``,
-    ``2d 04h``; ``-`` when unknown. (The CLI writes durations the same way.)"""
-    if seconds is None or not math.isfinite(seconds):
-        return "-"
-    whole = max(0, round(seconds))
-    if whole < 60:
-        return f"{whole}s"
-    if whole < 3600:
-        return f"{whole // 60}m {whole % 60:02d}s"
-    minutes = round(whole / 60)
-    if minutes < 24 * 60:
-        return f"{minutes // 60}h {minutes % 60:02d}m"
-    hours = round(whole / 3600)
-    return f"{hours // 24}d {hours % 24:02d}h"
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from fleetbatch.domain import ItemStatus
+from fleetbatch.domain import ItemStatus, format_duration
 from fleetbatch.services.progress import Snapshot
 
 
@@ -113,6 +113,7 @@ class ProgressPublic(BaseModel):
         "or finished"
     )
     updated_at: datetime | None = Field(description="when an item last changed status")
+    eta: str = Field(description="the ETA as shown: '12m 30s', '1h 02m'; '-' when there is none")
     breaker: str | None = Field(
         description="the batch's circuit breaker (its command type's): closed, half_open, "
         "open; null for a pipeline without one"
@@ -131,6 +132,7 @@ class ProgressPublic(BaseModel):
             counts={s.value: snap.counts.get(s.value, 0) for s in ItemStatus},
             items_per_second=round(snap.items_per_second, 2),
             eta_seconds=None if snap.eta_seconds is None else round(snap.eta_seconds, 1),
+            eta=format_duration(snap.eta_seconds),
             breaker=snap.breaker,
             stop_reason=snap.stop_reason,
             updated_at=snap.updated_at,

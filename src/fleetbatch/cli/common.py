@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import sys
 from collections.abc import Coroutine, Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from pydantic import ValidationError
@@ -41,6 +43,19 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
     for row in rows:
         out.write("\t".join(_plain(value) for value in row) + "\n")
     out.flush()
+
+
+def print_json(value: object) -> None:
+    """``value`` as one line of JSON on stdout (``--json``): no markup, no wrapping,
+    non-ASCII as it is."""
+    out = console.file
+    out.write(json.dumps(value, ensure_ascii=False, separators=(",", ":")) + "\n")
+    out.flush()
+
+
+def timestamp(moment: datetime) -> str:
+    """A stored time as ``2025-01-31 14:05:09 UTC``: always with its zone."""
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
 def _plain(value: str) -> str:

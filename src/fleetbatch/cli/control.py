@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 from temporalio.client import Client
 
-from fleetbatch.cli.common import console, run, settings
+from fleetbatch.cli.common import console, fail, run, settings
 from fleetbatch.domain import format_rate, parse_rate
 from fleetbatch.pipelines.vehicle.commands import get_command
 from fleetbatch.services import control
@@ -67,12 +67,15 @@ def configure(
         typer.Option(help="abort past this many failed items: '5%', '100', or 'off'"),
     ] = None,
 ) -> None:
-    """Change a running batch's window or tolerated failures."""
+    """Change a running batch's window or tolerated failures; says the new settings."""
+    if max_in_flight is None and max_failures is None:
+        fail("nothing to change: give --max-in-flight, --max-failures or both", code=2)
 
-    async def act(client: Client, store: Store) -> None:
-        await control.configure(
+    async def act(client: Client, store: Store) -> str:
+        change = await control.configure(
             client, store, batch, max_in_flight=max_in_flight, max_failures=max_failures
         )
+        return control.configure_message(change)
 
     _steer(batch, act, "configured")
 

@@ -15,17 +15,15 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from fleetbatch.cli import control, processes
+from fleetbatch.cli import control, listing, processes, report
 from fleetbatch.cli.common import console, fail, run, settings, stop_on_signals
 from fleetbatch.cli.demo import demo_file, demo_users_file
-from fleetbatch.cli.progress import watch
+from fleetbatch.cli.progress import exit_code, watch, watch_json
 from fleetbatch.config import CommandSettings, Settings
 from fleetbatch.domain import TERMINAL
 from fleetbatch.errors import FleetbatchError
 from fleetbatch.pipelines import get_pipeline
 from fleetbatch.pipelines.vehicle.commands import get_command
-from fleetbatch.services.outputs import output_files
-from fleetbatch.services.reports import report_csv
 from fleetbatch.services.submission import submit_file
 from fleetbatch.stack import open_store, run_stack, temporal_client
 from fleetbatch.store import UploadResult
@@ -241,66 +239,45 @@ def status(
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="follow through pauses until it finishes")
     ] = False,
+    json_: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="print one JSON snapshot (with --follow: one per line until it ends)"
+        ),
+    ] = False,
 ) -> None:
     """Show a batch's progress: counts by status, rate, ETA.
 
     Follows a running batch until it finishes; a paused one is shown as paused and the
-    command returns, unless --follow keeps following it until it finishes.
+    command returns, unless --follow keeps following it until it finishes. On a
+    terminal a live bar; in a pipe or a file plain lines.
+
+    Exit codes:
+      0  completed, or not finished yet (--once, a paused batch)
+      1  error: no such batch, Temporal unreachable, bad settings
+      2  usage error
+      3  aborted: more failed items than --max-failures tolerates
+      4  cancelled
+      5  failed: its workflow failed, was terminated or timed out, or never started
     """
     if follow and not watch_:
         fail("--follow and --once contradict each other: choose one")
 
-    async def main() -> None:
+    async def main() -> int:
         s = settings()
         async with temporal_client(s, start_embedded=False) as client, open_store(s) as store:
-            await watch(
-                client,
-                store,
-                batch,
-                follow=watch_,
-                through_pauses=follow,
-                tty=console.is_terminal,
-            )
-
-    run(main())
-
-
-@app.command()
-def report(
-    batch: Annotated[str, typer.Argument(help="batch id")],
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="file; stdout if unset")
-    ] = None,
-    rejections: Annotated[bool, typer.Option(help="the rejected rows instead of items")] = False,
-    files: Annotated[
-        bool, typer.Option("--files", help="list the batch's result files (enrich) instead")
-    ] = False,
-) -> None:
-    """Write a CSV of every item's final state or of the rejected rows; list result files."""
-
-    async def main() -> None:
-        s = settings()
-        async with open_store(s) as store:
-            if files:
-                found = await output_files(store, s, batch)
-                for f in found:
-                    console.print(f"{f.path}  {f.size:,} bytes", highlight=False, soft_wrap=True)
-                console.print(f"{len(found)} result files")
-                sources = await store.items.result_sources(batch)
-                if sources:
-                    console.print(
-                        "records by source: "
-                        + ", ".join(f"{k} {v:,}" for k, v in sorted(sources.items()))
-                    )
-                return
-            chunks = await report_csv(store, batch, rejections=rejections)
-            out = output.open("w", newline="") if output else sys.stdout
-            try:
-                async for text in chunks:
-                    out.write(text)
-            finally:
-                if output:
-                    out.close()
+            if json_:
+                snap = await watch_json(client, store, batch, follow=follow)
+            else:
+                snap = await watch(
+                    client,
+                    store,
+                    batch,
+                    follow=watch_,
+                    through_pauses=follow,
+                    tty=console.is_terminal,
+                )
+        return exit_code(snap)
 
     run(main())
 
@@ -438,6 +415,8 @@ def bench(
 
 
 control.register(app)
+listing.register(app)
+report.register(app)
 processes.register(app)
 
 

@@ -1,8 +1,10 @@
-"""Live batch progress on a terminal, from the shared progress snapshot."""
+"""Batch progress for ``status``: a live bar on a terminal, plain lines elsewhere,
+JSON for scripts; and the exit code the batch's state means."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from rich.console import Group
 from rich.live import Live
@@ -11,16 +13,33 @@ from rich.table import Table
 from rich.text import Text
 from temporalio.client import Client
 
-from fleetbatch.cli.common import console
-from fleetbatch.domain import ItemStatus
+from fleetbatch.cli.common import console, print_json
+from fleetbatch.domain import ItemStatus, format_duration
 from fleetbatch.services.progress import Snapshot, snapshot
 from fleetbatch.store import Store
 
+POLL_SECONDS = 3.0
+"""How often progress is read when it is printed as lines (plain or JSON)."""
 
-def render(batch_id: str, snap: Snapshot, bar: Progress, task_id: int) -> Group:
-    """The bar plus a table of counts by status, rate and ETA (no ETA while paused:
-    no chunk starts until ``resume``, so there is no end to estimate)."""
-    bar.update(task_id, total=max(snap.total, 1), completed=snap.done)  # type: ignore[arg-type]
+EXIT_CODES = {"completed": 0, "aborted": 3, "cancelled": 4, "canceled": 4}
+"""``status``'s exit code by the batch's final phase: 0 completed, 3 aborted (failures
+past the tolerance), 4 cancelled (by an operator, or its workflow was); any other end
+(the workflow failed, was terminated or timed out, or never started) is ``FAILED``.
+A batch not finished yet (``--once``, a paused batch) is 0; 1 is an error of the
+command itself (no such batch, Temporal unreachable) and 2 a usage error."""
+FAILED = 5
+
+
+def exit_code(snap: Snapshot) -> int:
+    """What ``status`` exits with for this snapshot (``EXIT_CODES``)."""
+    if not snap.finished:
+        return 0
+    return EXIT_CODES.get(snap.phase, FAILED)
+
+
+def summary(snap: Snapshot) -> Table:
+    """Counts by status, phase, breaker, rate and ETA (no ETA while paused: no chunk
+    starts until ``resume``, so there is no end to estimate)."""
     table = Table(box=None, show_header=False, pad_edge=False)
     for status in ItemStatus:
         table.add_row(status.value, f"{snap.counts.get(status.value, 0):,}")
@@ -32,8 +51,21 @@ def render(batch_id: str, snap: Snapshot, bar: Progress, task_id: int) -> Group:
         table.add_row("breaker", snap.breaker)
     table.add_row("rate", f"{snap.items_per_second:,.1f} items/s")
     if not snap.paused:
-        table.add_row("ETA", "-" if snap.eta_seconds is None else f"{snap.eta_seconds:,.0f}s")
-    return Group(f"[bold]batch {batch_id}[/]", bar, table)
+        table.add_row("ETA", format_duration(snap.eta_seconds))
+    return table
+
+
+def render(batch_id: str, snap: Snapshot, bar: Progress, task_id: int) -> Group:
+    """For a terminal: the bar above the summary."""
+    bar.update(task_id, total=max(snap.total, 1), completed=snap.done)  # type: ignore[arg-type]
+    return Group(f"[bold]batch {batch_id}[/]", bar, summary(snap))
+
+
+def plain(batch_id: str, snap: Snapshot) -> Group:
+    """For a pipe or a file: the summary under a line of text, no bar glyphs."""
+    percent = 100.0 * snap.done / snap.total if snap.total else 0.0
+    heading = Text(f"batch {batch_id}: {snap.done:,} of {snap.total:,} items done ({percent:.1f}%)")
+    return Group(heading, summary(snap))
 
 
 def line(snap: Snapshot) -> str:
@@ -56,6 +88,33 @@ def paused_note(batch_id: str, snap: Snapshot) -> str:
     )
 
 
+def as_json(batch_id: str, snap: Snapshot) -> dict[str, Any]:
+    """A snapshot of ``status --json``: the batch id and the API's progress object
+    (the README documents the shape)."""
+    from fleetbatch.api.schemas import ProgressPublic  # the API's shape, imported when asked
+
+    return {"batch_id": batch_id, **ProgressPublic.of(snap).model_dump(mode="json")}
+
+
+def _pause_before_next(snap: Snapshot) -> float:
+    # A finished workflow's final status is stored within moments: look again soon.
+    return 0.2 if snap.finished else POLL_SECONDS
+
+
+async def watch_json(client: Client, store: Store, batch_id: str, *, follow: bool) -> Snapshot:
+    """Print the snapshot as one JSON object; with ``follow`` one per poll (through
+    pauses) until the batch has settled. A finished workflow is read again, quietly,
+    until its final status is stored."""
+    snap = await snapshot(client, store, batch_id)
+    while not snap.settled and (follow or snap.finished):
+        if follow:
+            print_json(as_json(batch_id, snap))
+        await asyncio.sleep(_pause_before_next(snap))
+        snap = await snapshot(client, store, batch_id)
+    print_json(as_json(batch_id, snap))
+    return snap
+
+
 async def watch(
     client: Client,
     store: Store,
@@ -69,13 +128,17 @@ async def watch(
 
     A paused batch is shown as paused and the call returns, since only ``resume`` moves
     it on; with ``through_pauses`` it is followed on until it finishes. On a terminal
-    the bar redraws in place; elsewhere a line is printed every few seconds.
+    the bar redraws in place; elsewhere a line is printed every few seconds and the
+    end is a plain summary, without bar glyphs. A batch whose workflow has finished
+    is read again until its final status is stored (it decides the exit code).
     """
     bar = Progress(TextColumn("items"), BarColumn(), MofNCompleteColumn(), console=console)
     task_id = bar.add_task("items", total=1)
 
     def over(s: Snapshot) -> bool:
-        return not follow or s.finished or (s.waits_for_resume and not through_pauses)
+        if s.finished:
+            return s.settled
+        return not follow or (s.waits_for_resume and not through_pauses)
 
     snap = await snapshot(client, store, batch_id)
     if follow and tty:
@@ -89,9 +152,9 @@ async def watch(
     else:
         while not over(snap):
             console.print(line(snap), highlight=False, markup=False)
-            await asyncio.sleep(3)
+            await asyncio.sleep(_pause_before_next(snap))
             snap = await snapshot(client, store, batch_id)
-        console.print(render(batch_id, snap, bar, task_id))
+        console.print(render(batch_id, snap, bar, task_id) if tty else plain(batch_id, snap))
     if snap.waits_for_resume:
         console.print(paused_note(batch_id, snap), highlight=False, markup=False)
     return snap

@@ -1,6 +1,7 @@
 """Pure types and rules: no I/O, no Temporal. Safe to import from workflow code."""
 
 from fleetbatch.domain.breaker import BreakerCount
+from fleetbatch.domain.durations import format_duration
 from fleetbatch.domain.items import (
     TERMINAL,
     ChunkSpec,
@@ -9,6 +10,7 @@ from fleetbatch.domain.items import (
     Outcome,
     effect_id_for,
 )
+from fleetbatch.domain.names import closest
 from fleetbatch.domain.rates import format_rate, parse_rate
 from fleetbatch.domain.tolerance import check_tolerance, tolerance_exceeded
 
@@ -20,7 +22,9 @@ __all__ = [
     "ItemStatus",
     "Outcome",
     "check_tolerance",
+    "closest",
     "effect_id_for",
+    "format_duration",
     "format_rate",
     "parse_rate",
     "tolerance_exceeded",

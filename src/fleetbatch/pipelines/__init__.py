@@ -7,8 +7,7 @@ pipeline, which is fixed for the batch's life.
 
 from __future__ import annotations
 
-import difflib
-
+from fleetbatch.domain.names import closest
 from fleetbatch.errors import UnknownPipelineError
 from fleetbatch.pipelines.base import BatchPlan, Pipeline, WorkerContext
 
@@ -31,8 +30,8 @@ def get_pipeline(name: str) -> Pipeline:
     try:
         return _REGISTRY[name]
     except KeyError:
-        close = difflib.get_close_matches(name, list(_REGISTRY), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        close = closest(name, _REGISTRY)
+        hint = f"; did you mean {close!r}?" if close else ""
         known = ", ".join(sorted(_REGISTRY))
         raise UnknownPipelineError(f"unknown pipeline {name!r}{hint} (known: {known})") from None
 

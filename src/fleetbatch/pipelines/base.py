@@ -67,6 +67,16 @@ class Pipeline(abc.ABC):
     chunk_workflow: str
     """The workflow type the batch starts for each chunk (one of ``workflows()``)."""
     description: str
+    label_metric: str | None = None
+    """The metric label that carries a batch's label (``command`` for vehicle batches:
+    a bounded set); None: the batch's metrics carry only ``pipeline``."""
+
+    def metric_labels(self, label: str) -> dict[str, str]:
+        """The labels of a batch's metrics: its pipeline, and its label if bounded."""
+        labels = {"pipeline": self.name}
+        if self.label_metric is not None:
+            labels[self.label_metric] = label
+        return labels
 
     @abc.abstractmethod
     def options(self, given: Mapping[str, Any], settings: Settings) -> dict[str, Any]:

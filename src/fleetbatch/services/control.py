@@ -88,8 +88,11 @@ async def configure(
     *,
     max_in_flight: int | None = None,
     max_failures: str | None = None,
-) -> None:
+) -> ConfigureBatch:
     """Change a running batch's window and failure tolerance (``"off"`` tolerates all).
+
+    Returns:
+        The change as sent: the tolerance normalised (``" 5 %"`` is ``"5%"``).
 
     Raises:
         ConfigError: a window below 1, or an unreadable tolerance.
@@ -104,6 +107,19 @@ async def configure(
         await store.batches.set_settings(
             batch_id, max_in_flight=max_in_flight, max_failures=max_failures
         )
+    return change
+
+
+def configure_message(change: ConfigureBatch) -> str:
+    """What an operator is told once a change is accepted: the new settings."""
+    said = []
+    if change.max_in_flight is not None:
+        said.append(f"at most {change.max_in_flight:,} chunks in flight")
+    if change.max_failures == "off":
+        said.append("no abort on failures")
+    elif change.max_failures is not None:
+        said.append(f"aborts past {change.max_failures} failed items")
+    return "configured: " + ("; ".join(said) or "nothing changed")
 
 
 REDRIVABLE = (ItemStatus.FAILED, ItemStatus.CANCELLED, ItemStatus.SKIPPED)

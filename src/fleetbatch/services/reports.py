@@ -1,6 +1,7 @@
-"""Batch reports as CSV: every item's final state, or the rejected rows of its files.
+"""Batch reports: every item's final state, or the rejected rows of its files.
 
-The CLI's ``report`` and the HTTP API's downloads write the same rows. Cells are
+The CLI's ``report`` (CSV, or JSON Lines with ``--json``) and the HTTP API's CSV
+downloads write the same rows. Cells are
 made safe to open in a spreadsheet: a value a spreadsheet would read as a formula
 (starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) gets a leading
 single quote, so it shows as text and never runs.
@@ -29,6 +30,21 @@ def safe_cell(value: Any) -> Any:
     return value
 
 
+async def report_rows(
+    store: Store, batch_id: str, *, rejections: bool = False
+) -> tuple[list[str], AsyncIterator[dict[str, Any]]]:
+    """The report's fields, and its rows read from the store page by page (every
+    item's final state, or the rejected rows of the batch's files).
+
+    Raises:
+        BatchNotFoundError: no such batch (before anything is read).
+    """
+    await store.batches.get(batch_id)
+    if rejections:
+        return REJECTION_FIELDS, store.uploads.stream_rejections(batch_id)
+    return ITEM_FIELDS, store.items.stream(batch_id)
+
+
 async def report_csv(
     store: Store, batch_id: str, *, rejections: bool = False
 ) -> AsyncIterator[str]:
@@ -37,15 +53,12 @@ async def report_csv(
     Raises:
         BatchNotFoundError: no such batch (before anything is yielded).
     """
-    await store.batches.get(batch_id)
-    if rejections:
-        fields, rows = REJECTION_FIELDS, store.uploads.stream_rejections(batch_id)
-    else:
-        fields, rows = ITEM_FIELDS, store.items.stream(batch_id)
-    return _write(fields, rows)
+    return csv_text(*await report_rows(store, batch_id, rejections=rejections))
 
 
-async def _write(fields: list[str], rows: AsyncIterator[dict[str, Any]]) -> AsyncIterator[str]:
+async def csv_text(fields: list[str], rows: AsyncIterator[dict[str, Any]]) -> AsyncIterator[str]:
+    """``rows`` as CSV text under a header of ``fields``, a few hundred rows per piece,
+    formula-safe."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()

@@ -148,6 +148,7 @@ def batch_input(settings: Settings, batch: BatchRecord) -> BatchInput:
         step=plan.step,
         lease=plan.lease,
         search_attributes=plan.search_attributes,
+        metric_labels=pipeline.metric_labels(plan.label),
         idle_close_after_seconds=settings.idle_close_after_seconds,
         search_keys_max=settings.search_keys_max,
         max_history_events=settings.max_history_events,

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fleetbatch.store.batches import now
@@ -45,6 +45,12 @@ class DeadLetterRepository:
                     created_at=now(),
                 )
             )
+
+    async def count(self) -> int:
+        """Dead letters not yet replayed."""
+        query = select(func.count()).where(dead_letters.c.replayed_at.is_(None))
+        async with self._engine.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())
 
     async def list(
         self, *, ids: Sequence[int] = (), include_replayed: bool = False, limit: int = 100

@@ -11,6 +11,7 @@ from temporalio.client import Client
 from temporalio.runtime import Runtime
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+from fleetbatch import gauges
 from fleetbatch.activities.batcher import BatcherActivities
 from fleetbatch.activities.batcher_types import BatcherConfig
 from fleetbatch.activities.breaker import BreakerActivities
@@ -33,8 +34,11 @@ def build_workers(
     """The main worker (with the write batchers) and each pipeline's own workers,
     with activities bound to the store and the pipelines' ``resources``."""
     task_queue = settings.temporal_task_queue
-    runtime = client.service_client.config.runtime or Runtime.default()
-    store.counts.on_completed = count_completions(runtime.metric_meter)
+    # Process-wide series through the runtime's meter (an activity's or workflow's
+    # adds its type and task queue to every series).
+    meter = (client.service_client.config.runtime or Runtime.default()).metric_meter
+    gauges.bind(meter)
+    store.counts.on_completed = count_completions(meter)
     items = ItemActivities(store, client)
     batchers = BatcherActivities(store, client, task_queue, batcher)
     context = WorkerContext(client, settings, store, task_queue, resources)

@@ -17,7 +17,7 @@ from temporalio import workflow
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from fleetbatch import metrics
+    from fleetbatch import gauges
     from fleetbatch.activities.types import (
         CHUNK_DONE_SIGNAL,
         FINISH_BATCH,
@@ -87,6 +87,8 @@ class BatchInput:
     """Per-item chunks (chunk size 1) record outcomes through this many write
     batchers; 0 writes directly."""
     write_ack_timeout_seconds: float = 120.0
+    metric_labels: dict[str, str] = field(default_factory=dict)
+    """The labels of the batch's metrics (``Pipeline.metric_labels``)."""
 
 
 @dataclass
@@ -138,6 +140,7 @@ class BatchWorkflow:
     def __init__(self, params: BatchInput) -> None:
         # Initialised from the input so signals delivered with the start see the state.
         self._batch_id = params.batch_id
+        self._labels = params.metric_labels or {"pipeline": params.pipeline}
         self._state = params.state or BatchState(
             max_in_flight=params.max_in_flight, max_failures=params.max_failures
         )
@@ -222,6 +225,14 @@ class BatchWorkflow:
     async def run(self, params: BatchInput) -> dict[str, int]:
         if not self._state.started_at:
             self._state.started_at = workflow.now().timestamp()
+        self._report_in_flight()
+        try:
+            return await self._run(params)
+        finally:
+            # Finished, continued as new or evicted: this run's chunks leave the gauge.
+            gauges.leave_window(workflow.info().run_id)
+
+    async def _run(self, params: BatchInput) -> dict[str, int]:
         while True:
             if self._history_full(params):
                 await workflow.wait_condition(workflow.all_handlers_finished)
@@ -326,9 +337,7 @@ class BatchWorkflow:
         return True
 
     def _report_in_flight(self) -> None:
-        workflow.metric_meter().create_gauge(
-            metrics.CHUNKS_IN_FLIGHT, "chunk workflows the batch has running"
-        ).set(len(self._state.in_flight), {"batch_id": self._batch_id})
+        gauges.report_window(workflow.info().run_id, self._labels, len(self._state.in_flight))
 
     async def _start_chunk(self, params: BatchInput, chunk: ChunkSpec) -> None:
         child_id = chunk_workflow_id(params.batch_id, chunk)

@@ -15,17 +15,6 @@
     const el = byId(id);
     if (el) el.hidden = !visible;
   };
-  // As display.duration writes it: 45s, 12m 30s, 3h 05m, 2d 04h.
-  function duration(seconds) {
-    const whole = Math.max(0, Math.round(seconds));
-    const pad = (n) => String(n).padStart(2, "0");
-    if (whole < 60) return whole + "s";
-    if (whole < 3600) return Math.floor(whole / 60) + "m " + pad(whole % 60) + "s";
-    const minutes = Math.round(whole / 60);
-    if (minutes < 24 * 60) return Math.floor(minutes / 60) + "h " + pad(minutes % 60) + "m";
-    const hours = Math.round(whole / 3600);
-    return Math.floor(hours / 24) + "d " + pad(hours % 24) + "h";
-  }
   // As display.utc writes it: 2026-12-02 01:35:44 UTC.
   const utc = (iso) => new Date(iso).toISOString().slice(0, 19).replace("T", " ") + " UTC";
 
@@ -62,9 +51,8 @@
     phase.className = "status " + p.phase;
     text("breaker", p.breaker);
     text("rate", p.items_per_second.toFixed(1));
-    const eta = p.eta_seconds !== null && !p.paused && !p.finished;
-    text("eta", eta ? duration(p.eta_seconds) : "");
-    show("eta-part", eta);
+    text("eta", p.eta);
+    show("eta-part", p.eta_seconds !== null && !p.paused && !p.finished);
     if (p.updated_at) {
       const updated = byId("updated");
       updated.textContent = utc(p.updated_at);

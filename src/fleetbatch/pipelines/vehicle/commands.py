@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from fleetbatch.domain.names import closest
 from fleetbatch.errors import UnknownCommandError
 
 
@@ -69,13 +70,18 @@ def get_command(name: str, types: Mapping[str, CommandType] = COMMANDS) -> Comma
     """The command type called ``name``.
 
     Raises:
-        UnknownCommandError: when no such type is configured.
+        UnknownCommandError: when no such type is configured (with the closest known
+            name, when one is close).
     """
     try:
         return types[name]
     except KeyError:
         known = ", ".join(sorted(types))
-        raise UnknownCommandError(f"unknown command {name!r}; known commands: {known}") from None
+        close = closest(name, types)
+        hint = f"; did you mean {close!r}?" if close else ""
+        raise UnknownCommandError(
+            f"unknown command {name!r}{hint} (known commands: {known})"
+        ) from None
 
 
 def publish_task_queue(task_queue: str, command: str) -> str:

@@ -29,6 +29,7 @@ class VehiclePipeline(Pipeline):
     name = "vehicle"
     key_field = "vin"
     key_name = "VIN"
+    label_metric = "command"
     chunk_workflow = WORKFLOW_NAME
     description = "send a command to every vehicle: consent, publish, await the answer"
 
