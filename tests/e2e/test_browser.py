@@ -366,6 +366,15 @@ async def test_screenshots_fit_the_viewport_light_and_dark(site: Any, browser: B
                 )
                 await page.screenshot(path=str(ARTIFACTS / f"batch-{width}-{scheme}-top.png"))
                 assert await page.evaluate(WIDER_THAN_VIEWPORT) == []
+
+                # The other pages fit too: the redrive confirmation and the upload form.
+                await page.click("#redrive-failed")
+                await expect(page.locator("#confirm-redrive")).to_be_visible()
+                await page.screenshot(path=str(ARTIFACTS / f"redrive-{width}-{scheme}.png"))
+                assert await page.evaluate(WIDER_THAN_VIEWPORT) == []
+                await page.goto(f"{url}/upload")
+                await page.screenshot(path=str(ARTIFACTS / f"upload-{width}-{scheme}.png"))
+                assert await page.evaluate(WIDER_THAN_VIEWPORT) == []
             finally:
                 await context.close()
 
