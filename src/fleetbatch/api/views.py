@@ -10,7 +10,7 @@ from fleetbatch.api import chart
 from fleetbatch.api.context import ApiContext
 from fleetbatch.api.schemas import BatchDetail, BatchPublic, ItemPage, ItemPublic, ProgressPublic
 from fleetbatch.pipelines import get_pipeline
-from fleetbatch.services.progress import snapshot
+from fleetbatch.services.progress import Snapshot, snapshot
 from fleetbatch.store import BatchRecord
 from fleetbatch.store.batches import now
 from fleetbatch.workflows.ids import batch_workflow_id
@@ -78,10 +78,9 @@ class BatchRow:
 
     @property
     def shown_status(self) -> str:
-        """The store's status, but ``paused`` for a running batch that waits for resume."""
-        if self.progress.paused and not self.progress.finished:
-            return "paused"
-        return self.batch.status
+        """The store's status, but ``paused`` for a running batch that waits for resume
+        (not one that was paused and is now stopping or finishing)."""
+        return "paused" if self.progress.phase == "paused" else self.batch.status
 
     @property
     def duration_seconds(self) -> float:
@@ -90,9 +89,19 @@ class BatchRow:
         return max(0.0, (end - self.batch.created_at).total_seconds())
 
 
+LIST_READS_AT_ONCE = 8
+"""Snapshots of a list page read side by side: a few, not a page's worth of connections."""
+
+
 async def batch_rows(context: ApiContext, found: list[BatchRecord]) -> list[BatchRow]:
-    """The batches with their progress, read side by side."""
-    snaps = await asyncio.gather(*(snapshot(context.client, context.store, b.id) for b in found))
+    """The batches with their progress (a running one's pause from its workflow)."""
+    gate = asyncio.Semaphore(LIST_READS_AT_ONCE)
+
+    async def read(batch_id: str) -> Snapshot:
+        async with gate:
+            return await snapshot(context.client, context.store, batch_id)
+
+    snaps = await asyncio.gather(*(read(b.id) for b in found))
     return [
         BatchRow(BatchPublic.model_validate(b), ProgressPublic.of(s))
         for b, s in zip(found, snaps, strict=True)
