@@ -9,14 +9,15 @@ from html import unescape
 from urllib.parse import quote
 
 from api_support import OPERATOR, VIEWER, Api, ApiFactory, api_vins
-from fleetbatch.api.deps import TOKEN_COOKIE
 
 UNREACHABLE = "domain rejected the command: vehicle unreachable"
 NO_CONSENT = "owner has not consented"
 
 
-def _login(api: Api, token: str) -> None:
-    api.http.cookies.set(TOKEN_COOKIE, token)
+async def _login(api: Api, token: str) -> None:
+    api.http.cookies.clear()
+    response = await api.http.post("/login", data={"token": token, "next": "/"})
+    assert response.status_code == 303
 
 
 async def _mixed_batch(api: Api, batch_id: str, start: int) -> dict[str, int]:
@@ -35,7 +36,7 @@ async def test_bar_legend_chart_and_zones_on_the_batch_page(api_factory: ApiFact
     async with api_factory(failure_rate=0.3, seed=4, denied_vins=vins[:3]) as api:
         counts = await _mixed_batch(api, "b-bar", 100)
         assert counts["failed"] > 0 and counts["skipped"] == 3
-        _login(api, VIEWER)
+        await _login(api, VIEWER)
         page = (await api.http.get("/batches/b-bar")).text
     for status, n in counts.items():
         assert f'<strong id="count-{status}">{n}</strong>' in page
@@ -65,7 +66,7 @@ async def test_failures_by_reason_link_to_their_items(api_factory: ApiFactory) -
     vins = api_vins(30, 200)
     async with api_factory(failure_rate=0.3, seed=4, denied_vins=vins[:2]) as api:
         counts = await _mixed_batch(api, "b-why", 200)
-        _login(api, VIEWER)
+        await _login(api, VIEWER)
         page = (await api.http.get("/batches/b-why")).text
         rows = re.findall(
             r'<tr class="reason">\s*<td><span class="status (\w+)">.*?'
@@ -99,7 +100,7 @@ async def test_redrive_asks_first_and_then_runs_the_failed_items(
     async with api_factory(failure_rate=0.3, seed=4) as api:
         counts = await _mixed_batch(api, "b-again", 300)
         failed = counts["failed"]
-        _login(api, OPERATOR)
+        await _login(api, OPERATOR)
         page = (await api.http.get("/batches/b-again")).text
         assert 'id="redrive-failed" href="/batches/b-again/redrive?status=failed"' in page
         assert f"Redrive failed ({failed})…" in page
@@ -127,7 +128,7 @@ async def test_redrive_asks_first_and_then_runs_the_failed_items(
         await api.h.result("b-again")
         assert (await api.h.store.batches.get("b-again")).redrives == 1
 
-        _login(api, VIEWER)
+        await _login(api, VIEWER)
         refused = await api.http.get("/batches/b-again/redrive")
         assert refused.status_code == 403
         assert 'id="error">redrive needs the operator role<' in refused.text
@@ -142,7 +143,7 @@ async def test_redrive_by_reason_runs_only_the_items_of_that_reason(
     async with api_factory(failure_rate=0.3, seed=4, denied_vins=vins[:2]) as api:
         counts = await _mixed_batch(api, "b-why-again", 350)
         before = await api.h.items("b-why-again")
-        _login(api, OPERATOR)
+        await _login(api, OPERATOR)
         page = (await api.http.get("/batches/b-why-again")).text
         link = f"/batches/b-why-again/redrive?status=skipped&amp;error={quote(NO_CONSENT)}"
         assert f'<a class="redrive-reason" href="{link}">Redrive…</a>' in page
@@ -182,7 +183,7 @@ async def test_the_confirmation_refuses_a_batch_still_running(api_factory: ApiFa
     async with api_factory(latency_ms=200, chunk_size=2, max_in_flight=1) as api:
         await api.h.submit(api_vins(10, 400), batch_id="b-busy")
         await api.h.until_progress("b-busy", lambda p: p.phase == "running")
-        _login(api, OPERATOR)
+        await _login(api, OPERATOR)
         page = await api.http.get("/batches/b-busy/redrive", params={"status": "failed"})
         assert 'id="not-finished">The batch is running: only a finished batch' in page.text
         assert 'id="confirm-redrive"' not in page.text
@@ -193,7 +194,7 @@ async def test_the_confirmation_refuses_a_batch_still_running(api_factory: ApiFa
 async def test_the_list_shows_progress_counts_rate_and_duration(api: Api) -> None:
     await api.h.submit(api_vins(4, 500), batch_id="b-listed")
     await api.h.result("b-listed")
-    _login(api, VIEWER)
+    await _login(api, VIEWER)
     page = (await api.http.get("/")).text
     row = page[page.index('<tr class="batch" id="row-b-listed">') :]
     row = row[: row.index("</tr>")]
@@ -227,7 +228,7 @@ async def test_an_aborted_batch_shows_no_eta_and_no_full_green_bar(
         await api.h.submit(api_vins(30, 450), batch_id="b-abort", max_failures="2")
         await api.h.result("b-abort")
         counts = await api.h.store.items.counts("b-abort")
-        _login(api, VIEWER)
+        await _login(api, VIEWER)
         page = (await api.http.get("/batches/b-abort")).text
     assert 'phase <span id="phase" class="status aborted">aborted</span>' in page
     assert counts["cancelled"] > 0 and counts["succeeded"] < 30

@@ -379,6 +379,20 @@ async def test_screenshots_fit_the_viewport_light_and_dark(site: Any, browser: B
                 await context.close()
 
 
+async def shown_counts(page: Page) -> tuple[int, dict[str, int]]:
+    """The batch page's total and counts by status, read in one go (an event may come
+    between two separate reads)."""
+    found: dict[str, int] = await page.evaluate(
+        """(statuses) => {
+            const number = (id) => Number(document.getElementById(id).textContent);
+            const counts = statuses.map((s) => [s, number("count-" + s)]);
+            return {total: number("total"), ...Object.fromEntries(counts)};
+        }""",
+        [s.value for s in ItemStatus],
+    )
+    return found.pop("total"), found
+
+
 async def test_a_redrive_from_the_batch_page_keeps_the_whole_batch_in_view(site: Any) -> None:
     async with site(latency_ms=200, failure_rate=0.3, seed=3, chunk_size=2, max_in_flight=1) as (
         url,
@@ -399,8 +413,7 @@ async def test_a_redrive_from_the_batch_page_keeps_the_whole_batch_in_view(site:
         # redriven items alone ("0 of 9"), and what succeeded before stays counted.
         shown: list[dict[str, int]] = []
         while not shown or await page.inner_text("#phase") != "completed":
-            total = int(await page.inner_text("#total"))
-            counts = {s: int(await page.inner_text(f"#count-{s}")) for s in before}
+            total, counts = await shown_counts(page)
             assert total == sum(counts.values()) == 30, counts
             assert counts["succeeded"] >= before["succeeded"], counts
             shown.append(counts)
@@ -425,11 +438,10 @@ async def test_the_page_counts_add_up_and_equal_the_store_every_second(site: Any
         await h.submit(api_vins(60, 1100), batch_id="b-truth")
         await page.goto(f"{url}/batches/b-truth")
         first_update = await page.inner_text("#updated")
-        statuses = [s.value for s in ItemStatus]
 
         async def shown() -> dict[str, int]:
-            counts = {s: int(await page.inner_text(f"#count-{s}")) for s in statuses}
-            assert int(await page.inner_text("#total")) == sum(counts.values()) == 60, counts
+            total, counts = await shown_counts(page)
+            assert total == sum(counts.values()) == 60, counts
             return counts
 
         compared, busy, etas = 0, 0, []
