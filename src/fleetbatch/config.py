@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fleetbatch.activities.batcher_types import BatcherConfig
@@ -49,6 +49,20 @@ class CommandSettings(BaseModel):
         return replace(base, **changes)
 
 
+_PROFILE_FIELDS = frozenset(
+    {
+        "temporal_address",
+        "temporal_namespace",
+        "temporal_tls",
+        "temporal_tls_ca",
+        "temporal_tls_cert",
+        "temporal_tls_key",
+        "temporal_api_key",
+    }
+)
+"""The settings a Temporal env-config profile replaces."""
+
+
 class Settings(BaseSettings):
     """Everything fleetbatch needs to know about where things live."""
 
@@ -65,16 +79,37 @@ class Settings(BaseSettings):
         "postgresql://… URLs are used with asyncpg.",
     )
 
-    # Temporal. With no address, fleetbatch runs the embedded dev server.
+    # Temporal. With no address (and no profile), fleetbatch runs the embedded dev server.
     temporal_address: str | None = None
     temporal_namespace: str = "default"
     temporal_task_queue: str = "fleetbatch"
-    temporal_tls: bool = False
-    temporal_tls_ca: Path | None = None
-    temporal_tls_cert: Path | None = None
-    temporal_tls_key: Path | None = None
-    temporal_api_key: str | None = None
+    temporal_tls: bool = Field(
+        default=False,
+        description="TLS with the system's trusted CAs; implied by a CA, a client "
+        "certificate or an API key",
+    )
+    temporal_tls_ca: Path | None = Field(
+        default=None, description="PEM file of the CA that signed the server's certificate"
+    )
+    temporal_tls_cert: Path | None = Field(
+        default=None, description="PEM file of the client certificate (mTLS); with the key"
+    )
+    temporal_tls_key: Path | None = Field(
+        default=None, description="PEM file of the client certificate's private key"
+    )
+    temporal_api_key: str | None = Field(
+        default=None,
+        description="sent as 'authorization: Bearer <key>' (Temporal Cloud API keys); turns TLS on",
+    )
+    temporal_profile: str | None = Field(
+        default=None,
+        description="a profile of Temporal's client configuration file (TOML; the file in "
+        "TEMPORAL_CONFIG_FILE, else ~/.config/temporalio/temporal.toml, with the TEMPORAL_* "
+        "environment overrides): address, namespace, TLS, API key and gRPC metadata come "
+        "from it, instead of the temporal_address / namespace / tls / api_key settings",
+    )
     temporal_ui_url: str | None = None
+    _temporal_profile_config: dict[str, Any] | None = PrivateAttr(default=None)
 
     # The bus: in-process (one process, nothing kept) or NATS JetStream.
     bus: str = Field(
@@ -168,6 +203,20 @@ class Settings(BaseSettings):
     api_max_upload_bytes: int = Field(
         default=256 * 1024 * 1024, ge=1, description="largest request body an upload may have"
     )
+    api_max_body_bytes: int = Field(
+        default=64 * 1024,
+        ge=1,
+        description="largest request body of every other route (JSON bodies, the login form)",
+    )
+    api_session_seconds: float = Field(
+        default=12 * 3600, gt=0, description="how long a web UI login lasts"
+    )
+    api_events_per_token: int = Field(
+        default=10, ge=1, description="live event streams one token may hold open at once"
+    )
+    api_events_total: int = Field(
+        default=200, ge=1, description="live event streams the API holds open at once"
+    )
 
     # The write batcher (per-item chunks record their outcomes through it).
     write_shards: int = Field(
@@ -228,10 +277,45 @@ class Settings(BaseSettings):
     def _check(self) -> Settings:
         if (self.temporal_tls_cert is None) != (self.temporal_tls_key is None):
             raise ConfigError("temporal_tls_cert and temporal_tls_key must be set together")
+        if self.temporal_profile is not None:
+            self._load_temporal_profile(self.temporal_profile)
         if self.bus != "memory" and not self.bus.startswith(("nats://", "tls://")):
             raise ConfigError(f"bus must be 'memory' or a nats:// URL, not {self.bus!r}")
         self.command_types  # noqa: B018 - a bad rate or a new type without a domain fails here
         return self
+
+    def _load_temporal_profile(self, name: str) -> None:
+        """Take the connection from profile ``name`` of Temporal's env-config."""
+        both = sorted(_PROFILE_FIELDS & self.model_fields_set)
+        if both:
+            settings = ", ".join(f"FLEETBATCH_{field.upper()}" for field in both)
+            raise ConfigError(
+                f"temporal_profile {name!r} and {settings} contradict each other: the "
+                "profile holds the connection; set it there (or unset the profile)"
+            )
+        from temporalio.envconfig import ClientConfigProfile
+
+        where = os.environ.get("TEMPORAL_CONFIG_FILE") or "~/.config/temporalio/temporal.toml"
+        try:
+            config = dict(ClientConfigProfile.load(name).to_client_connect_config())
+        except Exception as exc:  # the SDK's envconfig ConfigError, an OSError, bad TOML
+            raise ConfigError(f"Temporal profile {name!r} (in {where}): {exc}") from None
+        address = str(config.pop("target_host", "") or "")
+        if not address:
+            raise ConfigError(
+                f"Temporal profile {name!r} (in {where}) has no address: set "
+                "profile.<name>.address in the file, or TEMPORAL_ADDRESS"
+            )
+        self.temporal_address = address
+        self.temporal_namespace = str(config.pop("namespace", "") or "default")
+        self._temporal_profile_config = config
+
+    @property
+    def temporal_connect_options(self) -> dict[str, Any] | None:
+        """With a profile: the TLS, API key and gRPC metadata it gives
+        ``Client.connect`` (its address and namespace are in ``temporal_address`` and
+        ``temporal_namespace``); None without one."""
+        return self._temporal_profile_config
 
     @property
     def command_types(self) -> dict[str, CommandType]:

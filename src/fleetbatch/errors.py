@@ -7,9 +7,12 @@ Hierarchy::
     ├── InputFileError              an uploaded file cannot be read as a whole
     │   │                           (empty, no key column, not UTF-8, line too long)
     │   └── UploadTooLargeError     an upload is larger than the configured limit
+    ├── NoValidRowsError            a new batch's file has no valid row: the batch is
+    │                               closed at once (aborted), its rejections kept
     ├── UnknownPipelineError        a pipeline name that is not registered
     ├── UnknownCommandError         a command name that is not configured (vehicle pipeline)
     ├── BatchNotFoundError          a batch id the store does not know
+    ├── ItemNotFoundError           a key the batch does not have
     ├── BatchConflictError          a file for a batch of another pipeline or command,
     │                               or a closed batch
     ├── TemporalUnavailableError    no Temporal server answers at the configured address
@@ -20,6 +23,13 @@ Per-row problems (an invalid VIN or email, a duplicate key) are not errors: they
 Inside workflows, bad data surfaces as non-retryable ``ApplicationError``s whose
 ``type`` is one of the names in ``fleetbatch.activities.errors``.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fleetbatch.store import UploadResult
 
 
 class FleetbatchError(Exception):
@@ -38,6 +48,16 @@ class UploadTooLargeError(InputFileError):
     """Raised when an upload's body passes the configured size limit; nothing of it is stored."""
 
 
+class NoValidRowsError(FleetbatchError):
+    """Raised when every row of a new batch's file was rejected (or it had none): the
+    batch is stored closed (``aborted``, with its rejections) and nothing runs.
+    ``result`` is the upload's report, its rejected rows with their lines."""
+
+    def __init__(self, message: str, result: UploadResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
 class UnknownPipelineError(FleetbatchError):
     """Raised for a pipeline name that is not registered."""
 
@@ -48,6 +68,10 @@ class UnknownCommandError(FleetbatchError):
 
 class BatchNotFoundError(FleetbatchError):
     """Raised when a batch id is not in the store."""
+
+
+class ItemNotFoundError(FleetbatchError):
+    """Raised when a batch has no item with the key asked for."""
 
 
 class BatchConflictError(FleetbatchError):

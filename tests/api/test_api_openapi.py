@@ -28,6 +28,7 @@ def test_spec_documents_every_route_and_its_errors() -> None:
         "/api/batches/{batch_id}",
         "/api/batches/{batch_id}/files",
         "/api/batches/{batch_id}/items",
+        "/api/batches/{batch_id}/items/{key}",
         "/api/batches/{batch_id}/pause",
         "/api/batches/{batch_id}/resume",
         "/api/batches/{batch_id}/cancel",
@@ -89,6 +90,29 @@ def test_spec_documents_every_route_and_its_errors() -> None:
         "updated_at",
         "temporal_url",
     }
+    assert set(schemas["ItemHistoryPublic"]["properties"]) == {
+        "batch_id",
+        "key",
+        "line",
+        "status",
+        "outcome",
+        "error",
+        "effect_id",
+        "result",
+        "updated_at",
+        "workflow_id",
+        "temporal_url",
+        "attempts",
+    }
+    assert set(schemas["AttemptPublic"]["properties"]) == {
+        "attempt",
+        "effect_id",
+        "published_at",
+        "answered_at",
+        "outcome",
+    }
+    item = paths["/api/batches/{batch_id}/items/{key}"]["get"]
+    assert set(item["responses"]) == {"200", "401", "403", "404", "422"}
     for path in ("/api/batches/{batch_id}/outputs", "/api/batches/{batch_id}/outputs/{name}"):
         operation = paths[path]["get"]
         assert set(operation["responses"]) == {"200", "401", "403", "404", "422"}, path
@@ -115,3 +139,24 @@ def test_spec_documents_every_route_and_its_errors() -> None:
                 if code[0] in "45" and path is not paths["/readyz"]:
                     schema = answer["content"]["application/json"]["schema"]
                     assert schema == {"$ref": "#/components/schemas/Problem"}, (code, operation)
+
+
+def test_spec_describes_the_event_stream_and_its_refusals() -> None:
+    spec = json.loads(openapi_json())
+    events = spec["paths"]["/api/batches/{batch_id}/events"]["get"]
+    assert set(events["responses"]) == {"200", "401", "403", "404", "422", "429", "503"}
+    ok = events["responses"]["200"]
+    assert set(ok["content"]) == {"text/event-stream"}  # was a JSON string
+    assert "`error`" in ok["description"] and "`end`" in ok["description"]
+
+
+def test_spec_names_the_statuses_the_guard_and_temporal_add() -> None:
+    paths = json.loads(openapi_json())["paths"]
+    cancel = paths["/api/batches/{batch_id}/cancel"]["post"]["responses"]
+    assert {"401", "413", "422", "503"} <= set(cancel)
+    for action in ("pause", "resume", "redrive"):
+        assert "503" in paths[f"/api/batches/{{batch_id}}/{action}"]["post"]["responses"]
+    assert "503" in paths["/api/batches/{batch_id}"]["get"]["responses"]
+    listing = paths["/api/batches"]["get"]["parameters"]
+    offset = next(p for p in listing if p["name"] == "offset")
+    assert offset["schema"]["maximum"] == 2**63 - 1

@@ -13,7 +13,7 @@ from api_support import (
     api_vins,
     users_csv,
 )
-from fleetbatch.api.deps import TOKEN_COOKIE
+from fleetbatch.api.deps import SESSION_COOKIE
 from fleetbatch.services.outputs import output_files
 from support import csv_bytes
 
@@ -23,7 +23,8 @@ async def _login(api: Api, token: str) -> None:
     assert response.status_code == 303
     assert response.headers["location"] == "/"
     cookie = response.headers["set-cookie"]
-    assert cookie.startswith(f"{TOKEN_COOKIE}={token};")
+    assert cookie.startswith(f"{SESSION_COOKIE}=s1.")
+    assert token not in cookie
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie
 
 
@@ -99,7 +100,7 @@ async def test_values_are_escaped(api: Api) -> None:
     await _login(api, OPERATOR)
     response = await api.http.post(
         "/upload",
-        files={"file": ("v.csv", b"vin\n<script>alert(1)</script>\n", "text/csv")},
+        files={"file": ("v.csv", csv_bytes(["<script>alert(1)</script>", *api_vins(1)]))},
         data={"command": "lock_doors"},
     )
     assert "<script>alert(1)</script>" not in response.text
@@ -154,7 +155,8 @@ async def test_enrich_upload_through_the_form_and_its_batch_page(
         assert "<th>Line</th><th>user_id</th><th>Status</th>" in text
         assert '<label>user_id <input type="search" name="key" id="key-search"' in text
         for user_id, _, _ in users:
-            assert f'<td class="key">{user_id}</td>' in text
+            item = f"/batches/b-form-en/items/{user_id}"
+            assert f'<td class="key"><a href="{item}">{user_id}</a></td>' in text
         assert 'id="breaker"' not in text
         outputs = [f.name for f in await output_files(api.h.store, api.h.settings, "b-form-en")]
         assert outputs
@@ -168,7 +170,8 @@ async def test_enrich_upload_through_the_form_and_its_batch_page(
 
         found = await api.http.get("/batches/b-form-en", params={"key": users[1][0]})
         assert found.text.count('<td class="key">') == 1
-        assert f'<td class="key">{users[1][0]}</td>' in found.text
+        link = f'<a href="/batches/b-form-en/items/{users[1][0]}">{users[1][0]}</a>'
+        assert f'<td class="key">{link}</td>' in found.text
 
         listing = await api.http.get("/", params={"label": "enrich"})
         assert 'href="/batches/b-form-en"' in listing.text

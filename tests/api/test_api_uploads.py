@@ -181,3 +181,36 @@ async def test_a_conflicting_batch_is_409(api: Api) -> None:
     assert response.status_code == 409
     assert response.json() == {"detail": "batch 'b-conf' runs 'lock_doors', not 'flash_lights'"}
     await api.h.result("b-conf")
+
+
+async def test_a_file_of_rejected_rows_closes_its_batch_and_is_422(api: Api) -> None:
+    response = await api.upload(["nope", "ALSO-BAD"], batch_id="b-allbad")
+    assert response.status_code == 422  # was 201, and an open batch forever
+    assert response.json() == {
+        "detail": "no valid rows in 'vins.csv' (2 rejected): batch 'b-allbad' is closed "
+        "without running; its rejections report lists every row"
+    }
+    batch = (await api.get("/api/batches/b-allbad")).json()
+    assert batch["status"] == "aborted"
+    assert batch["finished_at"] is not None
+    assert batch["progress"]["finished"] is True
+    assert batch["progress"]["stop_reason"] == ("no valid rows: every row of its file was rejected")
+    report = await api.get("/api/batches/b-allbad/rejections.csv")
+    assert "VIN must be 17 characters, got 4" in report.text
+    assert "VIN must be 17 characters, got 8" in report.text
+    # Closed: it takes no more files.
+    again = await api.upload(api_vins(1), batch_id="b-allbad")
+    assert again.status_code == 409
+
+
+async def test_a_late_file_of_rejected_rows_leaves_its_batch_running(api: Api) -> None:
+    assert (await api.upload(api_vins(2), batch_id="b-latebad")).status_code == 201
+    late = await api.http.post(
+        "/api/batches/b-latebad/files",
+        files={"file": ("bad.csv", b"vin\nnope\n", "text/csv")},
+        headers=auth(OPERATOR),
+    )
+    assert late.status_code == 201, late.text
+    assert (late.json()["accepted"], late.json()["rejected"]) == (0, 1)
+    counts = await api.h.result("b-latebad")
+    assert counts["succeeded"] == 2

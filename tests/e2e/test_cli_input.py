@@ -399,7 +399,10 @@ async def test_every_row_invalid(cli: Cli, dev_client: Client) -> None:
 
     assert result.code == 1, result
     assert f"batch {batch} (lock_doors): 0 accepted, 4 rejected" in result.output, result
-    assert "no valid rows: nothing to run" in result.stdout, result
+    assert (
+        f"error: no valid rows in 'allbad.csv' (4 rejected): batch '{batch}' is closed "
+        "without running; its rejections report lists every row"
+    ) in result.error, result
     rows = table_rows(result.stdout)
     for line, value, reason in expected:
         assert [str(line), value, *reason.split()] in rows, (line, result)
@@ -409,6 +412,8 @@ async def test_every_row_invalid(cli: Cli, dev_client: Client) -> None:
     assert cli.stored() == cli.stored(batch)
     assert cli.query("SELECT line, value, reason FROM rejections ORDER BY line") == expected
     assert cli.query("SELECT accepted, rejected FROM uploads") == [(0, 4)]
+    # Closed at once, as the API closes it: nothing would ever run in it.
+    assert cli.query("SELECT status FROM batches") == [("aborted",)]
     assert not await workflow_exists(dev_client, batch)
 
     report = await cli.run("report", batch, "--rejections")
@@ -662,7 +667,7 @@ async def test_enrich_every_row_invalid(cli: Cli, dev_client: Client) -> None:
 
     assert result.code == 1, result
     assert f"batch {batch} (enrich): 0 accepted, 2 rejected" in result.output, result
-    assert "no valid rows: nothing to run" in result.stdout, result
+    assert f"error: no valid rows in 'users.csv' (2 rejected): batch '{batch}'" in result.error
     assert cli.stored(batch) == {"batches": 1, "uploads": 1, "items": 0, "rejections": 2}
     assert cli.query("SELECT line, value, reason FROM rejections ORDER BY line") == [
         (2, "a@example.com", "missing user_id"),

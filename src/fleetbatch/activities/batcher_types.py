@@ -12,7 +12,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from fleetbatch.activities.types import RecordOutcomesInput
+from fleetbatch.activities.types import RecordOutcomesInput, optional_column
 
 BATCHER_WORKFLOW = "WriteBatcherWorkflow"
 WRITE_SIGNAL = "write"
@@ -175,6 +175,12 @@ class FlushWritesInput:
                 [s for w in writes for s in w.statuses],
                 [a for w in writes for a in w.attempts],
                 [e for w in writes for e in w.errors],
+                answered_at=optional_column(
+                    [a for w in writes for a in w.answered_at or [None] * len(w.item_ids)]
+                ),
+                attempt_timeouts=optional_column(
+                    [t for w in writes for t in w.attempt_timeouts or [None] * len(w.item_ids)]
+                ),
             ),
             [w.release_leases_of for w in writes if w.release_leases_of is not None],
             metrics or FlushMetrics(),

@@ -92,6 +92,11 @@ class RecordOutcomesInput:
     report_to: str | None = None
     """The batch workflow to send ``report`` to once the outcomes are written."""
     report: ChunkResult | None = None
+    answered_at: list[float | None] = field(default_factory=list)
+    """Per outcome, when its last attempt was answered (``Outcome.answered_at``);
+    empty when none was (a step that keeps no attempts sends nothing more)."""
+    attempt_timeouts: list[float | None] = field(default_factory=list)
+    """Per outcome, ``Outcome.attempt_timeout``; empty when no attempt timed out."""
 
     @classmethod
     def of(
@@ -112,16 +117,31 @@ class RecordOutcomesInput:
             breaker,
             report_to,
             report,
+            optional_column([o.answered_at for o in outcomes]),
+            optional_column([o.attempt_timeout for o in outcomes]),
         )
 
     def outcomes(self) -> list[Outcome]:
-        """The outcomes; raises ValueError for a status that is not an ItemStatus."""
+        """The outcomes; raises ValueError for a status that is not an ItemStatus, or
+        columns of different lengths."""
+        size = len(self.item_ids)
         return [
-            Outcome(item_id, ItemStatus(status), attempts, error)
-            for item_id, status, attempts, error in zip(
-                self.item_ids, self.statuses, self.attempts, self.errors, strict=True
+            Outcome(item_id, ItemStatus(status), attempts, error, answered, timeout)
+            for item_id, status, attempts, error, answered, timeout in zip(
+                self.item_ids,
+                self.statuses,
+                self.attempts,
+                self.errors,
+                self.answered_at or [None] * size,
+                self.attempt_timeouts or [None] * size,
+                strict=True,
             )
         ]
+
+
+def optional_column(values: list[float | None]) -> list[float | None]:
+    """``values``, or an empty list when every one is None (nothing to carry)."""
+    return values if any(v is not None for v in values) else []
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,14 @@ from temporalio.client import Client
 from fleetbatch.api import errors
 from fleetbatch.api.auth import TokenAuth
 from fleetbatch.api.context import HERE, ApiContext, templates
-from fleetbatch.api.routes import batches, control, events, health, items, pages, reports
+from fleetbatch.api.guard import Guard
+from fleetbatch.api.headers import (
+    SecurityHeaders,
+    inline_handler_hashes,
+    page_policy,
+    security_headers,
+)
+from fleetbatch.api.routes import batches, control, docs, events, health, items, pages, reports
 from fleetbatch.config import Settings
 from fleetbatch.stack import open_store, temporal_client
 from fleetbatch.store import Store
@@ -62,11 +69,27 @@ def create_app(
             app.state.context = ApiContext(settings, used_store, used_client, auth, templates())
             yield
 
-    app = FastAPI(title=TITLE, version=VERSION, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title=TITLE,
+        version=VERSION,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        # Served by routes/docs.py: from this site, behind auth in production.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     if given is not None:  # set now: ASGI test transports run no lifespan
         app.state.context = given
     errors.install(app)
-    for module in (health, batches, items, control, reports, events, pages):
+    for module in (health, batches, items, control, reports, events, pages, docs):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.mount(docs.ASSETS_URL, StaticFiles(directory=docs.ASSETS), name="docs-assets")
+    # The last added runs first: headers go on every answer, the guard's included.
+    app.add_middleware(Guard)
+    policy = page_policy(*inline_handler_hashes(HERE / "templates"))
+    production = settings.environment != "development"
+    app.add_middleware(SecurityHeaders, policy=policy, production=production)
+    app.state.security_headers = security_headers("/", policy=policy, production=production)
     return app

@@ -7,8 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from fleetbatch.domain import ItemStatus, format_duration
+from fleetbatch.domain import TERMINAL, ItemStatus, format_duration
 from fleetbatch.services.progress import Snapshot
+from fleetbatch.store import ItemHistory
 
 
 class Problem(BaseModel):
@@ -18,6 +19,9 @@ class Problem(BaseModel):
 
 
 Responses = dict[int | str, dict[str, Any]]
+
+MAX_INT = 2**63 - 1
+"""The largest offset or id a query takes: a database's 64-bit integer (beyond: 422)."""
 
 
 def problems(*codes: int) -> Responses:
@@ -40,7 +44,9 @@ class UploadOptions(BaseModel):
     batch_id: str | None = Field(default=None, description="a new batch's id; generated if unset")
     chunk_size: int | None = Field(default=None, ge=1, le=5000)
     max_in_flight: int | None = Field(default=None, ge=1, le=1000)
-    priority: float | None = Field(default=None, description="fairness weight, above zero")
+    priority: float | None = Field(
+        default=None, allow_inf_nan=False, description="fairness weight, above zero"
+    )
     max_failures: str | None = Field(default=None, description="abort past '5%' or a count")
 
 
@@ -171,6 +177,67 @@ class ItemPage(BaseModel):
     next_after: int | None = Field(
         description="pass as ``after`` for the next page; null on the last page"
     )
+
+
+class AttemptPublic(BaseModel):
+    """One publish of the item's command, and what came of it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    attempt: int = Field(description="1, 2, … under one effect id; a redrive starts again at 1")
+    effect_id: str = Field(description="the effect id it went out with (a command id)")
+    published_at: datetime = Field(description="when the bus took it (UTC)")
+    answered_at: datetime | None = Field(
+        description="when the domain's answer reached the chunk (UTC); null if none came"
+    )
+    outcome: str | None = Field(
+        description="succeeded, failed: <reason>, timed out after <N>s, cancelled: <reason>; "
+        "null while the attempt waits for its answer"
+    )
+
+
+class ItemHistoryPublic(BaseModel):
+    """An item with every attempt of its command, oldest first (``fleetbatch item --json``)."""
+
+    batch_id: str
+    key: str = Field(description="the item's key: a VIN, a user id")
+    line: int = Field(description="its line in the file it came from")
+    status: str
+    outcome: str | None = Field(
+        description="the final outcome: the terminal status, and the reason after a colon; "
+        "null while the item is pending or in flight"
+    )
+    error: str | None
+    effect_id: str = Field(description="the item's current effect id (a command id)")
+    result: dict[str, Any] | None = Field(description="what the step recorded (enrich: the record)")
+    updated_at: datetime
+    workflow_id: str | None = Field(description="the chunk workflow that ran it last")
+    temporal_url: str | None = Field(description="that chunk workflow in the Temporal Web UI")
+    attempts: list[AttemptPublic] = Field(
+        description="every attempt in the order they went out, a redrive's after the earlier ones"
+    )
+
+    @classmethod
+    def of(cls, history: ItemHistory, temporal_url: str | None) -> ItemHistoryPublic:
+        item = history.item
+        status, error = item["status"], item["error"]
+        outcome = None
+        if status in TERMINAL:
+            outcome = f"{status}: {error}" if error else status
+        return cls(
+            batch_id=item["batch_id"],
+            key=item["key"],
+            line=item["line"],
+            status=status,
+            outcome=outcome,
+            error=error,
+            effect_id=item["effect_id"],
+            result=item["result"],
+            updated_at=item["updated_at"],
+            workflow_id=item["workflow_id"],
+            temporal_url=temporal_url,
+            attempts=[AttemptPublic.model_validate(a) for a in history.attempts],
+        )
 
 
 class OutputFilePublic(BaseModel):

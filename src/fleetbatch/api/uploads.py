@@ -8,6 +8,7 @@ the intake then reads line by line: memory stays flat at any file size.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -24,6 +25,24 @@ from fleetbatch.store import UploadResult
 
 FILE_FIELD = "file"
 
+UPLOAD_PATHS = re.compile(r"/api/batches(/[^/]+/files)?|/upload")
+"""The routes that stream an upload (POST): their body has its own limit, counted here."""
+
+
+def is_upload(method: str, path: str) -> bool:
+    """Whether a request is an upload, whose body this module reads and limits."""
+    return method == "POST" and UPLOAD_PATHS.fullmatch(path) is not None
+
+
+def _option_schemas() -> dict[str, Any]:
+    """Each text field as UploadOptions checks it (its type and bounds), never null."""
+    found: dict[str, Any] = {}
+    for name, schema in UploadOptions.model_json_schema()["properties"].items():
+        given = next(s for s in schema["anyOf"] if s.get("type") != "null")
+        found[name] = {**given, "description": schema.get("description", name)}
+    return found
+
+
 OPENAPI_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -39,10 +58,7 @@ OPENAPI_BODY: dict[str, Any] = {
                             "description": "CSV or NDJSON: a 'vin' per row (vehicle), "
                             "or 'user_id', 'email', 'country' (enrich)",
                         },
-                        **{
-                            name: {"type": "string", "description": field.description or name}
-                            for name, field in UploadOptions.model_fields.items()
-                        },
+                        **_option_schemas(),
                     },
                 }
             }

@@ -8,8 +8,16 @@ from dataclasses import dataclass
 
 from fleetbatch.api import chart
 from fleetbatch.api.context import ApiContext
-from fleetbatch.api.schemas import BatchDetail, BatchPublic, ItemPage, ItemPublic, ProgressPublic
+from fleetbatch.api.schemas import (
+    BatchDetail,
+    BatchPublic,
+    ItemHistoryPublic,
+    ItemPage,
+    ItemPublic,
+    ProgressPublic,
+)
 from fleetbatch.pipelines import get_pipeline
+from fleetbatch.services.items import item_history
 from fleetbatch.services.progress import Snapshot, snapshot
 from fleetbatch.store import BatchRecord
 from fleetbatch.store.batches import now
@@ -116,3 +124,14 @@ async def failure_reasons(context: ApiContext, batch_id: str, limit: int = 20) -
 async def timeline_chart(context: ApiContext, batch_id: str) -> chart.Chart | None:
     """The chart of the batch's settled items over time; None before any settled."""
     return chart.layout(await context.store.counts.timeline(batch_id))
+
+
+async def item_detail(context: ApiContext, batch_id: str, key: str) -> ItemHistoryPublic:
+    """One item of the batch with its attempts.
+
+    Raises:
+        BatchNotFoundError: no such batch.
+        ItemNotFoundError: the batch has no item ``key``.
+    """
+    history = await item_history(context.store, batch_id, key)
+    return ItemHistoryPublic.of(history, context.temporal_url(history.item["workflow_id"]))

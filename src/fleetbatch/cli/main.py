@@ -16,12 +16,13 @@ from rich.table import Table
 from rich.text import Text
 
 from fleetbatch.cli import control, listing, processes, report
+from fleetbatch.cli import items as item_commands
 from fleetbatch.cli.common import console, fail, run, settings, stop_on_signals
 from fleetbatch.cli.demo import demo_file, demo_users_file
 from fleetbatch.cli.progress import exit_code, watch, watch_json
 from fleetbatch.config import CommandSettings, Settings
 from fleetbatch.domain import TERMINAL
-from fleetbatch.errors import FleetbatchError
+from fleetbatch.errors import FleetbatchError, NoValidRowsError
 from fleetbatch.pipelines import get_pipeline
 from fleetbatch.pipelines.vehicle.commands import get_command
 from fleetbatch.services.submission import submit_file
@@ -216,13 +217,14 @@ def submit(
         fail(str(exc))
 
     async def main() -> int:
-        result = await _submit(
-            s, file, pipeline, options, batch, chunk_size, max_in_flight, priority, max_failures
-        )
+        try:
+            result = await _submit(
+                s, file, pipeline, options, batch, chunk_size, max_in_flight, priority, max_failures
+            )
+        except NoValidRowsError as exc:  # the API's 422: the rows, then the error
+            _print_upload(exc.result)
+            raise
         _print_upload(result)
-        if not result.accepted:
-            console.print("[red]no valid rows: nothing to run[/]")
-            return 1
         console.print(f"follow it with `fleetbatch status {result.batch_id}`")
         return 0
 
@@ -418,6 +420,7 @@ control.register(app)
 listing.register(app)
 report.register(app)
 processes.register(app)
+item_commands.register(app)
 
 
 def main() -> None:

@@ -51,6 +51,12 @@ class Outcome:
     status: ItemStatus
     attempts: int
     error: str | None = None
+    answered_at: float | None = None
+    """When the answer to the item's last attempt reached its step (Unix seconds);
+    None when nothing answered it (it timed out, was cancelled, or has no attempts)."""
+    attempt_timeout: float | None = None
+    """How long an attempt waited for its answer, in seconds, when one timed out: every
+    attempt before the last did, and the last one too when it failed unanswered."""
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from fleetbatch.domain import ItemStatus, check_tolerance
 from fleetbatch.errors import (
     BatchConflictError,
     ConfigError,
+    NoValidRowsError,
     TemporalUnavailableError,
 )
 from fleetbatch.intake import read_rows
@@ -65,6 +66,8 @@ async def submit_file(
         ConfigError: a priority that is not positive, an unreadable failure tolerance
             or a pipeline option that is not valid.
         InputFileError: the file cannot be read; nothing of it is stored.
+        NoValidRowsError: a file with no valid row left the batch without items: it is
+            stored closed (aborted) with the rejections, and nothing runs.
         TemporalUnavailableError: Temporal cannot be used; checked before storing.
     """
     batch_id = batch_id or new_batch_id()
@@ -111,6 +114,12 @@ async def submit_file(
         kind.validate(rows, checked, settings),
         key_name=kind.key_name,
     )
+    if result.closed:
+        raise NoValidRowsError(
+            f"no valid rows in {filename!r} ({result.rejected:,} rejected): batch "
+            f"{batch_id!r} is closed without running; its rejections report lists every row",
+            result,
+        )
     # Also starts items left pending by an earlier file whose start failed.
     if result.accepted or (await store.items.counts(batch_id))[ItemStatus.PENDING]:
         await start_batch(

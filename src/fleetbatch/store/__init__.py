@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from fleetbatch.store.attempts import Attempt, AttemptRepository, ItemHistory
 from fleetbatch.store.batches import BatchRecord, BatchRepository, BatchStatus, NewBatch
 from fleetbatch.store.breakers import BreakerPolicy, BreakerRepository
 from fleetbatch.store.counts import BatchCounts, CountRepository, TimelineBucket
@@ -23,6 +24,7 @@ class Store:
         self.batches = BatchRepository(engine)
         self.counts = CountRepository(engine)
         self.items = ItemRepository(engine, self.breakers, self.counts)
+        self.attempts = AttemptRepository(engine)
         self.uploads = UploadWriter(engine)
         self.dead_letters = DeadLetterRepository(engine)
         self.orphans = OrphanRepository(engine)
@@ -40,6 +42,8 @@ class Store:
 
 
 __all__ = [
+    "Attempt",
+    "AttemptRepository",
     "BatchCounts",
     "BatchRecord",
     "BatchRepository",
@@ -49,6 +53,7 @@ __all__ = [
     "CountRepository",
     "DeadLetter",
     "DeadLetterRepository",
+    "ItemHistory",
     "ItemRepository",
     "NewBatch",
     "Orphan",

@@ -15,6 +15,7 @@ from fleetbatch.domain import BreakerCount, ChunkSpec, ItemRef, ItemStatus, Outc
 from fleetbatch.errors import BatchConflictError, BatchNotFoundError
 from fleetbatch.intake import Accepted
 from fleetbatch.store import leases
+from fleetbatch.store.attempts import close_attempts, fail_open_attempts
 from fleetbatch.store.batches import BatchStatus, now
 from fleetbatch.store.breakers import BreakerRepository
 from fleetbatch.store.counts import Changes, CountRepository, apply
@@ -280,6 +281,7 @@ class ItemRepository:
         stamp = now()
         changes = Changes()
         async with write_transaction(self._engine) as conn:
+            await fail_open_attempts(conn, items.c.workflow_id == workflow_id, reason)
             failed = await conn.execute(
                 update(items)
                 .where(items.c.workflow_id == workflow_id, items.c.status == _IN_FLIGHT)
@@ -302,7 +304,8 @@ class ItemRepository:
         """Write final statuses, one statement per distinct outcome (status, attempts,
         error) — usually one or two a chunk; items already terminal are left alone, so
         a repeated write changes nothing (an idempotent upsert). In the same
-        transaction the key leases of the chunks in ``release_leases_of`` end, and
+        transaction the items' attempts are closed (``attempts.close_attempts``), the
+        key leases of the chunks in ``release_leases_of`` end, and
         ``breaker``'s count goes into its breaker, whose state after is returned —
         unless every outcome was written before: a repeated write (an activity's
         retry after its report failed) does not count the breaker twice."""
@@ -332,6 +335,7 @@ class ItemRepository:
                     changed, left = changed + n, left - n
                     if not left:
                         break
+            await close_attempts(conn, outcomes)
             if release_leases_of:
                 await leases.release_holders(conn, release_leases_of)
             repeated = bool(outcomes) and not changed
@@ -375,6 +379,7 @@ class ItemRepository:
                 return counts, counts[_PENDING]
             if counts[_IN_FLIGHT]:
                 reason = "its chunk workflow ended without recording an outcome"
+                await fail_open_attempts(conn, items.c.batch_id == batch_id, reason)
                 await self._move(conn, changes, batch_id, ItemStatus.FAILED, reason, stamp)
             await leases.release_batch(conn, batch_id)
             await apply(conn, changes, stamp)

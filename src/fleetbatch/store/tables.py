@@ -100,6 +100,21 @@ items = Table(
 """A batch's items: the key (a user id, …), the row's other fields as
 ``payload``, the status, attempts, the error and the step's ``result``."""
 
+item_attempts = Table(
+    "item_attempts",
+    metadata,
+    Column("item_id", Id, ForeignKey("items.id"), primary_key=True, autoincrement=False),
+    Column("effect_id", String(36), primary_key=True),
+    Column("attempt", Integer, primary_key=True, autoincrement=False),
+    Column("published_at", UtcDateTime(), nullable=False),
+    Column("answered_at", UtcDateTime()),
+    Column("outcome", Text),
+)
+"""Each publish of an item's effect: its attempt number under one effect id (a
+redrive starts again at 1 under a new one), when it went out, when the answer came
+and what the attempt came to (``succeeded``, ``failed: …``, ``timed out after 30s``,
+``cancelled: …``); no outcome yet while the attempt waits."""
+
 batch_counts = Table(
     "batch_counts",
     metadata,

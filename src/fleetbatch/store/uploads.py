@@ -16,7 +16,7 @@ from fleetbatch.store.batches import BatchRepository, BatchStatus, NewBatch, now
 from fleetbatch.store.counts import Changes, apply
 from fleetbatch.store.db import write_transaction
 from fleetbatch.store.items import ItemRepository
-from fleetbatch.store.tables import batches, rejections, uploads
+from fleetbatch.store.tables import batches, items, rejections, uploads
 
 FLUSH_ROWS = 1000
 REPORT_LIMIT = 1000
@@ -34,9 +34,20 @@ class UploadResult:
     rejected: int = 0
     rejections: list[Rejection] = field(default_factory=list)
     """The first ``REPORT_LIMIT`` rejections; all of them are in the store."""
+    closed: bool = False
+    """The batch has no item at all after this file (every row was rejected): it was
+    closed at once, ``aborted`` with the reason, and takes no more files."""
 
 
 STOPPED = (BatchStatus.CANCELLED, BatchStatus.ABORTED)
+
+NO_VALID_ROWS = "no valid rows: every row of its file was rejected"
+"""Why a batch whose first file had no valid row was closed at once."""
+
+
+async def _has_items(conn: AsyncConnection, batch_id: str) -> bool:
+    found = await conn.execute(select(items.c.id).where(items.c.batch_id == batch_id).limit(1))
+    return found.first() is not None
 
 
 class UploadWriter:
@@ -116,6 +127,20 @@ class UploadWriter:
                 added = Changes()
                 added.add(batch_id, ItemStatus.PENDING.value, result.accepted)
                 await apply(conn, added, now())
+            elif not await _has_items(conn, batch_id):
+                # Nothing would ever run: an open batch would wait forever.
+                result.closed = True
+                stamp = now()
+                await conn.execute(
+                    update(batches)
+                    .where(batches.c.id == batch_id)
+                    .values(
+                        status=BatchStatus.ABORTED,
+                        summary={"reason": NO_VALID_ROWS},
+                        updated_at=stamp,
+                        finished_at=stamp,
+                    )
+                )
         return result
 
     async def stream_rejections(

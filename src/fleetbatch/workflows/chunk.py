@@ -121,10 +121,21 @@ class ChunkWorkflowBase:
         )
 
     def settle(
-        self, item_id: int, status: ItemStatus, attempts: int, error: str | None = None
+        self,
+        item_id: int,
+        status: ItemStatus,
+        attempts: int,
+        error: str | None = None,
+        *,
+        answered_at: float | None = None,
+        attempt_timeout: float | None = None,
     ) -> None:
-        """Record an item's final state (written when the round ends)."""
-        self._outcomes[item_id] = Outcome(item_id, status, attempts, error)
+        """Record an item's final state (written when the round ends); a step that
+        publishes attempts says when the last one was answered and, if any timed
+        out, after how long (see ``Outcome``), to close the item's attempts."""
+        self._outcomes[item_id] = Outcome(
+            item_id, status, attempts, error, answered_at, attempt_timeout
+        )
 
     def recorded(self, counts: dict[str, int]) -> None:
         """Items the step's own activity already recorded in the store, by status."""

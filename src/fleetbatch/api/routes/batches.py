@@ -7,7 +7,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, status
 
 from fleetbatch.api.deps import Context, Operator, Viewer
-from fleetbatch.api.schemas import BatchDetail, BatchPage, BatchPublic, UploadPublic, problems
+from fleetbatch.api.schemas import (
+    MAX_INT,
+    BatchDetail,
+    BatchPage,
+    BatchPublic,
+    UploadPublic,
+    problems,
+)
 from fleetbatch.api.uploads import OPENAPI_BODY, upload_file
 from fleetbatch.api.views import batch_detail
 
@@ -49,7 +56,7 @@ async def list_batches(
     ] = None,
     pipeline: Annotated[str | None, Query(description="vehicle or enrich")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> BatchPage:
     """Batches, newest first."""
     found, total = await context.store.batches.list(
@@ -63,7 +70,7 @@ async def list_batches(
     )
 
 
-@router.get("/{batch_id}", response_model=BatchDetail, responses=problems(401, 403, 404))
+@router.get("/{batch_id}", response_model=BatchDetail, responses=problems(401, 403, 404, 503))
 async def get_batch(batch_id: str, context: Context, _: Viewer) -> BatchDetail:
     """A batch: settings, counts by status, rate, ETA, breaker, pause state, Temporal link."""
     return await batch_detail(context, batch_id)

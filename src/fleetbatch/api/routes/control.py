@@ -16,7 +16,8 @@ from fleetbatch.services import control
 
 router = APIRouter(prefix="/api/batches", tags=["control"])
 
-ERRORS = problems(401, 403, 404, 409)
+ERRORS = problems(401, 403, 404, 409, 503)
+"""503: Temporal did not answer."""
 
 
 @router.post("/{batch_id}/pause", response_model=ControlResult, responses=ERRORS)
@@ -33,7 +34,9 @@ async def resume(batch_id: str, context: Context, _: Operator) -> ControlResult:
     return ControlResult(batch_id=batch_id, action="resume", message="resumed")
 
 
-@router.post("/{batch_id}/cancel", response_model=ControlResult, responses=ERRORS)
+@router.post(
+    "/{batch_id}/cancel", response_model=ControlResult, responses={**ERRORS, **problems(413)}
+)
 async def cancel(
     batch_id: str, context: Context, _: Operator, body: CancelRequest | None = None
 ) -> ControlResult:

@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from fleetbatch.api.deps import Context, Viewer
-from fleetbatch.api.schemas import ItemPage, problems
-from fleetbatch.api.views import item_page
+from fleetbatch.api.schemas import MAX_INT, ItemHistoryPublic, ItemPage, problems
+from fleetbatch.api.views import item_detail, item_page
 from fleetbatch.domain import ItemStatus
 
 router = APIRouter(prefix="/api/batches", tags=["items"])
@@ -28,7 +28,9 @@ async def list_items(
         str | None,
         Query(max_length=200, description="keys starting with this (VINs in any case)"),
     ] = None,
-    after: Annotated[int, Query(ge=0, description="the previous page's next_after")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=MAX_INT, description="the previous page's next_after")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> ItemPage:
     """Items in id (upload) order."""
@@ -40,3 +42,14 @@ async def list_items(
         status=None if status is None else status.value,
         key=key or None,
     )
+
+
+@router.get(
+    "/{batch_id}/items/{key}",
+    response_model=ItemHistoryPublic,
+    responses=problems(401, 403, 404),
+)
+async def get_item(batch_id: str, key: str, context: Context, _: Viewer) -> ItemHistoryPublic:
+    """One item with every attempt of its command: when each went out, under which
+    command id, what answered and when (or the timeout), and the final outcome."""
+    return await item_detail(context, batch_id, key)

@@ -1,7 +1,8 @@
 """The web UI: server-rendered pages over the same views and services as the JSON API.
 
-A browser cannot send a bearer header on navigation, so the login page keeps the
-token in an HttpOnly, SameSite=Strict cookie that the same checks read.
+A browser cannot send a bearer header on navigation, so the login page gives it a
+session (``api/auth.py``: a value standing for the token, not the token) in an
+HttpOnly, SameSite=Strict cookie, Secure outside development, that the same checks read.
 """
 
 from __future__ import annotations
@@ -14,14 +15,15 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from fleetbatch.api.auth import Principal
 from fleetbatch.api.context import HERE, ApiContext
-from fleetbatch.api.deps import TOKEN_COOKIE, Context, PageUser
+from fleetbatch.api.deps import SESSION_COOKIE, Context, PageUser
 from fleetbatch.api.errors import status_of
-from fleetbatch.api.schemas import UploadPublic
+from fleetbatch.api.schemas import MAX_INT, UploadPublic
 from fleetbatch.api.uploads import upload_file
 from fleetbatch.api.views import (
     batch_detail,
     batch_rows,
     failure_reasons,
+    item_detail,
     item_page,
     timeline_chart,
 )
@@ -72,18 +74,27 @@ async def login_page(request: Request, next: str = "/") -> Response:
 async def login(request: Request, context: Context) -> Response:
     form = await request.form()
     token, target = str(form.get("token", "")), _local(str(form.get("next", "/")))
-    if context.auth.principal(token) is None:
+    session = context.auth.open_session(token)
+    if session is None:
         values = {"next": target, "error": "invalid token"}
         return _render(request, "login.html", values, status.HTTP_401_UNAUTHORIZED)
     response = RedirectResponse(target, status.HTTP_303_SEE_OTHER)
-    response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
+    response.set_cookie(
+        SESSION_COOKIE,
+        session,
+        max_age=int(context.settings.api_session_seconds),
+        httponly=True,
+        samesite="strict",
+        secure=context.settings.environment != "development",
+    )
     return response
 
 
 @router.post("/logout")
-async def logout() -> Response:
+async def logout(context: Context) -> Response:
     response = RedirectResponse("/login", status.HTTP_303_SEE_OTHER)
-    response.delete_cookie(TOKEN_COOKIE)
+    secure = context.settings.environment != "development"
+    response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="strict", secure=secure)
     return response
 
 
@@ -95,7 +106,7 @@ async def batches_page(
     status_: Annotated[str, Query(alias="status")] = "",
     label: str = "",
     pipeline: str = "",
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> Response:
     found, total = await context.store.batches.list(
         PAGE, offset, status=status_ or None, label=label or None, pipeline=pipeline or None
@@ -155,7 +166,7 @@ async def batch_page(
     status_: Annotated[str, Query(alias="status")] = "",
     key: Annotated[str, Query(max_length=200)] = "",
     error: Annotated[str, Query(max_length=ERROR_MAX)] = "",
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> Response:
     detail = await batch_detail(context, batch_id)
     chosen = status_ if status_ in {s.value for s in ItemStatus} else None
@@ -229,6 +240,16 @@ async def redrive(request: Request, batch_id: str, context: Context, user: PageU
         context.client, context.settings, context.store, batch_id, statuses, reason
     )
     return RedirectResponse(f"/batches/{quote(batch_id, safe='')}", status.HTTP_303_SEE_OTHER)
+
+
+@router.get("/batches/{batch_id}/items/{key}")
+async def item_history_page(
+    request: Request, batch_id: str, key: str, context: Context, user: PageUser
+) -> Response:
+    item = await item_detail(context, batch_id, key)
+    batch = await context.store.batches.get(batch_id)
+    key_name = get_pipeline(batch.pipeline).key_name
+    return _render(request, "item.html", {"user": user, "item": item, "key_name": key_name})
 
 
 @router.post("/batches/{batch_id}/{action}")

@@ -78,21 +78,27 @@ class Dispatcher:
             # (A local publish runs inside its chunk's workflow task.)
             live = await self._store.items.in_flight(params.reply_to, items.ids)
             rows = (row for row in rows if row[0] in live)
-        messages = [
-            CommandMessage(
-                command_id=command_id,
-                command=params.command,
-                vin=vin,
-                batch_id=params.batch_id,
-                reply_to=params.reply_to,
-                attempt=params.attempt,
-            ).encode()
-            for _, vin, command_id in rows
-        ]
+        ids: list[int] = []
+        messages: list[bytes] = []
+        for item_id, vin, command_id in rows:
+            ids.append(item_id)
+            messages.append(
+                CommandMessage(
+                    command_id=command_id,
+                    command=params.command,
+                    vin=vin,
+                    batch_id=params.batch_id,
+                    reply_to=params.reply_to,
+                    attempt=params.attempt,
+                ).encode()
+            )
         if not messages:
             return PublishResult(admission.probe)
         started = time.monotonic()
         await self._bus.publish(commands_subject(params.domain, params.command), messages)
+        # Once the bus has them: an attempt in the store went out (a retry of this
+        # activity publishes again under the same command ids, and keeps the first time).
+        await self._store.attempts.published(ids, params.attempt)
         activity.metric_meter().create_histogram_float(
             metrics.PUBLISH_DURATION, "time to hand a round's commands to the bus", "s"
         ).record(time.monotonic() - started, {"command": params.command})

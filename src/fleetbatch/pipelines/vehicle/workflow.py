@@ -90,6 +90,7 @@ class VehicleChunkWorkflow(ChunkWorkflowBase):
         latency = workflow.metric_meter().create_histogram_timedelta(
             metrics.RESPONSE_LATENCY, "publish to domain response", "s"
         )
+        answered_at = workflow.now().timestamp()
         for command_id, ok, reason in zip(batch.command_ids, batch.ok, batch.errors, strict=True):
             item = self._waiting.pop(command_id, None)
             if item is None:
@@ -98,12 +99,15 @@ class VehicleChunkWorkflow(ChunkWorkflowBase):
                 latency.record(workflow.now() - self._published_at, self.labels)
             attempts = self._attempts[command_id]
             self._answered[0 if ok else 1] += 1
-            if ok:
-                self.settle(item.id, ItemStatus.SUCCEEDED, attempts)
-            else:
+            status, error = ItemStatus.SUCCEEDED, None
+            if not ok:
+                status = ItemStatus.FAILED
                 error = f"domain rejected the command: {reason or 'no reason given'}"
-                self.settle(item.id, ItemStatus.FAILED, attempts, error)
                 self._log_failure(item, error)
+            timeout = self._timeout(attempts - 1)  # answered: those before it timed out
+            self.settle(
+                item.id, status, attempts, error, answered_at=answered_at, attempt_timeout=timeout
+            )
 
     @workflow.run
     async def run(self, params: ChunkInput) -> ChunkResult:
@@ -217,11 +221,20 @@ class VehicleChunkWorkflow(ChunkWorkflowBase):
             )
 
     def _settle_waiting(self, status: ItemStatus, reason: str) -> None:
+        """Settle the unanswered: their last attempt timed out too, unless cancelled."""
         for command_id, item in self._waiting.items():
-            self.settle(item.id, status, self._attempts.get(command_id, 0), reason)
+            attempts = self._attempts.get(command_id, 0)
+            # A failed item's last attempt timed out too; a cancelled one's was cut short.
+            timed_out = attempts if status == ItemStatus.FAILED else attempts - 1
+            timeout = self._timeout(timed_out)
+            self.settle(item.id, status, attempts, reason, attempt_timeout=timeout)
             if status == ItemStatus.FAILED:
                 self._log_failure(item, reason)
         self._waiting.clear()
+
+    def _timeout(self, timed_out: int) -> float | None:
+        """The response timeout when ``timed_out`` attempts timed out, else None."""
+        return self.step.response_timeout_seconds if timed_out > 0 else None
 
     async def _publish(self, params: ChunkInput, attempt: int) -> bool:
         """Publish what waits; True if this chunk is the breaker's half-open probe."""

@@ -1,5 +1,6 @@
-"""The schema of 0.2.0: batches, uploads, items, rejections, leases, breakers, the
-bus's dead letters, late answers, and each batch's counts by status and timeline.
+"""The schema of 0.2.0: batches, uploads, items and their attempts, rejections,
+leases, breakers, the bus's dead letters, late answers, and each batch's counts by
+status and timeline.
 
 Revision ID: 0001
 Revises:
@@ -64,6 +65,15 @@ def upgrade() -> None:
     )
     op.create_index("ix_items_batch_status_id", "items", ["batch_id", "status", "id"])
     op.create_index("ix_items_key", "items", ["key"])
+    op.create_table(
+        "item_attempts",
+        sa.Column("item_id", Id, sa.ForeignKey("items.id"), primary_key=True, autoincrement=False),
+        sa.Column("effect_id", sa.String(36), primary_key=True),
+        sa.Column("attempt", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("published_at", Stamp, nullable=False),
+        sa.Column("answered_at", Stamp),
+        sa.Column("outcome", sa.Text),
+    )
     op.create_table(
         "rejections",
         sa.Column("id", Id, primary_key=True, autoincrement=True),
@@ -143,6 +153,7 @@ def downgrade() -> None:
         "breakers",
         "item_leases",
         "rejections",
+        "item_attempts",
         "items",
         "uploads",
         "batches",
