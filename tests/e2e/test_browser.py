@@ -367,7 +367,12 @@ async def test_screenshots_fit_the_viewport_light_and_dark(site: Any, browser: B
                 await page.screenshot(path=str(ARTIFACTS / f"batch-{width}-{scheme}-top.png"))
                 assert await page.evaluate(WIDER_THAN_VIEWPORT) == []
 
-                # The other pages fit too: the redrive confirmation and the upload form.
+                # The other pages fit too: an item's, the redrive confirmation, the upload form.
+                await page.click("#items tr.item .key a >> nth=0")
+                await expect(page.locator("#attempts")).to_be_visible()
+                await page.screenshot(path=str(ARTIFACTS / f"item-{width}-{scheme}.png"))
+                assert await page.evaluate(WIDER_THAN_VIEWPORT) == []
+                await page.go_back()
                 await page.click("#redrive-failed")
                 await expect(page.locator("#confirm-redrive")).to_be_visible()
                 await page.screenshot(path=str(ARTIFACTS / f"redrive-{width}-{scheme}.png"))
