@@ -14,19 +14,22 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import re
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 from temporalio.client import Client
 
 from api_support import OPERATOR, VIEWER, api_users, api_vins, users_csv
 from external import unavailable
 from fleetbatch.api import create_app
 from fleetbatch.api.server import running_api
+from fleetbatch.domain import ItemStatus
 from fleetbatch.pipelines.enrich.service import EnrichmentSimulatorConfig
+from fleetbatch.services import control
 from support import Harness, csv_bytes, harness
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -125,7 +128,13 @@ async def test_upload_watch_filter_search_download(site: Any, tmp_path: Path) ->
         assert first < 100.0, "the batch finished before the page loaded: nothing was live"
         # The bar moved by events, not by reloading the page.
         assert await page.evaluate("window.__sameDocument") is True
-        await expect(page.locator("#bar-fill")).to_have_attribute("style", "width: 100%;")
+        # One segment per status, each as wide as its share; settled ones fill the bar.
+        widths = await segment_widths(page)
+        counts = {s: int(await page.inner_text(f"#count-{s}")) for s in widths}
+        assert sum(counts.values()) == 40
+        assert widths == {s: pytest.approx(100 * n / 40, abs=0.01) for s, n in counts.items()}
+        assert counts["pending"] == counts["in_flight"] == 0
+        await expect(page.locator("#eta-part")).to_be_hidden()
         # At the end the item table is fetched again, still without a reload.
         await expect(page.locator("#items")).not_to_contain_text("pending")
         await expect(page.locator("#items")).not_to_contain_text("in_flight")
@@ -157,6 +166,18 @@ async def test_upload_watch_filter_search_download(site: Any, tmp_path: Path) ->
         await h.result("b-browser")
 
 
+async def segment_widths(page: Page) -> dict[str, float]:
+    """Each status segment's width as a share of the bar, in per cent."""
+    shares: dict[str, float] = await page.evaluate(
+        """() => {
+            const bar = document.getElementById("bar").getBoundingClientRect().width;
+            return Object.fromEntries([...document.querySelectorAll("#bar .seg")].map(
+                (seg) => [seg.id.slice(4), 100 * seg.getBoundingClientRect().width / bar]));
+        }"""
+    )
+    return shares
+
+
 async def test_pause_and_resume_from_the_batch_page(site: Any) -> None:
     async with site(latency_ms=150, chunk_size=4, max_in_flight=1) as (url, h, page):
         await h.submit(api_vins(60), batch_id="b-pause")
@@ -166,6 +187,10 @@ async def test_pause_and_resume_from_the_batch_page(site: Any) -> None:
         await expect(page.locator("#phase")).to_have_text("paused")
         await expect(page.locator("#resume")).to_be_visible()
         await expect(page.locator("#pause")).to_be_hidden()
+        await expect(page.locator("#eta-part")).to_be_hidden()
+        await expect(page.locator("#announce")).to_contain_text("paused")
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "batch-paused.png"), full_page=True)
         paused_at = float((await page.inner_text("#percent")).removesuffix(" %"))
         assert paused_at < 100.0
 
@@ -247,3 +272,202 @@ async def test_upload_users_for_enrichment_and_see_the_batch_page(
         await expect(keys).to_have_count(1)
         await expect(keys).to_have_text(users[4][0])
         await h.result("b-browser-en")
+
+
+async def logged_in(browser: Browser, url: str, **options: Any) -> BrowserContext:
+    """A new browser context (viewport, colour scheme…) logged in as an operator."""
+    context = await browser.new_context(**options)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = await context.new_page()
+    await page.goto(f"{url}/login")
+    await page.fill("#token", OPERATOR)
+    await page.click("button[type=submit]")
+    await expect(page).to_have_url(f"{url}/")
+    return context
+
+
+WIDER_THAN_VIEWPORT = """() => {
+    // Tables scroll inside their .scroll box: what is in one may be wider than the page.
+    const width = window.innerWidth;
+    const wide = [];
+    const root = document.documentElement.scrollWidth;
+    if (root > width) wide.push("document " + root);
+    for (const el of document.querySelectorAll("body *")) {
+        if (el.parentElement.closest(".scroll")) continue;
+        const right = el.getBoundingClientRect().right;
+        if (right > width + 0.5) wide.push(`${el.tagName}#${el.id}.${el.className} ${right}`);
+    }
+    return wide;
+}"""
+
+
+async def test_the_batch_list_shows_progress_and_paused_and_refreshes_itself(site: Any) -> None:
+    async with site(latency_ms=50, chunk_size=4, max_in_flight=1) as (url, h, page):
+        await h.submit(api_vins(24, 600), batch_id="b-list")
+        await control.pause(h.client, h.store, "b-list")
+        await h.until_progress("b-list", lambda p: p.phase == "paused")
+        await page.goto(f"{url}/")
+        row = page.locator("#row-b-list")
+        # Stored as running; paused is what it is.
+        assert (await h.store.batches.get("b-list")).status == "running"
+        await expect(row.locator(".status")).to_have_text("paused")
+        await expect(row.locator("[role=progressbar]")).to_have_count(1)
+        await page.evaluate("window.__sameDocument = true")
+
+        await control.resume(h.client, h.store, "b-list")
+        await expect(row.locator(".status")).to_have_text("completed")
+        await expect(row.locator(".pct")).to_have_text("100.0 %")
+        await expect(row.locator("td.num").first).to_have_text("24 / 24")
+        await expect(row.locator(".c-succeeded")).to_have_text("24")
+        assert await page.evaluate("window.__sameDocument") is True
+        created = await row.locator("time").first.inner_text()
+        assert created.endswith(" UTC"), created
+        await h.result("b-list")
+
+
+VIEWS = [(1280, "light"), (1280, "dark"), (390, "light"), (390, "dark")]
+
+
+async def test_screenshots_fit_the_viewport_light_and_dark(site: Any, browser: Browser) -> None:
+    vins = api_vins(60, 700)
+    async with site(
+        latency_ms=20, failure_rate=0.3, seed=5, denied_vins=vins[:4], chunk_size=10
+    ) as (url, h, _):
+        await h.submit(vins, batch_id="b-shots-with-a-long-name-to-wrap")
+        await h.result("b-shots-with-a-long-name-to-wrap")
+        for batch_id, start in (("b-shots-paused", 800), ("b-shots-cancelled", 900)):
+            await h.submit(api_vins(30, start), batch_id=batch_id, chunk_size=2, max_in_flight=1)
+        await control.pause(h.client, h.store, "b-shots-paused")
+        await control.cancel(h.client, h.store, "b-shots-cancelled", "seen enough")
+        await h.result("b-shots-cancelled")
+        ARTIFACTS.mkdir(exist_ok=True)
+        for width, scheme in VIEWS:
+            context = await logged_in(
+                browser, url, viewport={"width": width, "height": 900}, color_scheme=scheme
+            )
+            try:
+                page = context.pages[0]
+                background = await page.evaluate("getComputedStyle(document.body).backgroundColor")
+                assert background == (
+                    "rgb(18, 21, 27)" if scheme == "dark" else "rgb(247, 248, 250)"
+                )
+                await expect(page.locator("#row-b-shots-paused .status")).to_have_text("paused")
+                await page.screenshot(
+                    path=str(ARTIFACTS / f"list-{width}-{scheme}.png"), full_page=True
+                )
+                assert await page.evaluate(WIDER_THAN_VIEWPORT) == []
+
+                await page.goto(f"{url}/batches/b-shots-with-a-long-name-to-wrap")
+                await expect(page.locator("#phase")).to_have_text("completed")
+                await expect(page.locator("#chart svg")).to_have_count(1)
+                await expect(page.locator("#reasons tr.reason")).to_have_count(2)
+                await page.screenshot(
+                    path=str(ARTIFACTS / f"batch-{width}-{scheme}.png"), full_page=True
+                )
+                await page.screenshot(path=str(ARTIFACTS / f"batch-{width}-{scheme}-top.png"))
+                assert await page.evaluate(WIDER_THAN_VIEWPORT) == []
+
+                # The other pages fit too: an item's, the redrive confirmation, the upload form.
+                await page.click("#items tr.item .key a >> nth=0")
+                await expect(page.locator("#attempts")).to_be_visible()
+                await page.screenshot(path=str(ARTIFACTS / f"item-{width}-{scheme}.png"))
+                assert await page.evaluate(WIDER_THAN_VIEWPORT) == []
+                await page.go_back()
+                await page.click("#redrive-failed")
+                await expect(page.locator("#confirm-redrive")).to_be_visible()
+                await page.screenshot(path=str(ARTIFACTS / f"redrive-{width}-{scheme}.png"))
+                assert await page.evaluate(WIDER_THAN_VIEWPORT) == []
+                await page.goto(f"{url}/upload")
+                await page.screenshot(path=str(ARTIFACTS / f"upload-{width}-{scheme}.png"))
+                assert await page.evaluate(WIDER_THAN_VIEWPORT) == []
+            finally:
+                await context.close()
+
+
+async def shown_counts(page: Page) -> tuple[int, dict[str, int]]:
+    """The batch page's total and counts by status, read in one go (an event may come
+    between two separate reads)."""
+    found: dict[str, int] = await page.evaluate(
+        """(statuses) => {
+            const number = (id) => Number(document.getElementById(id).textContent);
+            const counts = statuses.map((s) => [s, number("count-" + s)]);
+            return {total: number("total"), ...Object.fromEntries(counts)};
+        }""",
+        [s.value for s in ItemStatus],
+    )
+    return found.pop("total"), found
+
+
+async def test_a_redrive_from_the_batch_page_keeps_the_whole_batch_in_view(site: Any) -> None:
+    async with site(latency_ms=200, failure_rate=0.3, seed=3, chunk_size=2, max_in_flight=1) as (
+        url,
+        h,
+        page,
+    ):
+        await h.submit(api_vins(30, 1000), batch_id="b-redrive")
+        await h.result("b-redrive")
+        before = await h.store.items.counts("b-redrive")
+        assert before["failed"] > 0
+        await page.goto(f"{url}/batches/b-redrive")
+        await page.click("#redrive-failed")
+        await expect(page).to_have_url(f"{url}/batches/b-redrive/redrive?status=failed")
+        await expect(page.locator("#redrive-count")).to_have_text(str(before["failed"]))
+        await page.click("#confirm-redrive")
+        await expect(page).to_have_url(f"{url}/batches/b-redrive")
+        # While the failed items run again the page counts the whole batch, never the
+        # redriven items alone ("0 of 9"), and what succeeded before stays counted.
+        shown: list[dict[str, int]] = []
+        while not shown or await page.inner_text("#phase") != "completed":
+            total, counts = await shown_counts(page)
+            assert total == sum(counts.values()) == 30, counts
+            assert counts["succeeded"] >= before["succeeded"], counts
+            shown.append(counts)
+            await page.wait_for_timeout(200)
+        assert any(c["pending"] + c["in_flight"] > 0 for c in shown), "the redrive went unseen"
+        after = await h.store.items.counts("b-redrive")
+        await expect(page.locator("#count-succeeded")).to_have_text(str(after["succeeded"]))
+        await expect(page.locator("#done")).to_have_text("30")
+        await h.result("b-redrive")
+
+
+async def test_the_page_counts_add_up_and_equal_the_store_every_second(site: Any) -> None:
+    # Chunks of 10 whose answers take 2.5 s: the store's counts move in steps with
+    # quiet between them. Every second the page must add up to the total, and while
+    # the store holds still the page must come to show exactly what it holds (its
+    # events come every half second; a busy machine may take a while to make one).
+    async with site(latency_ms=2500, failure_rate=0.2, seed=9, chunk_size=10, max_in_flight=2) as (
+        url,
+        h,
+        page,
+    ):
+        await h.submit(api_vins(60, 1100), batch_id="b-truth")
+        await page.goto(f"{url}/batches/b-truth")
+        first_update = await page.inner_text("#updated")
+
+        async def shown() -> dict[str, int]:
+            total, counts = await shown_counts(page)
+            assert total == sum(counts.values()) == 60, counts
+            return counts
+
+        compared, busy, etas = 0, 0, []
+        while await page.inner_text("#phase") != "completed":
+            store = await h.store.items.counts("b-truth")
+            for _ in range(20):
+                if (page_counts := await shown()) == store:
+                    break
+                await page.wait_for_timeout(100)
+            if await h.store.items.counts("b-truth") == store:
+                assert page_counts == store  # the store held still: the page came to show it
+                compared += 1
+            if page_counts["pending"] and page_counts["in_flight"]:
+                busy += 1
+            if await page.locator("#eta-part").is_visible():
+                etas.append(await page.inner_text("#eta"))
+            await page.wait_for_timeout(1000)
+        assert compared >= 2, "the store never held still long enough to compare"
+        assert busy >= 1, "never saw items pending and in flight while chunks ran"
+        assert etas and all(re.fullmatch(r"\d+s|\d+m \d\ds", eta) for eta in etas), etas
+        # "updated" is the last change of an item, moved live, with its zone.
+        last_update = await page.inner_text("#updated")
+        assert last_update != first_update and last_update.endswith(" UTC"), last_update
+        await h.result("b-truth")

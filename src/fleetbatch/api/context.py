@@ -9,9 +9,11 @@ from pathlib import Path
 from fastapi.templating import Jinja2Templates
 from temporalio.client import Client
 
+from fleetbatch.api import display
 from fleetbatch.api.auth import TokenAuth
 from fleetbatch.api.broadcast import EventHub
 from fleetbatch.config import Settings
+from fleetbatch.domain import format_duration
 from fleetbatch.services.progress import Snapshot, snapshot
 from fleetbatch.store import Store
 from fleetbatch.temporal.links import workflow_url
@@ -46,5 +48,8 @@ class ApiContext:
 
 
 def templates() -> Jinja2Templates:
-    """The web UI's templates."""
-    return Jinja2Templates(directory=str(HERE / "templates"))
+    """The web UI's templates, with the filters of ``display`` and ``duration``."""
+    found = Jinja2Templates(directory=str(HERE / "templates"))
+    found.env.filters.update(utc=display.utc, iso=display.iso, duration=format_duration)
+    found.env.globals["segments"] = display.segments
+    return found

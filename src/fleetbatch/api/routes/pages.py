@@ -11,15 +11,22 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from fleetbatch.api.auth import Principal
-from fleetbatch.api.context import ApiContext
+from fleetbatch.api.context import HERE, ApiContext
 from fleetbatch.api.deps import SESSION_COOKIE, Context, PageUser
 from fleetbatch.api.errors import status_of
-from fleetbatch.api.schemas import MAX_INT, BatchPublic, UploadPublic
+from fleetbatch.api.schemas import MAX_INT, UploadPublic
 from fleetbatch.api.uploads import upload_file
-from fleetbatch.api.views import batch_detail, item_detail, item_page
+from fleetbatch.api.views import (
+    batch_detail,
+    batch_rows,
+    failure_reasons,
+    item_detail,
+    item_page,
+    timeline_chart,
+)
 from fleetbatch.domain import ItemStatus
 from fleetbatch.errors import FleetbatchError
 from fleetbatch.pipelines import all_pipelines, get_pipeline
@@ -29,7 +36,13 @@ from fleetbatch.services.submission import DEFAULT_PIPELINE
 
 router = APIRouter(include_in_schema=False)
 PAGE = 50
-ACTIONS = ("pause", "resume", "cancel", "redrive")
+ACTIONS = ("pause", "resume", "cancel")
+REDRIVABLE = [s.value for s in control.REDRIVABLE]
+ERROR_MAX = 2000
+"""Longest error text a filter or a redrive takes."""
+REASONS_MAX = 1000
+"""Distinct reasons the confirmation step looks through for the count."""
+FAVICON = HERE / "static" / "favicon.svg"
 
 
 def _render(
@@ -44,6 +57,12 @@ def _render(
 def _local(path: str) -> str:
     """Only paths on this site: no open redirect through ``next``."""
     return path if path.startswith("/") and not path.startswith("//") else "/"
+
+
+@router.get("/favicon.ico")
+async def favicon() -> Response:
+    """Browsers ask for /favicon.ico whatever the page links: the same SVG."""
+    return FileResponse(FAVICON, media_type="image/svg+xml")
 
 
 @router.get("/login")
@@ -97,7 +116,7 @@ async def batches_page(
         "batches.html",
         {
             "user": user,
-            "batches": [BatchPublic.model_validate(b) for b in found],
+            "rows": await batch_rows(context, found),
             "total": total,
             "offset": offset,
             "page": PAGE,
@@ -146,12 +165,13 @@ async def batch_page(
     user: PageUser,
     status_: Annotated[str, Query(alias="status")] = "",
     key: Annotated[str, Query(max_length=200)] = "",
+    error: Annotated[str, Query(max_length=ERROR_MAX)] = "",
     after: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> Response:
     detail = await batch_detail(context, batch_id)
     chosen = status_ if status_ in {s.value for s in ItemStatus} else None
     items = await item_page(
-        context, batch_id, after=after, limit=PAGE, status=chosen, key=key or None
+        context, batch_id, after=after, limit=PAGE, status=chosen, key=key or None, error=error
     )
     return _render(
         request,
@@ -162,11 +182,64 @@ async def batch_page(
             "items": items,
             "status": chosen or "",
             "key": key,
+            "error": error,
             "key_name": get_pipeline(detail.pipeline).key_name,
             "outputs": await output_files(context.store, context.settings, batch_id),
             "statuses": [s.value for s in ItemStatus],
+            "reasons": await failure_reasons(context, batch_id),
+            "chart": await timeline_chart(context, batch_id),
+            "redrivable": REDRIVABLE,
         },
     )
+
+
+def _redrive_choice(statuses: list[str], error: str) -> tuple[list[str], str | None]:
+    """The statuses (validated as the service does) and the reason of a redrive.
+
+    Raises:
+        ConfigError: a status that cannot be redriven.
+    """
+    if len(error) > ERROR_MAX:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "error text too long")
+    chosen = control.redrive_statuses(list(dict.fromkeys(statuses)))
+    return [s.value for s in chosen], error or None
+
+
+@router.get("/batches/{batch_id}/redrive")
+async def redrive_page(
+    request: Request,
+    batch_id: str,
+    context: Context,
+    user: PageUser,
+    status_: Annotated[list[str], Query(alias="status")] = ["failed"],  # noqa: B006
+    error: Annotated[str, Query(max_length=ERROR_MAX)] = "",
+) -> Response:
+    """The confirmation step: what a redrive would run again, and the button that does."""
+    if not user.is_operator:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "redrive needs the operator role")
+    statuses, reason = _redrive_choice(status_, error)
+    detail = await batch_detail(context, batch_id)
+    if reason is None:
+        count = sum(detail.progress.counts.get(s, 0) for s in statuses)
+    else:
+        found = await failure_reasons(context, batch_id, limit=REASONS_MAX)
+        count = sum(r.n for r in found if r.error == reason and r.status in statuses)
+    values = {"user": user, "batch": detail, "statuses": statuses, "error": reason}
+    return _render(request, "redrive.html", {**values, "count": count})
+
+
+@router.post("/batches/{batch_id}/redrive")
+async def redrive(request: Request, batch_id: str, context: Context, user: PageUser) -> Response:
+    if not user.is_operator:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "redrive needs the operator role")
+    form = await request.form()
+    statuses, reason = _redrive_choice(
+        [str(s) for s in form.getlist("status")], str(form.get("error", ""))
+    )
+    await control.redrive(
+        context.client, context.settings, context.store, batch_id, statuses, reason
+    )
+    return RedirectResponse(f"/batches/{quote(batch_id, safe='')}", status.HTTP_303_SEE_OTHER)
 
 
 @router.get("/batches/{batch_id}/items/{key}")
@@ -192,8 +265,6 @@ async def batch_action(
         await control.pause(client, store, batch_id)
     elif action == "resume":
         await control.resume(client, store, batch_id)
-    elif action == "cancel":
-        await control.cancel(client, store, batch_id, "cancelled in the web UI")
     else:
-        await control.redrive(client, context.settings, store, batch_id)
+        await control.cancel(client, store, batch_id, "cancelled in the web UI")
     return RedirectResponse(f"/batches/{quote(batch_id, safe='')}", status.HTTP_303_SEE_OTHER)

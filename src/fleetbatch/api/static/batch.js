@@ -1,46 +1,79 @@
-// Live progress on the batch page: server-sent events update the bar, counts,
-// rate and ETA without a reload, and show the control buttons that apply.
+// Live progress on the batch page: server-sent events update the bar's segments,
+// the counts, rate and ETA without a reload, announce progress to screen readers
+// in steps, and show the control buttons that apply. The item table, the chart
+// and the failure reasons are fetched again as the server renders them now.
 (function () {
   "use strict";
   const section = document.getElementById("progress");
   if (!section || !window.EventSource) return;
+  const byId = (id) => document.getElementById(id);
   const text = (id, value) => {
-    const el = document.getElementById(id);
+    const el = byId(id);
     if (el) el.textContent = value;
   };
   const show = (id, visible) => {
-    const el = document.getElementById(id);
+    const el = byId(id);
     if (el) el.hidden = !visible;
   };
+  // As display.utc writes it: 2026-12-02 01:35:44 UTC.
+  const utc = (iso) => new Date(iso).toISOString().slice(0, 19).replace("T", " ") + " UTC";
+
+  // A polite live region that speaks on a phase change and every tenth of the way,
+  // not on every event (twice a second would drown a screen reader).
+  let spokenPhase = null;
+  let spokenStep = -1;
+  function announce(p) {
+    const step = Math.floor(p.percent / 10);
+    if (p.phase === spokenPhase && step === spokenStep) return;
+    spokenPhase = p.phase;
+    spokenStep = step;
+    text("announce", Math.floor(p.percent) + " % settled, " + p.done + " of " + p.total +
+      " items, " + p.phase);
+  }
+
   function update(p) {
-    document.getElementById("bar-fill").style.width = p.percent + "%";
-    section.querySelector(".bar").setAttribute("aria-valuenow", String(p.percent));
+    const bar = byId("bar");
+    bar.setAttribute("aria-valuenow", String(p.percent));
+    bar.setAttribute("aria-valuetext", p.percent.toFixed(1) + " % settled");
+    for (const [status, n] of Object.entries(p.counts)) {
+      const seg = byId("seg-" + status);
+      if (seg) {
+        seg.style.width = (p.total ? (100 * n) / p.total : 0) + "%";
+        seg.title = status.replace("_", " ") + ": " + n;
+      }
+      text("count-" + status, n);
+    }
     text("percent", p.percent.toFixed(1) + " %");
     text("done", p.done);
     text("total", p.total);
-    const phase = document.getElementById("phase");
+    const phase = byId("phase");
     phase.textContent = p.phase;
     phase.className = "status " + p.phase;
     text("breaker", p.breaker);
     text("rate", p.items_per_second.toFixed(1));
     text("eta", p.eta);
-    for (const [status, n] of Object.entries(p.counts)) text("count-" + status, n);
+    show("eta-part", p.eta_seconds !== null && !p.paused && !p.finished);
+    if (p.updated_at) {
+      const updated = byId("updated");
+      updated.textContent = utc(p.updated_at);
+      updated.setAttribute("datetime", p.updated_at);
+    }
     text("stop-reason", p.stop_reason || "");
     show("stop-reason", Boolean(p.stop_reason));
     show("pause", !p.finished && !p.paused);
     show("resume", !p.finished && p.paused);
     show("cancel", !p.finished);
-    show("redrive", p.finished && (p.counts.failed || 0) > 0);
+    announce(p);
   }
-  // The item table and the result files as the server renders them now (same
-  // filters), swapped in place.
-  async function refreshItems() {
+
+  const PARTS = ["items-wrap", "result-files", "chart", "reasons"];
+  async function refreshParts() {
     const response = await fetch(window.location.href, { credentials: "same-origin" });
     if (!response.ok) return;
     const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
-    for (const id of ["items", "result-files"]) {
+    for (const id of PARTS) {
       const part = fresh.getElementById(id);
-      const shown = document.getElementById(id);
+      const shown = byId(id);
       if (part && shown) shown.replaceWith(part);
     }
   }
@@ -48,10 +81,10 @@
   const source = new EventSource(section.dataset.events);
   source.addEventListener("progress", (event) => {
     update(JSON.parse(event.data));
-    if (++events % 10 === 0) refreshItems();
+    if (++events % 10 === 0) refreshParts();
   });
   source.addEventListener("end", () => {
     source.close();
-    refreshItems();
+    refreshParts();
   });
 })();
