@@ -13,7 +13,7 @@ from temporalio.client import Client
 from fleetbatch.api import errors
 from fleetbatch.api.auth import TokenAuth
 from fleetbatch.api.context import HERE, ApiContext, templates
-from fleetbatch.api.routes import batches, control, events, health, items, pages, reports
+from fleetbatch.api.routes import batches, codec, control, events, health, items, pages, reports
 from fleetbatch.config import Settings
 from fleetbatch.stack import open_store, temporal_client
 from fleetbatch.store import Store
@@ -66,7 +66,7 @@ def create_app(
     if given is not None:  # set now: ASGI test transports run no lifespan
         app.state.context = given
     errors.install(app)
-    for module in (health, batches, items, control, reports, events, pages):
+    for module in (health, batches, items, control, reports, events, pages, codec):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     return app

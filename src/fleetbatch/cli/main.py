@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from fleetbatch.cli import control, processes
+from fleetbatch.cli import control, find, processes
 from fleetbatch.cli.common import console, fail, run, settings, stop_on_signals
 from fleetbatch.cli.demo import demo_file, demo_users_file
 from fleetbatch.cli.progress import watch
@@ -439,6 +439,7 @@ def bench(
 
 control.register(app)
 processes.register(app)
+find.register(app)
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 from fleetbatch.config import Settings
 from fleetbatch.errors import ConfigError, TemporalUnavailableError
 from fleetbatch.pipelines import all_pipelines
-from fleetbatch.temporal.converter import DATA_CONVERTER
+from fleetbatch.temporal.codec import data_converter
 from fleetbatch.workflows import search_attributes
 
 log = logging.getLogger(__name__)
@@ -42,11 +42,14 @@ def _tls(settings: Settings) -> TLSConfig | bool:
 async def connect(
     settings: Settings, address: str | None = None, runtime: Runtime | None = None
 ) -> Client:
-    """A client for the configured Temporal.
+    """A client for the configured Temporal, encrypting payloads when a key ring is
+    configured.
 
     Raises:
+        ConfigError: production settings without payload keys or hash secret.
         TemporalUnavailableError: nothing answers at the address.
     """
+    settings.check_protection()
     target = address or settings.effective_temporal_address
     try:
         return await Client.connect(
@@ -55,7 +58,7 @@ async def connect(
             tls=_tls(settings),
             api_key=settings.temporal_api_key,
             runtime=runtime,
-            data_converter=DATA_CONVERTER,
+            data_converter=data_converter(settings),
         )
     except RuntimeError as exc:
         hint = (
