@@ -37,6 +37,8 @@ def test_spec_documents_every_route_and_its_errors() -> None:
         "/api/batches/{batch_id}/events",
         "/api/batches/{batch_id}/outputs",
         "/api/batches/{batch_id}/outputs/{name}",
+        "/codec/decode",
+        "/codec/encode",
     }
     upload = paths["/api/batches"]["post"]
     assert set(upload["responses"]) == {"201", "401", "403", "404", "409", "413", "422", "503"}
@@ -115,3 +117,13 @@ def test_spec_documents_every_route_and_its_errors() -> None:
                 if code[0] in "45" and path is not paths["/readyz"]:
                     schema = answer["content"]["application/json"]["schema"]
                     assert schema == {"$ref": "#/components/schemas/Problem"}, (code, operation)
+
+
+def test_spec_documents_the_codec_server() -> None:
+    paths = json.loads(openapi_json())["paths"]
+    for path in ("/codec/decode", "/codec/encode"):
+        route = paths[path]
+        assert set(route) == {"post"}  # the CORS preflight stays out of the spec
+        assert set(route["post"]["responses"]) == {"200", "400", "401", "413", "422"}
+        body = route["post"]["requestBody"]["content"]["application/json"]["schema"]
+        assert body == {"$ref": "#/components/schemas/CodecPayloads"}
