@@ -13,6 +13,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from google.protobuf.message import Message
 from pydantic import SecretStr
@@ -242,3 +243,26 @@ async def test_histories_under_a_retired_active_key_decode_and_replay(
     failed = await retired.replay_workflow(histories[0], raise_on_replay_failure=False)
     assert failed.replay_failure is not None
     assert "payload encrypted with key 'k1', which is not in the key ring (k2)" in caplog.text
+
+
+async def test_the_embedded_web_ui_decodes_through_the_api(tmp_path: Path) -> None:
+    from fleetbatch.stack import dev_server_for
+
+    plain = Settings(data_dir=tmp_path, dev_server_persist=False)
+    assert dev_server_for(plain).ui_codec_endpoint is None
+    settings = _settings(
+        data_dir=str(tmp_path),
+        dev_server_port=str(free_port()),
+        dev_server_ui_port=str(free_port()),
+        dev_server_persist="false",
+        api_host="0.0.0.0",
+        api_port="8123",
+    )
+    server = dev_server_for(settings)
+    await server.start()
+    try:
+        async with httpx.AsyncClient() as http:
+            ui = (await http.get(f"{server.ui_url}/api/v1/settings")).json()
+    finally:
+        server.stop()
+    assert ui["Codec"]["Endpoint"] == "http://127.0.0.1:8123/codec"
