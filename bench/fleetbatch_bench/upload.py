@@ -10,6 +10,7 @@ and the stored items stay pending.
 from __future__ import annotations
 
 import asyncio
+import base64
 import http.client
 import json
 import os
@@ -116,6 +117,9 @@ def _api_env(workdir: Path, temporal: str, port: int, database_url: str | None) 
         "FLEETBATCH_API_PORT": str(port),
         "FLEETBATCH_API_OPERATOR_TOKENS": json.dumps([TOKEN]),
         "FLEETBATCH_API_MAX_UPLOAD_BYTES": str(1 << 40),
+        # Production refuses to run without them (docs/security.md): throwaway ones.
+        "FLEETBATCH_CODEC_KEYS": f"bench:{base64.b64encode(os.urandom(32)).decode()}",
+        "FLEETBATCH_KEY_HASH_SECRET": base64.b64encode(os.urandom(32)).decode(),
     }
     if database_url:
         env["FLEETBATCH_DATABASE_URL"] = database_url

@@ -10,6 +10,7 @@ import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from fleetbatch.activities.batcher_types import BatcherConfig
 from fleetbatch.domain import parse_rate
 from fleetbatch.errors import ConfigError
+from fleetbatch.keys import NEW_KEY_HINT, KeyHasher, KeyRing
 from fleetbatch.pipelines.vehicle.commands import COMMANDS, CommandType
 from fleetbatch.store.breakers import BreakerPolicy
 
@@ -218,6 +220,37 @@ class Settings(BaseSettings):
         default=200, ge=1, description="live event streams the API holds open at once"
     )
 
+    # Protecting item keys (VINs) outside the store: docs/security.md.
+    codec_keys: SecretStr | None = Field(
+        default=None,
+        description="payload encryption keys, 'id1:base64key,id2:base64key' (32 random "
+        "bytes each); set, every client and worker encrypts what it sends to Temporal "
+        "(required in production)",
+    )
+    codec_active_key: str | None = Field(
+        default=None,
+        description="the id of the key that encrypts new payloads (the others still "
+        "decrypt); may be left out with a single key",
+    )
+    codec_compress: bool = Field(
+        default=True, description="zlib-compress payloads of 256 bytes and more before encrypting"
+    )
+    codec_cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Temporal Web UI origins that may call the codec server, as JSON: "
+        '["https://temporal.example"]; the Temporal Web UI\'s own origin when empty',
+    )
+    key_hash_secret: SecretStr | None = Field(
+        default=None,
+        description="HMAC secret of the keyed hashes that stand for item keys in search "
+        "attributes and production logs (required in production)",
+    )
+    log_plain_keys: bool = Field(
+        default=True,
+        description="development only: log item keys (VINs) as they are; production "
+        "always names items by id and keyed hash",
+    )
+
     # The write batcher (per-item chunks record their outcomes through it).
     write_shards: int = Field(
         default=0,
@@ -282,6 +315,8 @@ class Settings(BaseSettings):
         if self.bus != "memory" and not self.bus.startswith(("nats://", "tls://")):
             raise ConfigError(f"bus must be 'memory' or a nats:// URL, not {self.bus!r}")
         self.command_types  # noqa: B018 - a bad rate or a new type without a domain fails here
+        self.codec_key_ring  # noqa: B018 - so does a malformed key ring
+        self.key_hasher  # noqa: B018 - and a short hash secret
         return self
 
     def _load_temporal_profile(self, name: str) -> None:
@@ -316,6 +351,74 @@ class Settings(BaseSettings):
         ``Client.connect`` (its address and namespace are in ``temporal_address`` and
         ``temporal_namespace``); None without one."""
         return self._temporal_profile_config
+
+    @property
+    def codec_key_ring(self) -> KeyRing | None:
+        """The payload keys, when encryption is configured."""
+        if self.codec_keys is None or not self.codec_keys.get_secret_value().strip():
+            if self.codec_active_key:
+                raise ConfigError(
+                    "FLEETBATCH_CODEC_ACTIVE_KEY is set without FLEETBATCH_CODEC_KEYS"
+                )
+            return None
+        return KeyRing.parse(self.codec_keys.get_secret_value(), self.codec_active_key or None)
+
+    @property
+    def key_hasher(self) -> KeyHasher | None:
+        """The keyed hash of item keys, when its secret is configured."""
+        if self.key_hash_secret is None or not self.key_hash_secret.get_secret_value():
+            return None
+        return KeyHasher(self.key_hash_secret.get_secret_value().encode())
+
+    @property
+    def plain_keys_in_logs(self) -> bool:
+        """Whether log lines may carry item keys as they are (development only)."""
+        return self.environment == "development" and self.log_plain_keys
+
+    def check_protection(self) -> None:
+        """Refuse production without payload encryption and hashed item keys.
+
+        Raises:
+            ConfigError: in production, FLEETBATCH_CODEC_KEYS or
+                FLEETBATCH_KEY_HASH_SECRET is missing.
+        """
+        if self.environment == "development":
+            return
+        missing = [
+            name
+            for name, value in (
+                (
+                    "FLEETBATCH_CODEC_KEYS (payload encryption keys, id:base64key)",
+                    self.codec_key_ring,
+                ),
+                ("FLEETBATCH_KEY_HASH_SECRET (the item keys' HMAC secret)", self.key_hasher),
+            )
+            if value is None
+        ]
+        if missing:
+            raise ConfigError(
+                f"{self.environment} keeps vehicle identifiers out of Temporal, but "
+                f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set "
+                f"({NEW_KEY_HINT}); see docs/security.md"
+            )
+
+    @property
+    def effective_codec_cors_origins(self) -> list[str]:
+        """The origins the codec server answers cross-origin: configured, or the
+        Temporal Web UI's."""
+        if self.codec_cors_origins:
+            return [o.rstrip("/") for o in self.codec_cors_origins]
+        web = self.temporal_web_url
+        if not web:
+            return []
+        parts = urlsplit(web)
+        return [f"{parts.scheme}://{parts.netloc}"]
+
+    @property
+    def ui_codec_endpoint(self) -> str:
+        """Where the API serves the codec, as the embedded Temporal UI calls it."""
+        host = "127.0.0.1" if self.api_host in ("0.0.0.0", "::", "") else self.api_host
+        return f"http://{host}:{self.api_port}/codec"
 
     @property
     def command_types(self) -> dict[str, CommandType]:

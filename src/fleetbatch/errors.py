@@ -16,6 +16,7 @@ Hierarchy::
     ├── BatchConflictError          a file for a batch of another pipeline or command,
     │                               or a closed batch
     ├── TemporalUnavailableError    no Temporal server answers at the configured address
+    ├── CodecError                  a payload cannot be decrypted (unknown key, tampered)
     └── BusUnavailableError         no NATS server answers at the configured bus URL
 
 Per-row problems (an invalid VIN or email, a duplicate key) are not errors: they are
@@ -80,6 +81,10 @@ class BatchConflictError(FleetbatchError):
 
 class TemporalUnavailableError(FleetbatchError):
     """Raised when no Temporal server answers at the configured address."""
+
+
+class CodecError(FleetbatchError):
+    """Raised when an encrypted payload names a key the ring lacks or fails authentication."""
 
 
 class BusUnavailableError(FleetbatchError):

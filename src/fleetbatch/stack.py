@@ -60,13 +60,15 @@ class Stack:
 
 
 def dev_server_for(settings: Settings) -> DevServer:
-    """The embedded dev server as the settings describe it."""
+    """The embedded dev server as the settings describe it; with payload encryption
+    on, its Web UI decodes through the API's codec server."""
     data = settings.data_dir
     return DevServer(
         port=settings.dev_server_port,
         ui_port=settings.dev_server_ui_port,
         db_file=data / "temporal.db" if settings.dev_server_persist else None,
         log_file=data / "temporal.log",
+        ui_codec_endpoint=settings.ui_codec_endpoint if settings.codec_key_ring else None,
     )
 
 

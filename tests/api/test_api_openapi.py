@@ -38,6 +38,8 @@ def test_spec_documents_every_route_and_its_errors() -> None:
         "/api/batches/{batch_id}/events",
         "/api/batches/{batch_id}/outputs",
         "/api/batches/{batch_id}/outputs/{name}",
+        "/codec/decode",
+        "/codec/encode",
     }
     upload = paths["/api/batches"]["post"]
     assert set(upload["responses"]) == {"201", "401", "403", "404", "409", "413", "422", "503"}
@@ -160,3 +162,13 @@ def test_spec_names_the_statuses_the_guard_and_temporal_add() -> None:
     listing = paths["/api/batches"]["get"]["parameters"]
     offset = next(p for p in listing if p["name"] == "offset")
     assert offset["schema"]["maximum"] == 2**63 - 1
+
+
+def test_spec_documents_the_codec_server() -> None:
+    paths = json.loads(openapi_json())["paths"]
+    for path in ("/codec/decode", "/codec/encode"):
+        route = paths[path]
+        assert set(route) == {"post"}  # the CORS preflight stays out of the spec
+        assert set(route["post"]["responses"]) == {"200", "400", "401", "413", "422"}
+        body = route["post"]["requestBody"]["content"]["application/json"]["schema"]
+        assert body == {"$ref": "#/components/schemas/CodecPayloads"}

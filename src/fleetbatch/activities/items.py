@@ -31,6 +31,7 @@ from fleetbatch.activities.types import (
     StopBatchInput,
 )
 from fleetbatch.domain import TERMINAL, Outcome
+from fleetbatch.keys import KeyHasher
 from fleetbatch.pipelines import get_pipeline
 from fleetbatch.store import Store
 from fleetbatch.store.counts import CompletedListener
@@ -73,9 +74,10 @@ def count_completions(meter: MetricMeter) -> CompletedListener:
 class ItemActivities:
     """Store-backed activities; each call is one or two bulk statements."""
 
-    def __init__(self, store: Store, client: Client) -> None:
+    def __init__(self, store: Store, client: Client, hasher: KeyHasher | None = None) -> None:
         self._store = store
         self._client = client
+        self._hasher = hasher
 
     @activity.defn(name=NEXT_CHUNKS)
     async def next_chunks(self, params: NextChunksInput) -> NextChunksResult:
@@ -104,7 +106,9 @@ class ItemActivities:
         refs, blocked = await self._store.items.begin_chunk(
             params.batch_id, params.chunk, params.workflow_id, lease=params.lease
         )
-        return BeginChunkResult(ItemColumns.of(refs), blocked=blocked)
+        columns = ItemColumns.of(refs)
+        hashes = None if self._hasher is None else self._hasher.hashes(columns.keys)
+        return BeginChunkResult(columns, blocked=blocked, search_keys=hashes)
 
     @activity.defn(name=RECORD_OUTCOMES)
     async def record_outcomes(self, params: RecordOutcomesInput) -> None:

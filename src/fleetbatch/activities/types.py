@@ -74,9 +74,17 @@ class BeginChunkResult:
     columns: ItemColumns = field(default_factory=ItemColumns)
     blocked: int = 0
     """Open items whose key another chunk holds: they stay pending for a later try."""
+    search_keys: list[str] | None = None
+    """What the chunk lists in its ``FleetbatchKeys`` search attribute: the keyed
+    hash of each item's key when a hash secret is configured (``keys.KeyHasher``),
+    else None and the keys themselves."""
 
     def refs(self) -> list[ItemRef]:
         return self.columns.refs()
+
+    def searchable(self) -> list[str]:
+        """The values of the chunk's ``FleetbatchKeys`` search attribute."""
+        return self.columns.keys if self.search_keys is None else self.search_keys
 
 
 @dataclass(frozen=True)

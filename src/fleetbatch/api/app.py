@@ -20,7 +20,17 @@ from fleetbatch.api.headers import (
     page_policy,
     security_headers,
 )
-from fleetbatch.api.routes import batches, control, docs, events, health, items, pages, reports
+from fleetbatch.api.routes import (
+    batches,
+    codec,
+    control,
+    docs,
+    events,
+    health,
+    items,
+    pages,
+    reports,
+)
 from fleetbatch.config import Settings
 from fleetbatch.stack import open_store, temporal_client
 from fleetbatch.store import Store
@@ -82,7 +92,7 @@ def create_app(
     if given is not None:  # set now: ASGI test transports run no lifespan
         app.state.context = given
     errors.install(app)
-    for module in (health, batches, items, control, reports, events, pages, docs):
+    for module in (health, batches, items, control, reports, events, pages, docs, codec):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.mount(docs.ASSETS_URL, StaticFiles(directory=docs.ASSETS), name="docs-assets")

@@ -6,7 +6,7 @@ token checked by a dependency alone is checked only after the whole body was rea
 ``/api`` requests are authenticated from their headers first, and every body except
 a streamed upload's is read only up to ``api_max_body_bytes``, then handed on.
 Uploads keep their own, larger limit (``api_max_upload_bytes``), counted as they
-stream (``api/uploads.py``).
+stream (``api/uploads.py``), and so does the codec server (``routes/codec.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +22,10 @@ from fleetbatch.api.uploads import is_upload
 
 PROTECTED = "/api/"
 """Every route under this prefix needs a token (the routes check roles on their own)."""
+OWN_LIMITS = "/codec/"
+"""Routes that authenticate before they read and bound their bodies themselves: the
+codec server (a chunk's payloads exceed the JSON limit; its CORS preflight carries
+no token, and its refusals carry CORS headers the Temporal UI needs to read them)."""
 
 
 def _too_large(limit: int) -> JSONResponse:
@@ -57,7 +61,7 @@ class Guard:
                 answer = JSONResponse({"detail": exc.detail}, exc.status_code, exc.headers)
                 await answer(scope, receive, send)
                 return
-        if is_upload(scope["method"], scope["path"]):
+        if is_upload(scope["method"], scope["path"]) or scope["path"].startswith(OWN_LIMITS):
             await self.app(scope, receive, send)
             return
         limit = context.settings.api_max_body_bytes

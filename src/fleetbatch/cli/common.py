@@ -17,6 +17,7 @@ from rich.text import Text
 
 from fleetbatch.config import Settings
 from fleetbatch.errors import FleetbatchError
+from fleetbatch.telemetry import protect_logged_keys
 
 # soft_wrap: never cut a message or a path into 80-column lines in pipes and logs.
 console = Console(soft_wrap=True)
@@ -65,11 +66,14 @@ def _plain(value: str) -> str:
 
 
 def settings() -> Settings:
-    """Settings from the environment and env file, or a clean exit on bad ones."""
+    """Settings from the environment and env file, or a clean exit on bad ones; logs
+    name items as they say (``telemetry.protect_logged_keys``)."""
     try:
-        return Settings()
+        loaded = Settings()
     except (ValidationError, FleetbatchError) as exc:
         fail(f"invalid settings: {exc}")
+    protect_logged_keys(loaded)
+    return loaded
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from fleetbatch.cli import control, listing, processes, report
+from fleetbatch.cli import control, find, listing, processes, report
 from fleetbatch.cli import items as item_commands
 from fleetbatch.cli.common import console, fail, run, settings, stop_on_signals
 from fleetbatch.cli.demo import demo_file, demo_users_file
@@ -421,6 +421,7 @@ listing.register(app)
 report.register(app)
 processes.register(app)
 item_commands.register(app)
+find.register(app)
 
 
 def main() -> None:

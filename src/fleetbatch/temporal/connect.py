@@ -21,7 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 from fleetbatch.config import Settings
 from fleetbatch.errors import ConfigError, TemporalUnavailableError
 from fleetbatch.pipelines import all_pipelines
-from fleetbatch.temporal.converter import DATA_CONVERTER
+from fleetbatch.temporal.codec import data_converter
 from fleetbatch.workflows import search_attributes
 
 log = logging.getLogger(__name__)
@@ -70,15 +70,18 @@ def connect_options(settings: Settings) -> dict[str, Any]:
 async def connect(
     settings: Settings, address: str | None = None, runtime: Runtime | None = None
 ) -> Client:
-    """A client for the configured Temporal.
+    """A client for the configured Temporal, encrypting payloads when a key ring is
+    configured.
 
     Raises:
         TemporalUnavailableError: nothing answers at the address (worth waiting for).
         ConfigError: something answers, but TLS or authentication fails: the server's
             certificate is not trusted or not for that name, a client certificate is
             missing or refused, TLS on one side only, the API key is refused. The
-            message names the address and what failed.
+            message names the address and what failed. Production settings
+            without payload keys or hash secret.
     """
+    settings.check_protection()
     target = address or settings.effective_temporal_address
     options = connect_options(settings)
     try:
@@ -86,7 +89,7 @@ async def connect(
             target,
             namespace=settings.temporal_namespace,
             runtime=runtime,
-            data_converter=DATA_CONVERTER,
+            data_converter=data_converter(settings),
             **options,
         )
     except RuntimeError as exc:

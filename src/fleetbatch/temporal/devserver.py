@@ -49,15 +49,23 @@ class DevServer:
 
     Args:
         db_file: where the server keeps its state; in memory when None.
+        ui_codec_endpoint: the codec server the embedded Web UI decodes payloads with
+            (``--ui-codec-endpoint``): fleetbatch's API's ``/codec``.
     """
 
     def __init__(
-        self, port: int, ui_port: int, db_file: Path | None, log_file: Path | None = None
+        self,
+        port: int,
+        ui_port: int,
+        db_file: Path | None,
+        log_file: Path | None = None,
+        ui_codec_endpoint: str | None = None,
     ) -> None:
         self.port = port
         self.ui_port = ui_port
         self.db_file = db_file
         self.log_file = log_file
+        self.ui_codec_endpoint = ui_codec_endpoint
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -88,6 +96,8 @@ class DevServer:
             "--dynamic-config-value",
             "matching.enableFairness=true",
         ]
+        if self.ui_codec_endpoint is not None:
+            args += ["--ui-codec-endpoint", self.ui_codec_endpoint]
         if self.db_file is not None:
             self.db_file.parent.mkdir(parents=True, exist_ok=True)
             args += ["--db-filename", str(self.db_file)]

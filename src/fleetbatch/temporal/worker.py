@@ -39,7 +39,7 @@ def build_workers(
     meter = (client.service_client.config.runtime or Runtime.default()).metric_meter
     gauges.bind(meter)
     store.counts.on_completed = count_completions(meter)
-    items = ItemActivities(store, client)
+    items = ItemActivities(store, client, settings.key_hasher)
     batchers = BatcherActivities(store, client, task_queue, batcher)
     context = WorkerContext(client, settings, store, task_queue, resources)
     pipelines = all_pipelines()

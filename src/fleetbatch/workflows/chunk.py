@@ -206,7 +206,7 @@ class ChunkWorkflowBase:
         round, so the chunk reports with this one's write."""
         items = begun.refs()
         if first and items and len(items) <= params.search_keys_max:
-            workflow.upsert_search_attributes([sa.KEYS.value_set([i.key for i in items])])
+            workflow.upsert_search_attributes([sa.KEYS.value_set(begun.searchable())])
         if not items:
             return 0
         if self.cancelled:

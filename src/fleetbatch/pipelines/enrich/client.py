@@ -197,10 +197,10 @@ class EnrichmentClient:
             data, fresh = cached
             if fresh:
                 return EnrichResult(user.user_id, "cache", data, attempts, None)
-            logger.warning("user %s: stale cache entry served: %s", user.user_id, reason)
+            logger.warning("stale cache entry served: %s", reason, extra={"item_key": user.user_id})
             return EnrichResult(user.user_id, "stale_cache", data, attempts, reason)
         # Logged, not only recorded: a batch that quietly fills with fallbacks hides an outage.
-        logger.warning("user %s: fallback record: %s", user.user_id, reason)
+        logger.warning("fallback record: %s", reason, extra={"item_key": user.user_id})
         data = {"user_id": user.user_id, "enriched": False, "region": "UNKNOWN", "reason": reason}
         return EnrichResult(user.user_id, "fallback", data, attempts, reason)
 

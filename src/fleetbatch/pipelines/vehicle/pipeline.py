@@ -85,7 +85,7 @@ class VehiclePipeline(Pipeline):
         return [VehicleChunkWorkflow]
 
     def activities(self, context: WorkerContext) -> list[Callable[..., Any]]:
-        items = ItemActivities(context.store, context.client)
+        items = ItemActivities(context.store, context.client, context.settings.key_hasher)
         dispatcher = Dispatcher(context.resources["bus"], context.store)
         consent = ConsentActivities(context.resources["consent"])
         return [

@@ -146,7 +146,12 @@ class VehicleChunkWorkflow(ChunkWorkflowBase):
         workflow.logger.warning(
             "item failed: %s",
             reason,
-            extra={"batch_id": self._batch_id, "vin": item.key, "command_id": item.effect_id},
+            extra={
+                "batch_id": self._batch_id,
+                "item_id": item.id,
+                "vin": item.key,  # by keyed hash outside development: telemetry.ItemKeyFilter
+                "command_id": item.effect_id,
+            },
         )
 
     async def _check_consent(self, items: list[ItemRef], denied_vins: list[str] | None) -> None:
