@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -118,19 +119,29 @@ async def test_failures_beyond_the_tolerated_share_abort_the_batch(
     assert counts["failed"] <= len(h.domain.delivered) <= counts["failed"] + 2 * 10
 
 
+def fails_first_time(flaky: set[str], first_ids: set[str]) -> Callable[[CommandMessage], Decision]:
+    """The domain rejects the flaky VINs' first commands (ids in ``first_ids``, filled
+    once the batch id is known); a redrive's new command ids succeed."""
+
+    def decide(message: CommandMessage) -> Decision:
+        fails = message.vin in flaky and message.command_id in first_ids
+        return Decision.FAIL if fails else Decision.SUCCEED
+
+    return decide
+
+
 async def test_redrive_runs_only_the_failed_items_under_new_command_ids(
     time_skipping_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     batch = vins(50)
     flaky = set(batch[:10])
     first_ids: set[str] = set()
-
-    def decide(message: CommandMessage) -> Decision:
-        fails = message.vin in flaky and message.command_id in first_ids
-        return Decision.FAIL if fails else Decision.SUCCEED
-
     async with harness(
-        time_skipping_env.client, tmp_path, decide=decide, chunk_size=10, breaker_min_calls=10_000
+        time_skipping_env.client,
+        tmp_path,
+        decide=fails_first_time(flaky, first_ids),
+        chunk_size=10,
+        breaker_min_calls=10_000,
     ) as h:
         with time_skipping_env.auto_time_skipping_disabled():
             upload = await h.submit(batch)
@@ -303,13 +314,12 @@ async def test_redrive_by_reason_keeps_the_whole_batch_in_its_progress(
     batch = vins(50)
     flaky = set(batch[:10])
     first_ids: set[str] = set()
-
-    def decide(message: CommandMessage) -> Decision:
-        fails = message.vin in flaky and message.command_id in first_ids
-        return Decision.FAIL if fails else Decision.SUCCEED
-
     async with harness(
-        time_skipping_env.client, tmp_path, decide=decide, chunk_size=10, breaker_min_calls=10_000
+        time_skipping_env.client,
+        tmp_path,
+        decide=fails_first_time(flaky, first_ids),
+        chunk_size=10,
+        breaker_min_calls=10_000,
     ) as h:
         with time_skipping_env.auto_time_skipping_disabled():
             upload = await h.submit(batch)
