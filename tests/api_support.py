@@ -95,3 +95,21 @@ def api_factory(dev_client: Client, tmp_path: Path) -> ApiFactory:
 async def api(api_factory: ApiFactory) -> AsyncIterator[Api]:
     async with api_factory() as made:
         yield made
+
+
+# The documented shape of an item's history (the API's and `fleetbatch item --json`'s).
+ITEM_FIELDS = {
+    "batch_id",
+    "key",
+    "line",
+    "status",
+    "outcome",
+    "error",
+    "effect_id",
+    "result",
+    "updated_at",
+    "workflow_id",
+    "temporal_url",
+    "attempts",
+}
+ATTEMPT_FIELDS = {"attempt", "effect_id", "published_at", "answered_at", "outcome"}

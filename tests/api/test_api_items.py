@@ -4,25 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from api_support import VIEWER, Api, ApiFactory, api_vins
+from api_support import ATTEMPT_FIELDS, ITEM_FIELDS, VIEWER, Api, ApiFactory, api_vins
 from fleetbatch.bus import CommandMessage
 from fleetbatch.pipelines.vehicle.simulators import Decision
-
-ITEM_FIELDS = {
-    "batch_id",
-    "key",
-    "line",
-    "status",
-    "outcome",
-    "error",
-    "effect_id",
-    "result",
-    "updated_at",
-    "workflow_id",
-    "temporal_url",
-    "attempts",
-}
-ATTEMPT_FIELDS = {"attempt", "effect_id", "published_at", "answered_at", "outcome"}
 
 
 def utc(stamp: str) -> datetime:

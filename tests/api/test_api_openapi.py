@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from api_support import ATTEMPT_FIELDS, ITEM_FIELDS
 from fleetbatch.api.spec import openapi_json
 
 COMMITTED = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
@@ -92,27 +93,8 @@ def test_spec_documents_every_route_and_its_errors() -> None:
         "updated_at",
         "temporal_url",
     }
-    assert set(schemas["ItemHistoryPublic"]["properties"]) == {
-        "batch_id",
-        "key",
-        "line",
-        "status",
-        "outcome",
-        "error",
-        "effect_id",
-        "result",
-        "updated_at",
-        "workflow_id",
-        "temporal_url",
-        "attempts",
-    }
-    assert set(schemas["AttemptPublic"]["properties"]) == {
-        "attempt",
-        "effect_id",
-        "published_at",
-        "answered_at",
-        "outcome",
-    }
+    assert set(schemas["ItemHistoryPublic"]["properties"]) == ITEM_FIELDS
+    assert set(schemas["AttemptPublic"]["properties"]) == ATTEMPT_FIELDS
     item = paths["/api/batches/{batch_id}/items/{key}"]["get"]
     assert set(item["responses"]) == {"200", "401", "403", "404", "422"}
     for path in ("/api/batches/{batch_id}/outputs", "/api/batches/{batch_id}/outputs/{name}"):

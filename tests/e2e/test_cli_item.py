@@ -15,25 +15,10 @@ from urllib.parse import quote
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from api_support import ATTEMPT_FIELDS, ITEM_FIELDS
 from fleetbatch.bus import CommandMessage
 from fleetbatch.pipelines.vehicle.simulators import Decision
 from support import harness, vins
-
-ITEM_FIELDS = {
-    "batch_id",
-    "key",
-    "line",
-    "status",
-    "outcome",
-    "error",
-    "effect_id",
-    "result",
-    "updated_at",
-    "workflow_id",
-    "temporal_url",
-    "attempts",
-}
-ATTEMPT_FIELDS = {"attempt", "effect_id", "published_at", "answered_at", "outcome"}
 
 
 @dataclass(frozen=True)
