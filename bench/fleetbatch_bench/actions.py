@@ -26,7 +26,12 @@ all. Counted here, event by event:
   belong to (``workflow_task_completed_event_id``). Every marker counts so
   (the SDK's patch markers too, as the page makes no exception).
   **Local activity retries**: ``WORKFLOW_TASK_COMPLETED.metering_metadata
-  .nonfirst_local_activity_execution_attempts``.
+  .nonfirst_local_activity_execution_attempts``. **Workflow task heartbeats**
+  (1 each: a local activity outlasting most of a workflow task's timeout makes the
+  SDK complete the task and ask for a new one at once): a
+  ``WORKFLOW_TASK_COMPLETED`` directly followed by ``WORKFLOW_TASK_SCHEDULED``, with
+  no command or new event between (any other completion is followed by its
+  commands' events, or a new task has an event that caused it).
 - **Timer started** (1 per ``TIMER_STARTED``; SDK-implicit timers, e.g.
   ``wait_condition(timeout=…)``, are timers too).
 - **Signal** (1 per ``WORKFLOW_EXECUTION_SIGNALED``, from a client or from a
@@ -44,8 +49,7 @@ all. Counted here, event by event:
 Not in any history, so **not counted** (each is billed): queries (the product's
 progress and status queries, the Web UI's stack trace), activity heartbeats that
 reach the server (fleetbatch's enrichment step heartbeats; the vehicle step does
-not), workflow task heartbeats (a local activity longer than a workflow task),
-rejected updates, failed or de-duplicated starts (these are free), history export,
+not), rejected updates, failed or de-duplicated starts (these are free), history export,
 and the Fairness surcharge: **+0.1 action per action** for every hour a namespace
 has fairness on (:data:`FAIRNESS_SURCHARGE`), which fleetbatch's rate-limited
 command types use.
@@ -91,6 +95,7 @@ class Action(StrEnum):
     ACTIVITY_RETRY = "activity_retry"
     LOCAL_ACTIVITY = "local_activity"
     LOCAL_ACTIVITY_RETRY = "local_activity_retry"
+    WORKFLOW_TASK_HEARTBEAT = "workflow_task_heartbeat"
     TIMER = "timer"
     SIGNAL = "signal"
     UPDATE = "update"
@@ -171,6 +176,11 @@ def history_actions(events: Iterable[HistoryEvent]) -> Counter[str]:
             retries = metering.nonfirst_local_activity_execution_attempts
             if retries:
                 counts[Action.LOCAL_ACTIVITY_RETRY] += retries
+        elif (
+            kind == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED
+            and previous == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+        ):
+            counts[Action.WORKFLOW_TASK_HEARTBEAT] += 1
         elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
             # Right after a new run's start: the signal of a signal-with-start, whose
             # one action is the start's.

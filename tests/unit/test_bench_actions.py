@@ -65,66 +65,71 @@ def test_a_recorded_batch_and_chunk_count_as_counted_by_hand() -> None:
     assert counts.total == 11 + 5
 
 
-def _event(event_id: int, kind: str, **attributes: object) -> HistoryEvent:
-    body: dict[str, object] = {"eventId": str(event_id), "eventType": kind}
-    body.update(attributes)
-    return json_format.ParseDict(body, HistoryEvent())
-
-
-def test_retries_continue_as_new_markers_and_exempt_upserts() -> None:
-    events = [
-        # A new run of a continued-as-new workflow (a child's: it keeps its parent)  → 1
-        _event(
-            1,
-            "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED",
-            workflowExecutionStartedEventAttributes={
-                "continuedExecutionRunId": "previous",
-                "initiator": "CONTINUE_AS_NEW_INITIATOR_WORKFLOW",
-                "parentWorkflowExecution": {"workflowId": "parent", "runId": "r"},
-            },
-        ),
-        _event(2, "EVENT_TYPE_WORKFLOW_TASK_SCHEDULED"),
-        # A client's signal after the first task was scheduled: not a signal-with-start → 1
-        _event(3, "EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED"),
-        # Two local activities in one workflow task: 1, one local retry reported       → 1
-        _event(
-            4,
-            "EVENT_TYPE_WORKFLOW_TASK_COMPLETED",
-            workflowTaskCompletedEventAttributes={
-                "meteringMetadata": {"nonfirstLocalActivityExecutionAttempts": 1}
-            },
-        ),
-        _event(
-            5,
-            "EVENT_TYPE_MARKER_RECORDED",
-            markerRecordedEventAttributes={"workflowTaskCompletedEventId": "4"},
-        ),
-        _event(
-            6,
-            "EVENT_TYPE_MARKER_RECORDED",
-            markerRecordedEventAttributes={"workflowTaskCompletedEventId": "4"},
-        ),
-        # A versioning upsert alone is exempt                                           → 0
-        _event(
-            7,
-            "EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES",
-            upsertWorkflowSearchAttributesEventAttributes={
-                "searchAttributes": {"indexedFields": {"TemporalChangeVersion": {"data": "W10="}}}
-            },
-        ),
-        # An activity, started at its third attempt: 1 + 2 retries                     → 3
-        _event(8, "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"),
-        _event(
-            9, "EVENT_TYPE_ACTIVITY_TASK_STARTED", activityTaskStartedEventAttributes={"attempt": 3}
-        ),
-        # A signal to another workflow counts in the signaled history                  → 0
-        _event(10, "EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED"),
-        # Continue-as-new: the next run's start is the action                          → 0
-        _event(11, "EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW"),
+def _history(*events: tuple[str, dict[str, object]]) -> list[HistoryEvent]:
+    """Events of the given types and attributes, numbered from 1."""
+    return [
+        json_format.ParseDict(
+            {"eventId": str(n), "eventType": f"EVENT_TYPE_{kind}", **attributes}, HistoryEvent()
+        )
+        for n, (kind, attributes) in enumerate(events, 1)
     ]
+
+
+def test_retries_continue_as_new_markers_heartbeats_and_exempt_upserts() -> None:
+    task = {"WORKFLOW_TASK_SCHEDULED": {}, "WORKFLOW_TASK_STARTED": {}}
+    events = _history(
+        # 1: a new run of a continued-as-new workflow (a child's: it keeps its parent) → 1
+        (
+            "WORKFLOW_EXECUTION_STARTED",
+            {
+                "workflowExecutionStartedEventAttributes": {
+                    "continuedExecutionRunId": "previous",
+                    "initiator": "CONTINUE_AS_NEW_INITIATOR_WORKFLOW",
+                    "parentWorkflowExecution": {"workflowId": "parent", "runId": "r"},
+                }
+            },
+        ),
+        # 2-4: a first task, then a client's signal: not a signal-with-start's        → 1
+        *task.items(),
+        ("WORKFLOW_EXECUTION_SIGNALED", {}),
+        # 5-7: a workflow task heartbeat (a long local activity): the task completes
+        # and a new one is scheduled at once, nothing between                        → 1
+        ("WORKFLOW_TASK_COMPLETED", {}),
+        *task.items(),
+        # 8: that task completes, having run two local activities (a marker each) and
+        # retried one of them once: the markers of one task count 1, the retry 1     → 2
+        (
+            "WORKFLOW_TASK_COMPLETED",
+            {
+                "workflowTaskCompletedEventAttributes": {
+                    "meteringMetadata": {"nonfirstLocalActivityExecutionAttempts": 1}
+                }
+            },
+        ),
+        ("MARKER_RECORDED", {"markerRecordedEventAttributes": {"workflowTaskCompletedEventId": 8}}),
+        ("MARKER_RECORDED", {"markerRecordedEventAttributes": {"workflowTaskCompletedEventId": 8}}),
+        # 11: a versioning upsert alone is exempt                                      → 0
+        (
+            "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES",
+            {
+                "upsertWorkflowSearchAttributesEventAttributes": {
+                    "searchAttributes": {"indexedFields": {"TemporalChangeVersion": {}}}
+                }
+            },
+        ),
+        # 12-13: an activity, started at its third attempt: 1 + 2 retries               → 3
+        ("ACTIVITY_TASK_SCHEDULED", {}),
+        ("ACTIVITY_TASK_STARTED", {"activityTaskStartedEventAttributes": {"attempt": 3}}),
+        # 14: a signal to another workflow counts in the signaled workflow's history    → 0
+        ("SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED", {}),
+        # 15: continue-as-new: the next run's start is the action                      → 0
+        ("WORKFLOW_EXECUTION_CONTINUED_AS_NEW", {}),
+    )
+    assert [e.event_id for e in events] == list(range(1, 16))
     assert history_actions(events) == {
         "continued_as_new": 1,
         "signal": 1,
+        "workflow_task_heartbeat": 1,
         "local_activity": 1,
         "local_activity_retry": 1,
         "activity": 1,
