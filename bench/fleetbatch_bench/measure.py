@@ -7,20 +7,21 @@ import asyncio
 import contextlib
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, ExecutionContext
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHistory
 
 from fleetbatch.activities.batcher_types import BATCHER_WORKFLOW
 from fleetbatch.domain import TERMINAL
 from fleetbatch.errors import FleetbatchError
 from fleetbatch.services.batchers import batcher_statuses
 from fleetbatch.store import Store
+from fleetbatch_bench.actions import ActionCounts, count_actions
 
 
 class BenchError(FleetbatchError):
@@ -71,6 +72,19 @@ class HistoryStats:
     events: int
     longest: int
     """The most events in one execution's history."""
+    bytes: int = 0
+    """The histories' sizes summed, as the server reports them (``history_size_bytes``)."""
+    runs: tuple[Run, ...] = ()
+    """Every execution listed, for reading their histories."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One execution: which workflow type, workflow id and run."""
+
+    workflow_type: str
+    workflow_id: str
+    run_id: str
 
 
 async def history_stats(client: Client, *, settle_seconds: float = 60.0) -> HistoryStats:
@@ -88,12 +102,66 @@ async def history_stats(client: Client, *, settle_seconds: float = 60.0) -> Hist
         if time.monotonic() > deadline:
             raise BenchError(f"workflows still running {settle_seconds:g}s after the batch ended")
         await asyncio.sleep(0.1)
-    executions = events = longest = 0
+    executions = events = longest = size = 0
+    runs = []
     async for execution in client.list_workflows():
         executions += 1
         events += execution.history_length
         longest = max(longest, execution.history_length)
-    return HistoryStats(executions, events, longest)
+        size += execution.raw_info.history_size_bytes
+        runs.append(Run(execution.workflow_type, execution.id, execution.run_id or ""))
+    return HistoryStats(executions, events, longest, size, tuple(runs))
+
+
+@dataclass(frozen=True)
+class ActionFigures:
+    """A run's billable Temporal Cloud actions (``fleetbatch_bench.actions``)."""
+
+    counts: ActionCounts
+    """By category, extrapolated from the sample where one was taken."""
+    histories_read: int
+    executions: int
+    """Executions the counts stand for; more than ``histories_read`` when sampled."""
+
+    @property
+    def sampled(self) -> bool:
+        return self.histories_read < self.executions
+
+
+MAX_HISTORIES_PER_TYPE = 500
+"""Histories read per workflow type; beyond, an evenly spread sample stands for all of
+that type (a per-VIN run of a million would otherwise read a million histories)."""
+
+
+async def billable_actions(
+    client: Client,
+    runs: Sequence[Run],
+    *,
+    per_type: int = MAX_HISTORIES_PER_TYPE,
+    concurrency: int = 16,
+) -> ActionFigures:
+    """Count the billable actions of ``runs`` from their histories: every history of a
+    workflow type when it has at most ``per_type`` executions, else an evenly spread
+    sample of ``per_type`` of them, its counts scaled up to the type's executions."""
+    by_type: dict[str, list[Run]] = {}
+    for run in runs:
+        by_type.setdefault(run.workflow_type, []).append(run)
+    gate = asyncio.Semaphore(concurrency)
+
+    async def fetch(run: Run) -> WorkflowHistory:
+        async with gate:
+            handle = client.get_workflow_handle(run.workflow_id, run_id=run.run_id or None)
+            return await handle.fetch_history()
+
+    total, read = ActionCounts(), 0
+    for same in by_type.values():
+        step = max(1, -(-len(same) // per_type))  # ceil: at most per_type read
+        sample = same[::step]
+        histories = await asyncio.gather(*(fetch(r) for r in sample))
+        counted = count_actions(histories)
+        total += counted.scaled(len(same) / len(sample))
+        read += len(sample)
+    return ActionFigures(ActionCounts(dict(total.by_category), read), read, len(runs))
 
 
 class OutcomeWriteCounter:

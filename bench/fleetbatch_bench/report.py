@@ -17,6 +17,13 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
+from fleetbatch_bench.actions import (
+    ACTIONS_URL,
+    LIST_PRICE_PER_MILLION_ACTIONS,
+    PRICES_READ_ON,
+    PRICING_URL,
+)
+from fleetbatch_bench.measure import MAX_HISTORIES_PER_TYPE
 from fleetbatch_bench.runner import IDLE_CLOSE_AFTER_SECONDS, BenchResult
 
 _MB = 1024 * 1024
@@ -89,6 +96,13 @@ def to_json(results: Sequence[BenchResult], *, max_in_flight: int) -> str:
         "settings": {
             "max_in_flight": max_in_flight,
             "idle_close_after_seconds": IDLE_CLOSE_AFTER_SECONDS,
+            "actions": {
+                "rules": ACTIONS_URL,
+                "list_price_usd_per_million_actions": LIST_PRICE_PER_MILLION_ACTIONS,
+                "pricing": PRICING_URL,
+                "read_on": PRICES_READ_ON,
+                "max_histories_per_workflow_type": MAX_HISTORIES_PER_TYPE,
+            },
         },
         "results": rows,
     }
@@ -116,7 +130,23 @@ _COLUMNS = (
     "others\nCPU s",
     "intake\ns",
     "close\ns",
+    "actions\n/1k items",
+    "$ per M\nitems",
+    "worker CPU\nms/item",
+    "server CPU\nms/item",
+    "sims CPU\nms/item",
+    "history\nB/item",
 )
+
+
+def _per_item(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def _actions(r: BenchResult) -> str:
+    if r.actions_per_1000_items is None:
+        return "-"
+    return f"{r.actions_per_1000_items:,.0f}" + ("*" if r.actions_sampled else "")
 
 
 def _rate(value: float) -> str:
@@ -129,7 +159,11 @@ def table(results: Sequence[BenchResult]) -> Table:
         title="fleetbatch bench",
         caption=(
             "wall: submit -> every item terminal; close: then until the batch closed; "
-            "others CPU: the rest of the machine meanwhile (noise)"
+            "others CPU: the rest of the machine meanwhile (noise); actions: billable "
+            "Temporal Cloud actions counted from the run's histories (* from a sample per "
+            f"workflow type), priced at ${LIST_PRICE_PER_MILLION_ACTIONS:g} per million "
+            f"actions (list price, {PRICES_READ_ON}); sims CPU: simulators and responder "
+            "in a process of their own (-: in the worker's, their CPU in worker CPU)"
         ),
         box=box.SIMPLE_HEAD,
     )
@@ -157,6 +191,12 @@ def table(results: Sequence[BenchResult]) -> Table:
             _seconds(r.other_cpu_seconds),
             f"{r.intake_seconds:,.1f}",
             f"{r.close_seconds:,.1f}",
+            _actions(r),
+            _per_item(r.cost_per_million_items_usd),
+            _per_item(r.worker_cpu_ms_per_item),
+            _per_item(r.server_cpu_ms_per_item),
+            _per_item(r.services_cpu_ms_per_item),
+            _per_item(r.history_bytes_per_item, 0),
         )
     return t
 

@@ -17,8 +17,9 @@ import socket
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from temporalio.client import Client
 
@@ -34,12 +35,15 @@ from fleetbatch.stack import dev_server_for, open_store, run_stack, temporal_cli
 from fleetbatch.store import NewBatch, Store
 from fleetbatch.temporal import DevServer, ensure_search_attributes
 from fleetbatch.workflows.ids import batch_workflow_id
+from fleetbatch_bench.actions import cost_per_million_items
 from fleetbatch_bench.backends import Backends, settings_for
 from fleetbatch_bench.configs import WRITE_MAX_BATCH, WRITE_MAX_WAIT_SECONDS, BenchConfig
 from fleetbatch_bench.measure import (
+    ActionFigures,
     BenchError,
     HistoryStats,
     WriteFigures,
+    billable_actions,
     counting_outcome_writes,
     history_stats,
     until_terminal,
@@ -94,6 +98,25 @@ class BenchResult:
     write_shards: int = 0
     writes: WriteFigures | None = None
     """How outcomes reached the store (fleetbatch's own path; None for the reference)."""
+    # The cost of an item (issue 17). Per-item figures divide by ``items``.
+    actions: dict[str, float] = field(default_factory=dict)
+    """Billable Temporal Cloud actions by category, counted from every execution's
+    history (``fleetbatch_bench.actions``); extrapolated when ``actions_sampled``."""
+    actions_per_1000_items: float | None = None
+    cost_per_million_items_usd: float | None = None
+    """Actions per item * ``LIST_PRICE_PER_MILLION_ACTIONS``: list price, actions only."""
+    actions_histories_read: int = 0
+    actions_sampled: bool = False
+    """Fewer histories were read than there were executions (a sample per workflow type)."""
+    history_bytes: int | None = None
+    history_bytes_per_item: float | None = None
+    worker_cpu_ms_per_item: float | None = None
+    server_cpu_ms_per_item: float | None = None
+    services_cpu_ms_per_item: float | None = None
+    """Simulators' and responder's, when they run in a process of their own; the
+    benchmark runs them in the worker's process (``services_in_process``), where
+    their CPU is part of the worker's."""
+    services_in_process: bool = True
 
 
 @dataclass(frozen=True)
@@ -289,9 +312,10 @@ async def _run_on(settings: Settings, config: BenchConfig) -> BenchResult:
         cpu = CpuSample.take(pid).minus(before)
         worker_peak, server_peak = peak_rss_bytes(), peak_rss_bytes(pid)
         history = await history_stats(client)
+        actions = await billable_actions(client, history.runs)
     finally:
         server.stop()
-    return _result(config, timing, history, worker_peak, server_peak, cpu)
+    return _result(config, timing, history, worker_peak, server_peak, cpu, actions)
 
 
 def _result(
@@ -301,6 +325,7 @@ def _result(
     worker_peak: int | None,
     server_peak: int | None,
     cpu: CpuSample,
+    actions: ActionFigures | None = None,
 ) -> BenchResult:
     terminal = sum(timing.counts.get(s, 0) for s in TERMINAL)
     if terminal != config.items:
@@ -333,7 +358,34 @@ def _result(
         other_cpu_seconds=cpu.others,
         write_shards=config.write_shards,
         writes=timing.writes,
+        **_per_item(config.items, history, cpu, actions),
     )
+
+
+def _ms_per_item(seconds: float | None, items: int) -> float | None:
+    return None if seconds is None else 1000 * seconds / items
+
+
+def _per_item(
+    items: int, history: HistoryStats, cpu: CpuSample, actions: ActionFigures | None
+) -> dict[str, Any]:
+    """The cost-of-an-item fields of a result (issue 17)."""
+    figures: dict[str, Any] = {
+        "history_bytes": history.bytes,
+        "history_bytes_per_item": history.bytes / items,
+        "worker_cpu_ms_per_item": _ms_per_item(cpu.worker, items),
+        "server_cpu_ms_per_item": _ms_per_item(cpu.server, items),
+    }
+    if actions is not None:
+        per_item = actions.counts.total / items
+        figures.update(
+            actions=dict(sorted(actions.counts.by_category.items())),
+            actions_per_1000_items=1000 * per_item,
+            cost_per_million_items_usd=cost_per_million_items(per_item),
+            actions_histories_read=actions.histories_read,
+            actions_sampled=actions.sampled,
+        )
+    return figures
 
 
 async def run_bench(

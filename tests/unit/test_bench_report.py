@@ -122,8 +122,37 @@ def test_table_is_printed_whole_on_a_narrow_console() -> None:
         "2,000",
     ]
     # worker and server RSS, worker, server and other CPU, intake, close
-    assert line[9:] == ["150", "-", "12.5", "-", "0.5", "0.1", "0.0"]
+    assert line[9:16] == ["150", "-", "12.5", "-", "0.5", "0.1", "0.0"]
+    # actions per 1,000 items, $ per million items, worker, server and simulators' CPU
+    # ms per item, history bytes per item: none measured
+    assert line[16:] == ["-"] * 6
     assert console.width == 60
+
+
+def test_table_and_json_show_the_cost_of_an_item() -> None:
+    costed = replace(
+        CHUNKED,
+        actions={"timer": 21.0},
+        actions_per_1000_items=70.0,
+        cost_per_million_items_usd=3.5,
+        actions_sampled=True,
+        worker_cpu_ms_per_item=0.5,
+        server_cpu_ms_per_item=0.45,
+        history_bytes=30_000,
+        history_bytes_per_item=100.0,
+    )
+    out = io.StringIO()
+    print_table([costed], Console(file=out, width=60))
+    line = next(line for line in out.getvalue().splitlines() if "chunk-100" in line).split()
+    # the sampled count is marked; the simulators ran in the worker's process
+    assert line[16:] == ["70*", "3.50", "0.50", "0.45", "-", "100"]
+    document = json.loads(to_json([costed], max_in_flight=20))
+    [row] = document["results"]
+    assert row["actions"] == {"timer": 21.0}
+    assert row["cost_per_million_items_usd"] == 3.5
+    assert row["services_in_process"] is True
+    assert document["settings"]["actions"]["list_price_usd_per_million_actions"] == 50.0
+    assert document["settings"]["actions"]["rules"] == "https://docs.temporal.io/cloud/actions"
 
 
 def test_generated_file_has_distinct_valid_vins() -> None:
