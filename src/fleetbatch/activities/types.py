@@ -36,6 +36,8 @@ class NextChunksInput:
     after_id: int
     chunk_size: int
     max_chunks: int
+    max_items: int | None = None
+    """At most this many items (a wave's end): the last chunk may be smaller."""
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,13 @@ and the write batcher. Pipelines' chunk workflows live with their pipelines.
 """
 
 from fleetbatch.activities.types import ChunkResult
-from fleetbatch.workflows.batch import BatchInput, BatchWorkflow, FileAdded, Progress
+from fleetbatch.workflows.batch import (
+    ApproveWave,
+    BatchInput,
+    BatchWorkflow,
+    FileAdded,
+    Progress,
+)
 from fleetbatch.workflows.batcher import WriteBatcherWorkflow
 from fleetbatch.workflows.chunk import ChunkInput, ChunkWorkflowBase
 
@@ -14,6 +20,7 @@ WORKFLOWS = [BatchWorkflow, WriteBatcherWorkflow]
 
 __all__ = [
     "WORKFLOWS",
+    "ApproveWave",
     "BatchInput",
     "BatchWorkflow",
     "ChunkInput",
