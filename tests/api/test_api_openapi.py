@@ -33,6 +33,7 @@ def test_spec_documents_every_route_and_its_errors() -> None:
         "/api/batches/{batch_id}/resume",
         "/api/batches/{batch_id}/cancel",
         "/api/batches/{batch_id}/redrive",
+        "/api/batches/{batch_id}/approve",
         "/api/batches/{batch_id}/report.csv",
         "/api/batches/{batch_id}/rejections.csv",
         "/api/batches/{batch_id}/events",
@@ -54,6 +55,11 @@ def test_spec_documents_every_route_and_its_errors() -> None:
         "max_in_flight",
         "priority",
         "max_failures",
+        "waves",
+        "gate_failures",
+        "gate_min_items",
+        "approve_waves",
+        "on_gate_failure",
     }
     listing = paths["/api/batches"]["get"]
     assert {p["name"] for p in listing["parameters"]} == {
