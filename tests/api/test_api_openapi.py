@@ -60,6 +60,7 @@ def test_spec_documents_every_route_and_its_errors() -> None:
         "gate_min_items",
         "approve_waves",
         "on_gate_failure",
+        "webhook_url",
     }
     listing = paths["/api/batches"]["get"]
     assert {p["name"] for p in listing["parameters"]} == {

@@ -67,4 +67,4 @@ async def test_unreadable_waves_are_refused_at_upload(api: Api) -> None:
     assert "each wave must end past the one before" in response.text
     response = await api.upload(api_vins(3), gate_failures="5%")
     assert response.status_code == 422
-    assert "gates and approvals are for waves: give the waves too" in response.text
+    assert "gates, approvals and webhooks are for waves: give the waves too" in response.text

@@ -64,6 +64,9 @@ class UploadOptions(BaseModel):
     on_gate_failure: str | None = Field(
         default=None, description="pause (the default) or abort when a gate fails"
     )
+    webhook_url: str | None = Field(
+        default=None, description="signed notices: a wave waits, a gate fails, the batch ends"
+    )
 
 
 class RejectionPublic(BaseModel):

@@ -138,6 +138,7 @@ async def upload_file(
             gate_min_items=options.pop("gate_min_items"),
             approve_waves=bool(options.pop("approve_waves")),
             on_gate_failure=options.pop("on_gate_failure"),
+            webhook_url=options.pop("webhook_url"),
         )
         return await submit_file(
             context.store,

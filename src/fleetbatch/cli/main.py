@@ -218,6 +218,10 @@ def submit(
     on_gate_failure: Annotated[
         str | None, typer.Option(help="pause (the default) or abort when a gate fails")
     ] = None,
+    webhook: Annotated[
+        str | None,
+        typer.Option(help="POST signed notices here: a wave waits, a gate fails, the batch ends"),
+    ] = None,
 ) -> None:
     """Validate and store a file's items and start (or extend) the batch."""
     if not file.is_file():
@@ -239,6 +243,7 @@ def submit(
             gate_min_items=gate_min_items,
             approve_waves=approve_waves,
             on_gate_failure=on_gate_failure,
+            webhook_url=webhook,
         )
     except FleetbatchError as exc:
         fail(str(exc))

@@ -39,6 +39,8 @@ class Rollout:
     """Every wave after the first waits for an operator's approval."""
     on_gate_failure: str = "pause"
     """``pause`` or ``abort`` when a gate fails."""
+    webhook_url: str | None = None
+    """Signed notices go here: a wave waits for approval, a gate fails, the batch ends."""
 
 
 def parse_waves(text: str) -> Rollout:
@@ -110,7 +112,14 @@ def check_rollout(rollout: Rollout) -> Rollout:
         rollout.gate_min_items,
         rollout.approve,
         rollout.on_gate_failure,
+        _checked_url(rollout.webhook_url),
     )
+
+
+def _checked_url(url: str | None) -> str | None:
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise ConfigError(f"invalid webhook {url!r}: give an http:// or https:// URL")
+    return url
 
 
 def wave_ends(rollout: Rollout, total: int) -> list[int]:
@@ -164,6 +173,7 @@ def rollout_from_options(
     gate_min_items: int | None = None,
     approve_waves: bool = False,
     on_gate_failure: str | None = None,
+    webhook_url: str | None = None,
 ) -> Rollout | None:
     """The rollout that submit options ask for (CLI and API); None without ``waves``.
 
@@ -171,13 +181,14 @@ def rollout_from_options(
         ConfigError: unreadable options, or gate options without waves.
     """
     if waves is None:
-        given = [gate_failures, gate_min_items, on_gate_failure]
+        given = [gate_failures, gate_min_items, on_gate_failure, webhook_url]
         if approve_waves or any(option is not None for option in given):
-            raise ConfigError("gates and approvals are for waves: give the waves too")
+            raise ConfigError("gates, approvals and webhooks are for waves: give the waves too")
         return None
     rollout = parse_waves(waves)
     rollout.gate_failures = gate_failures
     rollout.gate_min_items = gate_min_items or 0
     rollout.approve = approve_waves
     rollout.on_gate_failure = on_gate_failure or "pause"
+    rollout.webhook_url = webhook_url
     return check_rollout(rollout)

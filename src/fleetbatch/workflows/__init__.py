@@ -14,8 +14,9 @@ from fleetbatch.workflows.batch import (
 )
 from fleetbatch.workflows.batcher import WriteBatcherWorkflow
 from fleetbatch.workflows.chunk import ChunkInput, ChunkWorkflowBase
+from fleetbatch.workflows.notify import NoticeWorkflow
 
-WORKFLOWS = [BatchWorkflow, WriteBatcherWorkflow]
+WORKFLOWS = [BatchWorkflow, WriteBatcherWorkflow, NoticeWorkflow]
 """The engine's workflows; every worker also registers each pipeline's."""
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "ChunkResult",
     "ChunkWorkflowBase",
     "FileAdded",
+    "NoticeWorkflow",
     "Progress",
     "WriteBatcherWorkflow",
 ]

@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         FinishBatchResult,
         NextChunksInput,
         NextChunksResult,
+        Notice,
         StopBatchInput,
     )
     from fleetbatch.domain import ChunkSpec, tolerance_exceeded
@@ -64,6 +65,9 @@ class BatchState:
     max_failures: str | None = None
     """Tolerated failures now, ``"5%"`` or a count; None tolerates all."""
     waves: WaveState = field(default_factory=WaveState)
+    notices: list[Notice] = field(default_factory=list)
+    """Webhook notices not yet handed to a notice workflow."""
+    notices_sent: int = 0
 
 
 @dataclass
@@ -306,6 +310,7 @@ class BatchWorkflow:
 
     async def _run(self, params: BatchInput) -> dict[str, int]:
         while True:
+            await self._send_notices()
             if self._history_full(params):
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 self._state.runs += 1
@@ -349,6 +354,7 @@ class BatchWorkflow:
         if why is None:
             return
         w.gate, w.gate_reason = waves.GATE_FAILED, why
+        self._notice("gate_failed", reason=why, wave=w.index + 1, action=rollout.on_gate_failure)
         if rollout.on_gate_failure == "abort":
             self._stop("aborted", why)
         else:
@@ -367,12 +373,32 @@ class BatchWorkflow:
         if rollout.approve:
             if w.awaiting_approval is None:
                 w.awaiting_approval = w.index + 2
+                self._notice("wave_waiting", wave=w.awaiting_approval)
                 workflow.logger.info(
                     "batch %s: wave %d waits for approval", self._batch_id, w.awaiting_approval
                 )
             return True
         waves.begin_next(rollout, w)
         return False
+
+    def _notice(self, event: str, **details: Any) -> None:
+        """Queue a webhook notice (sent from the main loop), if the batch has a webhook."""
+        url = self._rollout.webhook_url if self._rollout is not None else None
+        if url is not None:
+            self._state.notices.append(Notice(self._batch_id, url, event, details))
+
+    async def _send_notices(self) -> None:
+        """Start a notice workflow per queued notice and go on: ABANDON, never awaited,
+        so a receiver that is down delays nothing."""
+        while self._state.notices:
+            notice = self._state.notices.pop(0)
+            self._state.notices_sent += 1
+            await workflow.start_child_workflow(
+                "NoticeWorkflow",
+                notice,
+                id=f"{workflow.info().workflow_id}-notice-{self._state.notices_sent}",
+                parent_close_policy=ParentClosePolicy.ABANDON,
+            )
 
     def _in_last_wave(self, rollout: Rollout) -> bool:
         return self._state.waves.index + 1 >= waves.total(rollout, self._state.items_total)
@@ -412,6 +438,8 @@ class BatchWorkflow:
             return None
         self._phase = "finished"
         workflow.logger.info("batch %s finished: %s", params.batch_id, done.counts)
+        self._notice("finished", status=s.stop_status or "completed", counts=done.counts)
+        await self._send_notices()
         return done.counts
 
     def _history_full(self, params: BatchInput) -> bool:
