@@ -153,7 +153,7 @@ async def test_open_is_idempotent(store_url: str, batch_id: str) -> None:
             assert [r["key"] for r in await all_items(again, batch_id)] == [V1, V2]
             async with again.engine.connect() as conn:
                 versions = await conn.execute(text("SELECT version_num FROM alembic_version"))
-                assert [v for (v,) in versions] == ["0001"]
+                assert [v for (v,) in versions] == ["0002"]
         finally:
             await again.close()
 
