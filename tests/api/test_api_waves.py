@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from api_support import VIEWER, Api, ApiFactory, api_vins
+from api_support import OPERATOR, VIEWER, Api, ApiFactory, api_vins
 from fleetbatch.config import CommandSettings
 
 
@@ -68,3 +68,24 @@ async def test_unreadable_waves_are_refused_at_upload(api: Api) -> None:
     response = await api.upload(api_vins(3), gate_failures="5%")
     assert response.status_code == 422
     assert "gates, approvals and webhooks are for waves: give the waves too" in response.text
+
+
+async def test_the_batch_page_shows_the_wave_and_approves_it(api_factory: ApiFactory) -> None:
+    fast = {"lock_doors": CommandSettings(rate="off")}
+    async with api_factory(chunk_size=5, commands=fast) as api:
+        uploaded = await api.upload(
+            api_vins(20), batch_id="b-pg", waves="25%,all", approve_waves="true"
+        )
+        assert uploaded.status_code == 201, uploaded.text
+        await _progress(api, "b-pg", lambda p: p["awaiting_approval"] == 2)
+        login = await api.http.post("/login", data={"token": OPERATOR, "next": "/"})
+        assert login.status_code == 303
+        page = await api.http.get("/batches/b-pg")
+        assert 'wave <span id="wave">1</span> of <span id="waves-total">2</span>' in page.text
+        assert 'action="/batches/b-pg/approve/2"' in page.text
+        wrong = await api.http.post("/batches/b-pg/approve/3")
+        assert wrong.status_code == 409
+        assert "waits for approval of wave 2, not wave 3" in wrong.text
+        approved = await api.http.post("/batches/b-pg/approve/2")
+        assert approved.status_code == 303
+        assert (await api.h.result("b-pg"))["succeeded"] == 20
