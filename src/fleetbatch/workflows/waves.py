@@ -63,7 +63,7 @@ def judge(rollout: Rollout, waves: WaveState, items_total: int) -> str | None:
 
 def begin_next(rollout: Rollout, waves: WaveState) -> None:
     """The next wave starts; the gate's outcomes start afresh if it judged them."""
-    judged = sum(executed(waves.counts)[1:]) >= rollout.gate_min_items
+    judged = executed(waves.counts)[1] >= rollout.gate_min_items
     if judged or waves.gate == GATE_WAIVED:
         waves.counts = {}
         waves.counted_from = waves.index + 1
