@@ -196,6 +196,10 @@ class Settings(BaseSettings):
     )
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=0, le=65535)
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="signs every webhook notice (HMAC-SHA256 of the body); none: none sent",
+    )
     api_viewer_tokens: list[SecretStr] = Field(
         default_factory=list, description='bearer tokens that may read, as JSON: ["t1", "t2"]'
     )

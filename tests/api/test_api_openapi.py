@@ -34,6 +34,7 @@ def test_spec_documents_every_route_and_its_errors() -> None:
         "/api/batches/{batch_id}/resume",
         "/api/batches/{batch_id}/cancel",
         "/api/batches/{batch_id}/redrive",
+        "/api/batches/{batch_id}/approve",
         "/api/batches/{batch_id}/report.csv",
         "/api/batches/{batch_id}/rejections.csv",
         "/api/batches/{batch_id}/events",
@@ -57,6 +58,12 @@ def test_spec_documents_every_route_and_its_errors() -> None:
         "max_in_flight",
         "priority",
         "max_failures",
+        "waves",
+        "gate_failures",
+        "gate_min_items",
+        "approve_waves",
+        "on_gate_failure",
+        "webhook_url",
     }
     listing = paths["/api/batches"]["get"]
     assert {p["name"] for p in listing["parameters"]} == {

@@ -82,15 +82,19 @@ class ItemActivities:
     @activity.defn(name=NEXT_CHUNKS)
     async def next_chunks(self, params: NextChunksInput) -> NextChunksResult:
         """The next pending items of the batch, grouped into chunks."""
-        if params.chunk_size < 1 or params.max_chunks < 1:
+        if params.chunk_size < 1 or params.max_chunks < 1 or (params.max_items or 1) < 1:
             raise ApplicationError(
-                f"chunk_size and max_chunks must be positive, got "
-                f"{params.chunk_size} and {params.max_chunks}",
+                f"chunk_size, max_chunks and max_items must be positive, got "
+                f"{params.chunk_size}, {params.max_chunks} and {params.max_items}",
                 type=INVALID_INPUT,
                 non_retryable=True,
             )
         chunks = await self._store.items.next_chunks(
-            params.batch_id, params.after_id, params.chunk_size, params.max_chunks
+            params.batch_id,
+            params.after_id,
+            params.chunk_size,
+            params.max_chunks,
+            max_items=params.max_items,
         )
         return NextChunksResult(chunks)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from fleetbatch.domain import BreakerCount, ChunkSpec, ItemRef, ItemStatus, Outcome
 
@@ -19,6 +20,7 @@ END_CHUNK = "items.end_chunk"
 FINISH_BATCH = "items.finish_batch"
 STOP_BATCH = "items.stop_batch"
 REPORT_TO_BREAKER = "breaker.report"
+NOTIFY = "notify.webhook"
 
 CHUNK_DONE_SIGNAL = "chunk_done"
 """The batch workflow's signal for a chunk's report (a ChunkResult): sent by the
@@ -36,6 +38,19 @@ class NextChunksInput:
     after_id: int
     chunk_size: int
     max_chunks: int
+    max_items: int | None = None
+    """At most this many items (a wave's end): the last chunk may be smaller."""
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A batch's notification for its webhook."""
+
+    batch_id: str
+    url: str
+    event: str
+    """``wave_waiting``, ``gate_failed`` or ``finished``."""
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

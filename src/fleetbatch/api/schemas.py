@@ -48,6 +48,25 @@ class UploadOptions(BaseModel):
         default=None, allow_inf_nan=False, description="fairness weight, above zero"
     )
     max_failures: str | None = Field(default=None, description="abort past '5%' or a count")
+    waves: str | None = Field(
+        default=None,
+        description="roll out in waves: '1%,10%,100%', '50,500,all' or '50x2' (exponential)",
+    )
+    gate_failures: str | None = Field(
+        default=None, description="a wave's gate: at most this share ('5%') or count may fail"
+    )
+    gate_min_items: int | None = Field(
+        default=None, ge=0, description="the gate judges once this many items executed"
+    )
+    approve_waves: bool | None = Field(
+        default=None, description="true: every wave after the first waits for an approval"
+    )
+    on_gate_failure: str | None = Field(
+        default=None, description="pause (the default) or abort when a gate fails"
+    )
+    webhook_url: str | None = Field(
+        default=None, description="signed notices: a wave waits, a gate fails, the batch ends"
+    )
 
 
 class RejectionPublic(BaseModel):
@@ -125,6 +144,13 @@ class ProgressPublic(BaseModel):
         "open; null for a pipeline without one"
     )
     stop_reason: str | None
+    wave: int = Field(default=0, description="the current wave, from 1; 0 without waves")
+    waves_total: int = 0
+    gate: str | None = Field(default=None, description="the wave's gate: holding, failed, waived")
+    gate_reason: str | None = Field(default=None, description="why the gate failed, in figures")
+    awaiting_approval: int | None = Field(
+        default=None, description="the wave (from 1) waiting for an operator's approval"
+    )
 
     @classmethod
     def of(cls, snap: Snapshot) -> ProgressPublic:
@@ -142,6 +168,11 @@ class ProgressPublic(BaseModel):
             breaker=snap.breaker,
             stop_reason=snap.stop_reason,
             updated_at=snap.updated_at,
+            wave=snap.wave,
+            waves_total=snap.waves_total,
+            gate=snap.gate,
+            gate_reason=snap.gate_reason,
+            awaiting_approval=snap.awaiting_approval,
         )
 
 
@@ -249,6 +280,16 @@ class ControlResult(BaseModel):
     batch_id: str
     action: str
     message: str
+
+
+class ApproveRequest(BaseModel):
+    wave: int = Field(ge=1, description="the wave (from 1) that waits for approval")
+
+
+class ApproveResult(ControlResult):
+    wave: int = Field(description="the current wave, from 1, once approved")
+    waves_total: int
+    awaiting_approval: int | None
 
 
 class CancelRequest(BaseModel):

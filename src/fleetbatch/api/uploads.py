@@ -19,6 +19,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from fleetbatch.api.context import ApiContext
 from fleetbatch.api.schemas import UploadOptions
+from fleetbatch.domain.rollout import rollout_from_options
 from fleetbatch.errors import InputFileError, UploadTooLargeError
 from fleetbatch.services.submission import submit_file
 from fleetbatch.store import UploadResult
@@ -131,6 +132,14 @@ async def upload_file(
     try:
         options = _options(fields, batch_id).model_dump()
         step = {"command": options.pop("command"), "format": options.pop("format")}
+        rollout = rollout_from_options(
+            options.pop("waves"),
+            gate_failures=options.pop("gate_failures"),
+            gate_min_items=options.pop("gate_min_items"),
+            approve_waves=bool(options.pop("approve_waves")),
+            on_gate_failure=options.pop("on_gate_failure"),
+            webhook_url=options.pop("webhook_url"),
+        )
         return await submit_file(
             context.store,
             context.client,
@@ -138,6 +147,7 @@ async def upload_file(
             upload.file,
             filename=upload.filename or "upload.csv",
             options=step,
+            rollout=rollout,
             **options,
         )
     finally:

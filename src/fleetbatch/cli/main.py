@@ -15,13 +15,14 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from fleetbatch.cli import control, find, listing, processes, report
+from fleetbatch.cli import control, find, listing, processes, report, rollout
 from fleetbatch.cli import items as item_commands
 from fleetbatch.cli.common import console, fail, run, settings, stop_on_signals
 from fleetbatch.cli.demo import demo_file, demo_users_file
 from fleetbatch.cli.progress import exit_code, watch, watch_json
 from fleetbatch.config import CommandSettings, Settings
 from fleetbatch.domain import TERMINAL
+from fleetbatch.domain.rollout import Rollout, rollout_from_options
 from fleetbatch.errors import FleetbatchError, NoValidRowsError
 from fleetbatch.pipelines import get_pipeline
 from fleetbatch.pipelines.vehicle.commands import get_command
@@ -154,6 +155,7 @@ async def _submit(
     max_in_flight: int | None,
     priority: float | None,
     max_failures: str | None,
+    rollout: Rollout | None = None,
 ) -> UploadResult:
     async with temporal_client(s, start_embedded=False) as client, open_store(s) as store:
         with path.open("rb") as stream:
@@ -170,6 +172,7 @@ async def _submit(
                 max_in_flight=max_in_flight,
                 priority=priority,
                 max_failures=max_failures,
+                rollout=rollout,
             )
 
 
@@ -198,6 +201,27 @@ def submit(
     max_failures: Annotated[
         str | None, typer.Option(help="abort past this many failed items: '5%' or '100'")
     ] = None,
+    waves: Annotated[
+        str | None,
+        typer.Option(help="roll out in waves: '1%,10%,100%', '50,500,all' or '50x2' (exponential)"),
+    ] = None,
+    gate_failures: Annotated[
+        str | None,
+        typer.Option(help="a wave's gate: at most this share ('5%') or count of it may fail"),
+    ] = None,
+    gate_min_items: Annotated[
+        int | None, typer.Option(min=0, help="the gate judges once this many items executed")
+    ] = None,
+    approve_waves: Annotated[
+        bool, typer.Option(help="every wave after the first waits for `fleetbatch approve`")
+    ] = False,
+    on_gate_failure: Annotated[
+        str | None, typer.Option(help="pause (the default) or abort when a gate fails")
+    ] = None,
+    webhook: Annotated[
+        str | None,
+        typer.Option(help="POST signed notices here: a wave waits, a gate fails, the batch ends"),
+    ] = None,
 ) -> None:
     """Validate and store a file's items and start (or extend) the batch."""
     if not file.is_file():
@@ -213,13 +237,30 @@ def submit(
                 kind.options({k: v for k, v in options.items() if v is not None}, s)
         elif command is not None:
             get_command(command, s.command_types)
+        staged = rollout_from_options(
+            waves,
+            gate_failures=gate_failures,
+            gate_min_items=gate_min_items,
+            approve_waves=approve_waves,
+            on_gate_failure=on_gate_failure,
+            webhook_url=webhook,
+        )
     except FleetbatchError as exc:
         fail(str(exc))
 
     async def main() -> int:
         try:
             result = await _submit(
-                s, file, pipeline, options, batch, chunk_size, max_in_flight, priority, max_failures
+                s,
+                file,
+                pipeline,
+                options,
+                batch,
+                chunk_size,
+                max_in_flight,
+                priority,
+                max_failures,
+                staged,
             )
         except NoValidRowsError as exc:  # the API's 422: the rows, then the error
             _print_upload(exc.result)
@@ -417,6 +458,7 @@ def bench(
 
 
 control.register(app)
+rollout.register(app)
 listing.register(app)
 report.register(app)
 processes.register(app)

@@ -49,6 +49,10 @@ def summary(snap: Snapshot) -> Table:
         table.add_row("reason", Text(snap.stop_reason))
     if snap.breaker is not None:
         table.add_row("breaker", snap.breaker)
+    if snap.wave:
+        table.add_row("wave", _wave(snap))
+    if snap.gate_reason:
+        table.add_row("gate", Text(snap.gate_reason))
     table.add_row("rate", f"{snap.items_per_second:,.1f} items/s")
     if not snap.paused:
         table.add_row("ETA", format_duration(snap.eta_seconds))
@@ -73,10 +77,21 @@ def line(snap: Snapshot) -> str:
     counts = ", ".join(f"{k} {v:,}" for k, v in snap.counts.items() if v)
     breaker = "" if snap.breaker in ("closed", None) else f"; breaker {snap.breaker}"
     held = "; waits for `resume`" if snap.waits_for_resume else ""
+    wave = f"; {_wave(snap)}" if snap.wave else ""
     return (
         f"{snap.phase}: {snap.done:,}/{snap.total:,} done ({counts or 'nothing yet'})"
-        f"{breaker}{held}"
+        f"{breaker}{wave}{held}"
     )
+
+
+def _wave(snap: Snapshot) -> str:
+    """``wave 1 of 3, gate holding`` and, when it waits, for which approval."""
+    said = f"wave {snap.wave} of {snap.waves_total}"
+    if snap.gate is not None:
+        said += f", gate {snap.gate}"
+    if snap.awaiting_approval is not None:
+        said += f", wave {snap.awaiting_approval} waits for `fleetbatch approve`"
+    return said
 
 
 def paused_note(batch_id: str, snap: Snapshot) -> str:

@@ -1,4 +1,5 @@
-"""Operators in control of a batch: pause, resume, cancel, reconfigure, redrive."""
+"""Operators in control of a batch: pause, resume, cancel, reconfigure, redrive,
+approve a wave."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from fleetbatch.config import Settings
@@ -14,8 +16,8 @@ from fleetbatch.domain import ItemStatus, check_tolerance
 from fleetbatch.errors import BatchConflictError, ConfigError
 from fleetbatch.services.submission import start_batch
 from fleetbatch.store import Store
-from fleetbatch.workflows import BatchWorkflow, FileAdded
-from fleetbatch.workflows.batch import CancelBatch, ConfigureBatch
+from fleetbatch.workflows import ApproveWave, BatchWorkflow, FileAdded, Progress
+from fleetbatch.workflows.batch import WAVE_NOT_WAITING, CancelBatch, ConfigureBatch
 from fleetbatch.workflows.ids import batch_workflow_id
 
 
@@ -42,6 +44,31 @@ async def pause(client: Client, store: Store, batch_id: str) -> None:
 async def resume(client: Client, store: Store, batch_id: str) -> None:
     """Undo ``pause``."""
     await _signal(client, store, batch_id, "resume")
+
+
+async def approve_wave(client: Client, store: Store, batch_id: str, wave: int) -> Progress:
+    """Let the batch's wave ``wave`` (from 1), which waits for approval, start.
+
+    Returns:
+        The batch's progress once the wave has begun.
+
+    Raises:
+        BatchNotFoundError: no such batch. BatchConflictError: it is not running, or
+        not waiting for that wave's approval (the workflow's reason).
+    """
+    await store.batches.get(batch_id)
+    handle = client.get_workflow_handle_for(BatchWorkflow.run, batch_workflow_id(batch_id))
+    try:
+        return await handle.execute_update(BatchWorkflow.approve_wave, ApproveWave(wave))
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        if isinstance(cause, ApplicationError) and cause.type == WAVE_NOT_WAITING:
+            raise BatchConflictError(cause.message) from None
+        raise
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise BatchConflictError(f"batch {batch_id!r} is not running") from None
+        raise
 
 
 async def cancel(client: Client, store: Store, batch_id: str, reason: str) -> datetime | None:

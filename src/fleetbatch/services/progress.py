@@ -1,5 +1,5 @@
 """Where a batch is: the counts from the store, item by item; from the running
-workflow only what it alone knows (phase, pause, stop reason, window).
+workflow only what it alone knows (phase, pause, stop reason, window, waves).
 
 The CLI's ``status`` and the HTTP API's batch page and live events read the same snapshot.
 """
@@ -51,6 +51,15 @@ class Snapshot:
     max_in_flight: int | None = None
     """The window (chunks at once) while the batch runs."""
     chunks_in_flight: int | None = None
+    wave: int = 0
+    """A batch in waves: the current wave, from 1 (0: no waves, or not running)."""
+    waves_total: int = 0
+    gate: str | None = None
+    """The current wave's gate: holding, failed or waived."""
+    gate_reason: str | None = None
+    """Why the gate failed, with the figures."""
+    awaiting_approval: int | None = None
+    """The wave (from 1) that waits for an operator's approval."""
 
     @property
     def waits_for_resume(self) -> bool:
@@ -102,6 +111,8 @@ async def snapshot(client: Client, store: Store, batch_id: str) -> Snapshot:
         p = await handle.query(BatchWorkflow.progress)
         snap.phase, snap.paused, snap.stop_reason = p.phase, p.paused, p.stop_reason
         snap.max_in_flight, snap.chunks_in_flight = p.max_in_flight, p.in_flight_chunks
+        snap.wave, snap.waves_total, snap.gate = p.wave, p.waves_total, p.gate
+        snap.gate_reason, snap.awaiting_approval = p.gate_reason, p.awaiting_approval
         snap.items_per_second = await store.counts.recent_rate(
             batch_id, since=batch.created_at, window=RATE_WINDOW_SECONDS
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Mapping
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
@@ -14,6 +15,7 @@ from temporalio.service import RPCError
 
 from fleetbatch.config import Settings
 from fleetbatch.domain import ItemStatus, check_tolerance
+from fleetbatch.domain.rollout import Rollout, check_rollout
 from fleetbatch.errors import (
     BatchConflictError,
     ConfigError,
@@ -50,6 +52,7 @@ async def submit_file(
     max_in_flight: int | None = None,
     priority: float | None = None,
     max_failures: str | None = None,
+    rollout: Rollout | None = None,
 ) -> UploadResult:
     """Store a file's valid rows in a new or open batch and get the batch running.
 
@@ -57,6 +60,8 @@ async def submit_file(
         pipeline: the new batch's pipeline (``vehicle`` when None); a file for an
             existing batch joins it with the batch's pipeline and options.
         options: the pipeline's options (``{"command": "lock_doors"}``).
+        rollout: waves and gates for a new batch (``domain.rollout``); None sends
+            it at once.
 
     Raises:
         UnknownPipelineError: an unknown pipeline.
@@ -88,12 +93,14 @@ async def submit_file(
     if priority is not None and priority <= 0:
         raise ConfigError(f"invalid priority {priority:g}: a fairness weight must be above zero")
     tolerance = None if max_failures is None else check_tolerance(max_failures)
+    waves = None if rollout is None else asdict(check_rollout(rollout))
     if existing is not None:
         for name, wanted, current in (
             ("chunk size", chunk_size, existing.chunk_size),
             ("max in flight", max_in_flight, existing.max_in_flight),
             ("priority", priority, existing.priority),
             ("max failures", tolerance, existing.max_failures),
+            ("rollout", waves, existing.rollout),
         ):
             if wanted is not None and wanted != current:
                 raise BatchConflictError(
@@ -109,7 +116,7 @@ async def submit_file(
     rows = read_rows(stream, filename=filename, key_field=kind.key_field)
     result = await store.uploads.store(
         batch_id,
-        NewBatch(kind.name, plan.label, checked, size, window, priority or 1.0, tolerance),
+        NewBatch(kind.name, plan.label, checked, size, window, priority or 1.0, tolerance, waves),
         filename,
         kind.validate(rows, checked, settings),
         key_name=kind.key_name,
@@ -163,6 +170,7 @@ def batch_input(settings: Settings, batch: BatchRecord) -> BatchInput:
         max_history_events=settings.max_history_events,
         priority=batch.priority,
         max_failures=batch.max_failures,
+        rollout=None if batch.rollout is None else Rollout(**batch.rollout),
         write_shards=settings.write_shards,
         write_ack_timeout_seconds=settings.write_ack_timeout_seconds,
     )

@@ -54,6 +54,8 @@ class BatchRecord:
     """When a cancel or an abort was accepted: from then on nothing is published."""
     last_published_at: datetime | None = None
     """When the batch's last publish began (a step's effect on a downstream)."""
+    rollout: dict[str, Any] | None = None
+    """Its waves and gates (``domain.rollout.Rollout`` as a dict); None: all at once."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class NewBatch:
     max_in_flight: int
     priority: float = 1.0
     max_failures: str | None = None
+    rollout: dict[str, Any] | None = None
 
 
 def now() -> datetime:
@@ -149,6 +152,7 @@ class BatchRepository:
                 max_in_flight=new.max_in_flight,
                 priority=new.priority,
                 max_failures=new.max_failures,
+                rollout=new.rollout,
                 created_at=stamp,
                 updated_at=stamp,
             )

@@ -164,9 +164,19 @@ class ItemRepository:
         return {r.key: (r.upload_id, r.line) for r in found}
 
     async def next_chunks(
-        self, batch_id: str, after_id: int, chunk_size: int, max_chunks: int
+        self,
+        batch_id: str,
+        after_id: int,
+        chunk_size: int,
+        max_chunks: int,
+        *,
+        max_items: int | None = None,
     ) -> list[ChunkSpec]:
-        """Group the next pending items after ``after_id`` into at most ``max_chunks`` chunks."""
+        """Group the next pending items after ``after_id`` into at most ``max_chunks``
+        chunks, and at most ``max_items`` items: the last chunk may be smaller."""
+        limit = chunk_size * max_chunks
+        if max_items is not None:
+            limit = min(limit, max_items)
         query = (
             select(items.c.id)
             .where(
@@ -175,7 +185,7 @@ class ItemRepository:
                 items.c.id > after_id,
             )
             .order_by(items.c.id)
-            .limit(chunk_size * max_chunks)
+            .limit(limit)
         )
         async with self._engine.connect() as conn:
             ids = list((await conn.execute(query)).scalars())

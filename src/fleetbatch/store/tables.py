@@ -64,6 +64,7 @@ batches = Table(
     Column("redrives", Integer, nullable=False, server_default="0"),
     Column("stop_requested_at", UtcDateTime()),
     Column("last_published_at", UtcDateTime()),
+    Column("rollout", JSON(none_as_null=True)),
 )
 
 uploads = Table(

@@ -16,6 +16,7 @@ from fleetbatch.activities.batcher import BatcherActivities
 from fleetbatch.activities.batcher_types import BatcherConfig
 from fleetbatch.activities.breaker import BreakerActivities
 from fleetbatch.activities.items import ItemActivities, count_completions
+from fleetbatch.activities.notify import Notifier
 from fleetbatch.config import Settings
 from fleetbatch.pipelines import WorkerContext, all_pipelines
 from fleetbatch.store import Store
@@ -40,6 +41,7 @@ def build_workers(
     gauges.bind(meter)
     store.counts.on_completed = count_completions(meter)
     items = ItemActivities(store, client, settings.key_hasher)
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
     batchers = BatcherActivities(store, client, task_queue, batcher)
     context = WorkerContext(client, settings, store, task_queue, resources)
     pipelines = all_pipelines()
@@ -55,6 +57,7 @@ def build_workers(
             items.finish_batch,
             items.stop_batch,
             BreakerActivities(store).report,
+            Notifier(secret).notify,
             batchers.submit,
             batchers.flush,
             batchers.ack,

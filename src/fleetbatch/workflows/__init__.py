@@ -5,21 +5,30 @@ and the write batcher. Pipelines' chunk workflows live with their pipelines.
 """
 
 from fleetbatch.activities.types import ChunkResult
-from fleetbatch.workflows.batch import BatchInput, BatchWorkflow, FileAdded, Progress
+from fleetbatch.workflows.batch import (
+    ApproveWave,
+    BatchInput,
+    BatchWorkflow,
+    FileAdded,
+    Progress,
+)
 from fleetbatch.workflows.batcher import WriteBatcherWorkflow
 from fleetbatch.workflows.chunk import ChunkInput, ChunkWorkflowBase
+from fleetbatch.workflows.notify import NoticeWorkflow
 
-WORKFLOWS = [BatchWorkflow, WriteBatcherWorkflow]
+WORKFLOWS = [BatchWorkflow, WriteBatcherWorkflow, NoticeWorkflow]
 """The engine's workflows; every worker also registers each pipeline's."""
 
 __all__ = [
     "WORKFLOWS",
+    "ApproveWave",
     "BatchInput",
     "BatchWorkflow",
     "ChunkInput",
     "ChunkResult",
     "ChunkWorkflowBase",
     "FileAdded",
+    "NoticeWorkflow",
     "Progress",
     "WriteBatcherWorkflow",
 ]

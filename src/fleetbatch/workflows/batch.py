@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -28,13 +29,17 @@ with workflow.unsafe.imports_passed_through():
         FinishBatchResult,
         NextChunksInput,
         NextChunksResult,
+        Notice,
         StopBatchInput,
     )
     from fleetbatch.domain import ChunkSpec, tolerance_exceeded
+    from fleetbatch.domain.rollout import Rollout
     from fleetbatch.workflows import search_attributes as sa
+    from fleetbatch.workflows import waves
     from fleetbatch.workflows.chunk import CANCEL_SIGNAL, CancelChunk, ChunkInput
     from fleetbatch.workflows.ids import chunk_workflow_id
     from fleetbatch.workflows.options import RETRY, STORE_TIMEOUT
+    from fleetbatch.workflows.waves import WaveState
 
 
 @dataclass
@@ -59,6 +64,10 @@ class BatchState:
     """The window now (changed at run time)."""
     max_failures: str | None = None
     """Tolerated failures now, ``"5%"`` or a count; None tolerates all."""
+    waves: WaveState = field(default_factory=WaveState)
+    notices: list[Notice] = field(default_factory=list)
+    """Webhook notices not yet handed to a notice workflow."""
+    notices_sent: int = 0
 
 
 @dataclass
@@ -89,6 +98,8 @@ class BatchInput:
     write_ack_timeout_seconds: float = 120.0
     metric_labels: dict[str, str] = field(default_factory=dict)
     """The labels of the batch's metrics (``Pipeline.metric_labels``)."""
+    rollout: Rollout | None = None
+    """Waves and their gates; None sends the batch at once."""
 
 
 @dataclass
@@ -103,6 +114,16 @@ class ConfigureBatch:
     max_in_flight: int | None = None
     max_failures: str | None = None
     """A share (``"5%"``) or count of failed items; ``"off"`` tolerates every failure."""
+
+
+@dataclass
+class ApproveWave:
+    wave: int
+    """The wave (from 1) that waits for approval."""
+
+
+WAVE_NOT_WAITING = "WaveNotWaiting"
+"""ApplicationError type of an approval the batch is not waiting for."""
 
 
 @dataclass
@@ -132,6 +153,15 @@ class Progress:
     stop_reason: str | None = None
     max_in_flight: int = 0
     max_failures: str | None = None
+    wave: int = 0
+    """The current wave, from 1; 0 without waves."""
+    waves_total: int = 0
+    gate: str | None = None
+    """``holding``, ``failed`` or ``waived`` (resumed past a failed gate)."""
+    gate_reason: str | None = None
+    """Why the gate failed, with the figures."""
+    awaiting_approval: int | None = None
+    """The wave (from 1) waiting for approval."""
 
 
 @workflow.defn
@@ -141,6 +171,7 @@ class BatchWorkflow:
         # Initialised from the input so signals delivered with the start see the state.
         self._batch_id = params.batch_id
         self._labels = params.metric_labels or {"pipeline": params.pipeline}
+        self._rollout = params.rollout
         self._state = params.state or BatchState(
             max_in_flight=params.max_in_flight, max_failures=params.max_failures
         )
@@ -161,8 +192,12 @@ class BatchWorkflow:
             return  # a duplicate report
         self._state.chunks_done += 1
         self._report_in_flight()
+        wave = self._state.waves.counts
         for status, n in result.counts.items():
             self._state.counts[status] = self._state.counts.get(status, 0) + n
+            # Chunks never span waves and a wave starts once the last one settled:
+            # a report that comes now is the current wave's.
+            wave[status] = wave.get(status, 0) + n
 
     @workflow.signal
     def pause(self) -> None:
@@ -172,8 +207,36 @@ class BatchWorkflow:
 
     @workflow.signal
     def resume(self) -> None:
+        """Start chunks again; past a gate that paused the batch, the wave goes on unjudged."""
         self._state.paused = False
+        if self._state.waves.gate == waves.GATE_FAILED:
+            self._state.waves.gate = waves.GATE_WAIVED
         self._control += 1
+
+    @workflow.update
+    def approve_wave(self, request: ApproveWave) -> Progress:
+        """Let the wave waiting for approval start; returns the batch's new state."""
+        assert self._rollout is not None  # the validator let it through
+        waves.begin_next(self._rollout, self._state.waves)
+        self._control += 1
+        return self.progress()
+
+    @approve_wave.validator
+    def _check_approval(self, request: ApproveWave) -> None:
+        waiting = self._state.waves.awaiting_approval
+        if waiting is None or self._state.stop_status is not None:
+            raise ApplicationError(
+                f"batch {self._batch_id!r} is not waiting for a wave's approval",
+                type=WAVE_NOT_WAITING,
+                non_retryable=True,
+            )
+        if request.wave != waiting:
+            raise ApplicationError(
+                f"batch {self._batch_id!r} waits for approval of wave {waiting}, "
+                f"not wave {request.wave}",
+                type=WAVE_NOT_WAITING,
+                non_retryable=True,
+            )
 
     @workflow.signal
     def cancel(self, request: CancelBatch) -> None:
@@ -219,7 +282,20 @@ class BatchWorkflow:
             stop_reason=s.stop_reason,
             max_in_flight=s.max_in_flight,
             max_failures=s.max_failures,
+            **self._wave_progress(),
         )
+
+    def _wave_progress(self) -> dict[str, Any]:
+        if self._rollout is None:
+            return {}
+        w = self._state.waves
+        return {
+            "wave": w.index + 1,
+            "waves_total": waves.total(self._rollout, self._state.items_total),
+            "gate": w.gate if self._rollout.gate_failures is not None else None,
+            "gate_reason": w.gate_reason,
+            "awaiting_approval": w.awaiting_approval,
+        }
 
     @workflow.run
     async def run(self, params: BatchInput) -> dict[str, int]:
@@ -234,6 +310,7 @@ class BatchWorkflow:
 
     async def _run(self, params: BatchInput) -> dict[str, int]:
         while True:
+            await self._send_notices()
             if self._history_full(params):
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 self._state.runs += 1
@@ -243,6 +320,8 @@ class BatchWorkflow:
                 why = tolerance_exceeded(self._state.max_failures, failed, self._state.items_total)
                 if why is not None:
                     self._stop("aborted", why)
+            if self._state.stop_status is None and self._rollout is not None:
+                self._judge_gate(self._rollout)
             if self._state.stop_status is not None:
                 await self._tell_chunks_to_stop()
                 if self._state.in_flight:
@@ -251,6 +330,9 @@ class BatchWorkflow:
                 counts = await self._finish(params)
                 if counts is not None:
                     return counts
+                continue
+            if self._rollout is not None and self._at_wave_end(self._rollout):
+                await self._wait_for_change()  # for an approval (or a cancel)
                 continue
             if await self._fill_window(params):
                 continue
@@ -263,6 +345,63 @@ class BatchWorkflow:
             counts = await self._finish(params)
             if counts is not None:
                 return counts
+
+    def _judge_gate(self, rollout: Rollout) -> None:
+        """Pause or abort the batch if the current wave's gate fails: judged as outcomes
+        come, so a failing wave stops starting chunks before it ends."""
+        w = self._state.waves
+        why = waves.judge(rollout, w, self._state.items_total)
+        if why is None:
+            return
+        w.gate, w.gate_reason = waves.GATE_FAILED, why
+        self._notice("gate_failed", reason=why, wave=w.index + 1, action=rollout.on_gate_failure)
+        if rollout.on_gate_failure == "abort":
+            self._stop("aborted", why)
+        else:
+            workflow.logger.info("batch %s paused: %s", self._batch_id, why)
+            self._state.paused = True
+            self._control += 1
+
+    def _at_wave_end(self, rollout: Rollout) -> bool:
+        """Begin the next wave if the current one is settled and its gate held; True
+        while a settled wave waits for approval."""
+        s, w = self._state, self._state.waves
+        if self._in_last_wave(rollout) or s.paused or s.in_flight or s.ready:
+            return False
+        if waves.room(rollout, w, s.items_total):
+            return False
+        if rollout.approve:
+            if w.awaiting_approval is None:
+                w.awaiting_approval = w.index + 2
+                self._notice("wave_waiting", wave=w.awaiting_approval)
+                workflow.logger.info(
+                    "batch %s: wave %d waits for approval", self._batch_id, w.awaiting_approval
+                )
+            return True
+        waves.begin_next(rollout, w)
+        return False
+
+    def _notice(self, event: str, **details: Any) -> None:
+        """Queue a webhook notice (sent from the main loop), if the batch has a webhook."""
+        url = self._rollout.webhook_url if self._rollout is not None else None
+        if url is not None:
+            self._state.notices.append(Notice(self._batch_id, url, event, details))
+
+    async def _send_notices(self) -> None:
+        """Start a notice workflow per queued notice and go on: ABANDON, never awaited,
+        so a receiver that is down delays nothing."""
+        while self._state.notices:
+            notice = self._state.notices.pop(0)
+            self._state.notices_sent += 1
+            await workflow.start_child_workflow(
+                "NoticeWorkflow",
+                notice,
+                id=f"{workflow.info().workflow_id}-notice-{self._state.notices_sent}",
+                parent_close_policy=ParentClosePolicy.ABANDON,
+            )
+
+    def _in_last_wave(self, rollout: Rollout) -> bool:
+        return self._state.waves.index + 1 >= waves.total(rollout, self._state.items_total)
 
     async def _woken_while_idle(self, params: BatchInput) -> bool:
         """Wait for late files; True if a file or an operator came before the timeout."""
@@ -299,6 +438,8 @@ class BatchWorkflow:
             return None
         self._phase = "finished"
         workflow.logger.info("batch %s finished: %s", params.batch_id, done.counts)
+        self._notice("finished", status=s.stop_status or "completed", counts=done.counts)
+        await self._send_notices()
         return done.counts
 
     def _history_full(self, params: BatchInput) -> bool:
@@ -317,9 +458,18 @@ class BatchWorkflow:
         if room <= 0:
             return False
         if not self._state.ready and not self._exhausted:
+            # With waves, never past the current wave's end: its last chunk is cut short.
+            # The last wave takes whatever is pending, late files and re-paged items too.
+            limit = None
+            if params.rollout is not None and not self._in_last_wave(params.rollout):
+                limit = waves.room(params.rollout, self._state.waves, self._state.items_total)
+                if limit == 0:
+                    return False
             page: NextChunksResult = await workflow.execute_activity(
                 NEXT_CHUNKS,
-                NextChunksInput(params.batch_id, self._state.cursor, params.chunk_size, window),
+                NextChunksInput(
+                    params.batch_id, self._state.cursor, params.chunk_size, window, limit
+                ),
                 result_type=NextChunksResult,
                 start_to_close_timeout=STORE_TIMEOUT,
                 retry_policy=RETRY,
@@ -327,6 +477,7 @@ class BatchWorkflow:
             if page.chunks:
                 self._state.ready = page.chunks
                 self._state.cursor = page.chunks[-1].last_id
+                self._state.waves.paged += sum(c.size for c in page.chunks)
             else:
                 self._exhausted = True
         if not self._state.ready:

@@ -1,4 +1,4 @@
-"""Operators steering a batch: pause, resume, cancel, redrive."""
+"""Operators steering a batch: pause, resume, cancel, redrive, approve a wave."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from fastapi import APIRouter
 
 from fleetbatch.api.deps import Context, Operator
 from fleetbatch.api.schemas import (
+    ApproveRequest,
+    ApproveResult,
     CancelRequest,
     ControlResult,
     RedriveRequest,
@@ -32,6 +34,23 @@ async def resume(batch_id: str, context: Context, _: Operator) -> ControlResult:
     """Go on with a paused batch."""
     await control.resume(context.client, context.store, batch_id)
     return ControlResult(batch_id=batch_id, action="resume", message="resumed")
+
+
+@router.post("/{batch_id}/approve", response_model=ApproveResult, responses=ERRORS)
+async def approve(
+    batch_id: str, body: ApproveRequest, context: Context, _: Operator
+) -> ApproveResult:
+    """Let the batch's wave that waits for approval start (409 when the batch waits
+    for another wave's approval, or none); returns where the batch is then."""
+    p = await control.approve_wave(context.client, context.store, batch_id, body.wave)
+    return ApproveResult(
+        batch_id=batch_id,
+        action="approve",
+        message=f"wave {body.wave} approved",
+        wave=p.wave,
+        waves_total=p.waves_total,
+        awaiting_approval=p.awaiting_approval,
+    )
 
 
 @router.post(

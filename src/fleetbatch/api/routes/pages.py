@@ -252,6 +252,15 @@ async def item_history_page(
     return _render(request, "item.html", {"user": user, "item": item, "key_name": key_name})
 
 
+@router.post("/batches/{batch_id}/approve/{wave}")
+async def approve_wave(batch_id: str, wave: int, context: Context, user: PageUser) -> Response:
+    """The batch page's Approve button: the wave it showed as waiting starts."""
+    if not user.is_operator:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "approve needs the operator role")
+    await control.approve_wave(context.client, context.store, batch_id, wave)
+    return RedirectResponse(f"/batches/{quote(batch_id, safe='')}", status.HTTP_303_SEE_OTHER)
+
+
 @router.post("/batches/{batch_id}/{action}")
 async def batch_action(
     request: Request, batch_id: str, action: str, context: Context, user: PageUser

@@ -58,6 +58,20 @@
       updated.textContent = utc(p.updated_at);
       updated.setAttribute("datetime", p.updated_at);
     }
+    show("waves", p.wave > 0);
+    text("wave", p.wave);
+    text("waves-total", p.waves_total);
+    text("gate", p.gate || "none");
+    text("awaiting-wave", p.awaiting_approval || "");
+    show("awaiting", Boolean(p.awaiting_approval));
+    text("gate-reason", p.gate_reason || "");
+    show("gate-reason", Boolean(p.gate_reason));
+    const approve = document.getElementById("approve-form");
+    if (approve && p.awaiting_approval) {
+      approve.action = approve.action.replace(/\/approve\/\d+$/, "/approve/" + p.awaiting_approval);
+    }
+    text("approve-wave", p.awaiting_approval || "");
+    show("approve", !p.finished && Boolean(p.awaiting_approval));
     text("stop-reason", p.stop_reason || "");
     show("stop-reason", Boolean(p.stop_reason));
     show("pause", !p.finished && !p.paused);

@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("redrives", sa.Integer, nullable=False, server_default="0"),
         sa.Column("stop_requested_at", Stamp),
         sa.Column("last_published_at", Stamp),
+        sa.Column("rollout", sa.JSON),
     )
     op.create_table(
         "uploads",

@@ -1,0 +1,116 @@
+"""Webhook notices, signed, against a real HTTP receiver: the approval wait, a
+failed gate, the batch's end; a receiver that is down delays nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from temporalio.testing import WorkflowEnvironment
+
+from fleetbatch.activities.notify import SIGNATURE_HEADER
+from fleetbatch.config import CommandSettings
+from fleetbatch.domain.rollout import parse_waves
+from fleetbatch.pipelines.vehicle.simulators import Decision
+from fleetbatch.services import control
+from support import harness, vins
+
+SECRET = "webhook-secret-5b2e"
+_FAST = {"commands": {"lock_doors": CommandSettings(rate="off")}, "webhook_secret": SECRET}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextmanager
+def receiver(port: int, got: list[dict[str, Any]]) -> Iterator[None]:
+    """An HTTP server on ``port`` that keeps every POST whose signature checks."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+            signed = hmac.compare_digest(self.headers[SIGNATURE_HEADER], expected)
+            got.append({"signed": signed, **json.loads(body)})
+            self.send_response(204 if signed else 401)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_a_receiver_that_is_down_delays_nothing_and_gets_the_notices_later(
+    time_skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    port, got = _free_port(), []
+    rollout = parse_waves("25%,all")
+    rollout.approve, rollout.webhook_url = True, f"http://127.0.0.1:{port}/hook"
+    async with harness(time_skipping_env.client, tmp_path, chunk_size=5, **_FAST) as h:
+        with time_skipping_env.auto_time_skipping_disabled():
+            upload = await h.submit(vins(40), rollout=rollout)
+            # The receiver is down: the batch still reaches the approval wait.
+            await h.until_progress(upload.batch_id, lambda p: p.awaiting_approval == 2)
+            with receiver(port, got):
+                await control.approve_wave(h.client, h.store, upload.batch_id, 2)
+                counts = await h.result(upload.batch_id)
+                await h.until(lambda: len(got) >= 2, timeout=60)
+    assert counts["succeeded"] == 40
+    by_event = {notice["event"]: notice for notice in got}
+    assert set(by_event) == {"wave_waiting", "finished"}
+    assert all(notice["signed"] for notice in got)
+    assert by_event["wave_waiting"] == {
+        "signed": True,
+        "batch_id": upload.batch_id,
+        "event": "wave_waiting",
+        "wave": 2,
+    }
+    assert by_event["finished"]["status"] == "completed"
+    assert by_event["finished"]["counts"]["succeeded"] == 40
+
+
+async def test_a_failed_gate_and_the_abort_are_notified(
+    time_skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    port, got = _free_port(), []
+    rollout = parse_waves("50%,all")
+    rollout.gate_failures, rollout.on_gate_failure = "5%", "abort"
+    rollout.webhook_url = f"http://127.0.0.1:{port}/hook"
+    async with harness(
+        time_skipping_env.client,
+        tmp_path,
+        decide=lambda message: Decision.FAIL,
+        chunk_size=10,
+        breaker_min_calls=1_000_000,
+        **_FAST,
+    ) as h:
+        with receiver(port, got), time_skipping_env.auto_time_skipping_disabled():
+            upload = await h.submit(vins(40), rollout=rollout)
+            counts = await h.result(upload.batch_id)
+            await h.until(lambda: len(got) >= 2, timeout=30)
+    by_event = {notice["event"]: notice for notice in got}
+    assert set(by_event) == {"gate_failed", "finished"}
+    assert by_event["gate_failed"]["action"] == "abort"
+    assert by_event["gate_failed"]["reason"].startswith("wave 1 of 2: 10 of 10 items failed")
+    assert by_event["finished"]["status"] == "aborted"
+    assert counts["failed"] <= 20 and counts["cancelled"] >= 20
