@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from fleetbatch.domain import effect_id_for
 from fleetbatch.errors import BatchConflictError
 from fleetbatch.store.counts import Changes, apply
-from fleetbatch.store.tables import items
+from fleetbatch.store.tables import item_attempts, items
 from fleetbatch.workflows.ids import batch_workflow_id
 from support import harness, vins
 
@@ -147,6 +147,7 @@ async def test_item_committed_below_the_cursor_still_runs(
             filler = await h.submit(vins(3, start=90))
             await h.result(filler.batch_id)
             async with h.store.engine.begin() as conn:
+                await conn.execute(item_attempts.delete().where(item_attempts.c.item_id == 2))
                 await conn.execute(items.delete().where(items.c.id == 2))
             upload = await h.submit(first)
             await h.until_progress(upload.batch_id, lambda p: p.chunks_done == 1)
