@@ -7,7 +7,8 @@ through the rate-limited publish queue and one publishing in the chunk (each
 with a re-publish after a 30 s timeout, a consent skip, a domain failure and
 continue-as-new), a per-VIN batch that records through a write batcher
 (flushes by size, continue-as-new), and for the enrichment pipeline a batch
-against a simulator that fails a share of calls; it writes every run's history
+against a simulator that fails a share of calls, and a batch in two waves whose
+second is approved by an update, with webhook notices; it writes every run's history
 as JSON into tests/workflows/histories/. Older releases' files stay: running
 histories must keep replaying.
 """
@@ -15,8 +16,10 @@ histories must keep replaying.
 from __future__ import annotations
 
 import asyncio
+import http.server
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,8 +32,10 @@ from conftest import free_port  # noqa: E402
 from fleetbatch.activities.batcher_types import batcher_workflow_id  # noqa: E402
 from fleetbatch.bus import CommandMessage  # noqa: E402
 from fleetbatch.config import CommandSettings  # noqa: E402
+from fleetbatch.domain.rollout import parse_waves  # noqa: E402
 from fleetbatch.pipelines.enrich.service import EnrichmentSimulatorConfig  # noqa: E402
 from fleetbatch.pipelines.vehicle.simulators import Decision  # noqa: E402
+from fleetbatch.services import control  # noqa: E402
 from fleetbatch.temporal import DevServer, ensure_search_attributes  # noqa: E402
 from fleetbatch.workflows.ids import batch_workflow_id  # noqa: E402
 from support import harness, vins  # noqa: E402
@@ -49,6 +54,7 @@ async def main(tag: str) -> None:
                 await _vehicle(client, Path(tmp) / queue, f"{tag}-{queue}", rate)
             await _batched(client, Path(tmp) / "batched", tag)
             await _enrich(client, Path(tmp) / "enrich", tag)
+            await _waves(client, Path(tmp) / "waves", tag)
     finally:
         server.stop()
 
@@ -122,6 +128,47 @@ async def _enrich(client: Client, tmp: Path, tag: str) -> None:
         items = await h.items(upload.batch_id)
         await _save(client, batch_workflow_id(upload.batch_id), f"batch-{tag}-enrich")
         await _save(client, items["u0"]["workflow_id"], f"enrich-{tag}")
+
+
+async def _waves(client: Client, tmp: Path, tag: str) -> None:
+    """A batch in two waves, the second approved by an update, with a webhook whose
+    notices (the approval wait, the end) go to a receiver that answers 204."""
+    port = free_port()
+    server = http.server.HTTPServer(("127.0.0.1", port), _Accept)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    rollout = parse_waves("10,all")
+    rollout.gate_failures, rollout.gate_min_items = "50%", 5
+    rollout.approve, rollout.webhook_url = True, f"http://127.0.0.1:{port}/hook"
+    try:
+        async with harness(
+            client,
+            tmp,
+            chunk_size=5,
+            max_in_flight=2,
+            webhook_secret="replay-webhook-secret",
+            commands={"lock_doors": CommandSettings(rate="off")},
+        ) as h:
+            upload = await h.submit(vins(30, 2000), batch_id=f"replay-{tag}-waves", rollout=rollout)
+            await h.until_progress(upload.batch_id, lambda p: p.awaiting_approval == 2)
+            await control.approve_wave(h.client, h.store, upload.batch_id, 2)
+            await h.result(upload.batch_id)
+            workflow_id = batch_workflow_id(upload.batch_id)
+            notice = f"{workflow_id}-notice-1"
+            await client.get_workflow_handle(notice).result()
+        await _save(client, workflow_id, f"batch-{tag}-waves")
+        await _save(client, notice, f"notice-{tag}")
+    finally:
+        server.shutdown()
+
+
+class _Accept(http.server.BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        return None
 
 
 async def _save(client: Client, workflow_id: str, name: str) -> None:

@@ -26,7 +26,7 @@ def test_every_workflow_of_the_release_has_histories() -> None:
     releases = {p.name.split("-")[1] for p in HISTORIES}
     assert "0.2.0" in releases
     kinds = {p.name.split("-")[0] for p in HISTORIES if p.name.split("-")[1] == "0.2.0"}
-    assert kinds == {"batch", "batcher", "vehicle", "enrich"}
+    assert kinds == {"batch", "batcher", "vehicle", "enrich", "notice"}
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
