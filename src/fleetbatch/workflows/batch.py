@@ -37,7 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from fleetbatch.workflows import search_attributes as sa
     from fleetbatch.workflows import waves
     from fleetbatch.workflows.chunk import CANCEL_SIGNAL, CancelChunk, ChunkInput
-    from fleetbatch.workflows.ids import chunk_workflow_id
+    from fleetbatch.workflows.ids import batch_workflow_id, chunk_workflow_id
     from fleetbatch.workflows.options import RETRY, STORE_TIMEOUT
     from fleetbatch.workflows.waves import WaveState
 
@@ -396,7 +396,8 @@ class BatchWorkflow:
             await workflow.start_child_workflow(
                 "NoticeWorkflow",
                 notice,
-                id=f"{workflow.info().workflow_id}-notice-{self._state.notices_sent}",
+                # From the batch id, not the run's workflow id: a replay names it alike.
+                id=f"{batch_workflow_id(self._batch_id)}-notice-{self._state.notices_sent}",
                 parent_close_policy=ParentClosePolicy.ABANDON,
             )
 
