@@ -22,11 +22,13 @@ def expected_status(h: Harness, row: dict[str, object], denied: set[str]) -> str
     return "succeeded" if answer.ok else "failed"
 
 
-async def find_by_vin(client: Client, vin: str) -> list[str]:
-    """Workflow ids whose item keys attribute holds ``vin`` (visibility lags a little)."""
+async def find_by_vin(client: Client, vin: str, batch_id: str) -> list[str]:
+    """Workflow ids of the batch whose item keys attribute holds ``vin`` (visibility
+    lags a little; other tests' batches on the session's server hold the same VINs)."""
+    query = f"FleetbatchKeys = '{vin}' AND FleetbatchBatchId = '{batch_id}'"
     async with asyncio.timeout(20):
         while True:
-            found = [w.id async for w in client.list_workflows(f"FleetbatchKeys = '{vin}'")]
+            found = [w.id async for w in client.list_workflows(query)]
             if found:
                 return found
             await asyncio.sleep(0.2)
@@ -51,7 +53,7 @@ async def test_batch_on_the_dev_server(
         counts = await h.result(upload.batch_id)
         items = await h.items(upload.batch_id)
         probe = batch[count // 2]
-        found = await find_by_vin(dev_client, probe)
+        found = await find_by_vin(dev_client, probe, upload.batch_id)
 
     assert upload.accepted == count
     assert len(items) == count

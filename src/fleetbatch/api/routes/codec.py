@@ -16,13 +16,13 @@ credentials (a UI configured to include them sends this site's session cookie).
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from google.protobuf import json_format
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException
 from temporalio.api.common.v1 import Payload, Payloads
 
@@ -36,15 +36,25 @@ MAX_BODY_BYTES = 8 * 1024 * 1024
 """Four of Temporal's 2 MB payloads, base64-encoded."""
 
 
+Base64 = Annotated[
+    str, Field(pattern=r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$")
+]
+"""Standard base64 with its padding, as protobuf JSON writes bytes."""
+
+
 class CodecPayload(BaseModel):
     """A ``temporal.api.common.v1.Payload`` in protobuf JSON."""
 
-    metadata: dict[str, str] = Field(default_factory=dict, description="base64 values")
-    data: str = Field(default="", description="base64")
+    model_config = ConfigDict(extra="forbid")
+
+    metadata: dict[str, Base64] = Field(default_factory=dict, description="base64 values")
+    data: Base64 = Field(default="", description="base64")
 
 
 class CodecPayloads(BaseModel):
     """A ``temporal.api.common.v1.Payloads`` in protobuf JSON."""
+
+    model_config = ConfigDict(extra="forbid")
 
     payloads: list[CodecPayload] = Field(default_factory=list)
 
@@ -102,8 +112,11 @@ async def _payloads(request: Request) -> list[Payload]:
                 f"request body is larger than the limit of {MAX_BODY_BYTES:,} bytes",
             )
     try:
+        # The documented shape first (protobuf's parser takes ``null`` for a list);
+        # then protobuf's own reading of it (base64, field names).
+        CodecPayloads.model_validate_json(bytes(body))
         return list(json_format.Parse(bytes(body), Payloads()).payloads)
-    except json_format.ParseError as exc:
+    except (ValidationError, json_format.ParseError) as exc:
         raise HTTPException(
             status.HTTP_400_BAD_REQUEST, f'body: not {{"payloads": [...]}} ({exc})'
         ) from None
