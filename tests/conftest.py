@@ -18,6 +18,12 @@ from fleetbatch.temporal.converter import DATA_CONVERTER
 from fleetbatch.temporal.devserver import find_binary
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``slow`` first: with ``-n`` workers (pytest-xdist) the longest
+    ones start at once and the short ones fill in around them."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -11,6 +11,8 @@ import asyncio
 import sys
 from pathlib import Path
 
+import pytest
+
 from api_support import OPERATOR, ApiFactory, api_vins
 from fleetbatch.api import create_app
 from fleetbatch.api.server import running_api
@@ -20,6 +22,7 @@ CONFIG = Path(__file__).with_name("schemathesis.toml")
 MAX_EXAMPLES = 10
 
 
+@pytest.mark.slow
 async def test_schemathesis_finds_nothing(api_factory: ApiFactory, tmp_path: Path) -> None:
     async with api_factory() as api:
         await api.h.submit(api_vins(3), batch_id="b-st")  # the config's batch_id

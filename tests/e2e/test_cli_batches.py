@@ -289,6 +289,7 @@ async def test_configure_says_what_it_changed(batches: Batches) -> None:
     )
 
 
+@pytest.mark.slow
 async def test_status_exit_codes(batches: Batches) -> None:
     """Last: it cancels the paused batch."""
     cli = batches.cli

@@ -89,6 +89,7 @@ async def test_status_of_a_paused_batch_says_so_and_returns(cli: Cli, dev_client
         ) in result.stdout, result
 
 
+@pytest.mark.slow
 async def test_status_follow_keeps_following_a_paused_batch_until_it_ends(
     cli: Cli, dev_client: Client
 ) -> None:

@@ -34,6 +34,7 @@ async def find_by_vin(client: Client, vin: str, batch_id: str) -> list[str]:
             await asyncio.sleep(0.2)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("chunk_size", "count"), [(1, 60), (50, 1000)], ids=["per-vin", "chunked"])
 async def test_batch_on_the_dev_server(
     dev_client: Client, tmp_path: Path, chunk_size: int, count: int

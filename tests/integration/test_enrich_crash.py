@@ -39,6 +39,7 @@ def users_file(path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 async def test_ten_thousand_users_survive_a_worker_killed_mid_chunk(
     dev_server: DevServer, tmp_path: Path
 ) -> None:

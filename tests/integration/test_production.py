@@ -163,6 +163,7 @@ async def crash(d: Deployment, batch_id: str, names: list[str], down: float) -> 
 Scenario = Callable[[Deployment, str], Awaitable[None]]
 
 
+@pytest.mark.slow
 async def test_the_domain_stopped_for_30_seconds_mid_run(deployment: Deployment) -> None:
     batch_id = await deployment.submit(start=710_000)
     await crash(deployment, batch_id, ["domain"], down=30)

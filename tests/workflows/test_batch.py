@@ -33,6 +33,7 @@ async def _run_lengths(client: Client, workflow_id: str, first_run_id: str) -> l
     return lengths
 
 
+@pytest.mark.slow
 async def test_large_batch_continues_as_new_and_keeps_every_item(
     time_skipping_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:

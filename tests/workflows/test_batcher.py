@@ -257,6 +257,7 @@ async def test_a_gone_caller_does_not_block_the_others(
         assert await r.statuses() == ["succeeded"] * 4
 
 
+@pytest.mark.slow
 async def test_a_burst_across_continue_as_new_loses_nothing(
     time_skipping_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:

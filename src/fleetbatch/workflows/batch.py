@@ -302,11 +302,14 @@ class BatchWorkflow:
         if not self._state.started_at:
             self._state.started_at = workflow.now().timestamp()
         self._report_in_flight()
+        # Read here: on eviction the coroutine is closed outside the workflow's loop,
+        # where `workflow.info()` raises.
+        run_id = workflow.info().run_id
         try:
             return await self._run(params)
         finally:
             # Finished, continued as new or evicted: this run's chunks leave the gauge.
-            gauges.leave_window(workflow.info().run_id)
+            gauges.leave_window(run_id)
 
     async def _run(self, params: BatchInput) -> dict[str, int]:
         while True:
