@@ -27,6 +27,7 @@ def main(
     batcher: bool = False,
     rate_limit: float | None = None,
     seconds: float = 60,
+    chunk_size: int = 10,
     upload_rows: int | None = None,
     bus: str = "memory",
     db: str = "sqlite",
@@ -34,7 +35,7 @@ def main(
     """Run the benchmark the options ask for and print its table (or JSON)."""
     setup_logging(logging.WARNING)
     if rate_limit is not None:
-        _rate(rate_limit, seconds, json_)
+        _rate(rate_limit, seconds, chunk_size, json_)
         return
     if upload_rows is not None:
         _upload(upload_rows, json_)
@@ -104,12 +105,13 @@ def _upload(rows: int, json_: bool) -> None:
     run(bench())
 
 
-def _rate(limit: float, seconds: float, json_: bool) -> None:
+def _rate(limit: float, seconds: float, chunk_size: int, json_: bool) -> None:
     async def bench() -> None:
         result = await rates.run_rate_bench(
             limit=limit,
             seconds=seconds,
             change_to=limit * 2,
+            chunk_size=chunk_size,
             on_phase=lambda text: errors.print(f"bench rate: {text}"),
         )
         if json_:
@@ -117,6 +119,7 @@ def _rate(limit: float, seconds: float, json_: bool) -> None:
             return
         table = Table("measure", "value", "goal")
         table.add_row("limit", f"{result.limit:g} items/s", "")
+        table.add_row("chunk size", f"{result.chunk_size:,}", "")
         table.add_row(
             f"achieved over {result.seconds:g}s",
             f"{result.achieved:.2f} items/s ({result.error:+.1%})",

@@ -37,6 +37,7 @@ WORKERS = 2
 @dataclass
 class RateResult:
     limit: float
+    chunk_size: int
     weights: tuple[float, float]
     seconds: float
     achieved: float
@@ -135,6 +136,7 @@ async def run_rate_bench(
     change_to: float = 40.0,
     change_seconds: float = 20.0,
     weights: tuple[float, float] = (1.0, 3.0),
+    chunk_size: int = 10,
     on_phase: Callable[[str], None] = lambda _: None,
 ) -> RateResult:
     """Run the scenario on a fresh in-memory dev server and return what the domain saw."""
@@ -151,8 +153,9 @@ async def run_rate_bench(
             metrics_address=None,
             # One item per publish activity: the server's limit is the item rate.
             commands={COMMAND: CommandSettings(rate=limit)},
-            chunk_size=10,
-            max_in_flight=20,
+            chunk_size=chunk_size,
+            # Enough chunks at once to hold a backlog on the queue at any chunk size.
+            max_in_flight=max(20, min(1000, int(4 * change_to / chunk_size))),
             idle_close_after_seconds=1.0,
         )
         await server.start()
@@ -197,20 +200,27 @@ async def run_rate_bench(
             server.stop()
         found = _deliveries(logs)
     return _analyse(
-        found, batches, limit, weights, seconds, started, (changed, change_to, change_seconds)
+        found,
+        batches,
+        (limit, chunk_size),
+        weights,
+        seconds,
+        started,
+        (changed, change_to, change_seconds),
     )
 
 
 def _analyse(
     found: list[tuple[float, str]],
     batches: list[str],
-    limit: float,
+    shape: tuple[float, int],
     weights: tuple[float, float],
     seconds: float,
     started: float,
     change: tuple[float, float, float],
 ) -> RateResult:
     """Rates and shares over the measured window; how fast the change took hold."""
+    limit, chunk_size = shape
     changed, change_to, change_seconds = change
     end = changed + change_seconds
     begin = started + WARM_UP_SECONDS
@@ -228,6 +238,7 @@ def _analyse(
     per_second = [len(_window(found, begin + i, begin + i + 1)) for i in range(int(end - begin))]
     return RateResult(
         limit=limit,
+        chunk_size=chunk_size,
         weights=weights,
         seconds=seconds,
         achieved=len(measured) / seconds,

@@ -410,6 +410,9 @@ def bench(
         ),
     ] = None,
     seconds: Annotated[float, typer.Option(min=10, help="measured window of --rate-limit")] = 60,
+    chunk_size: Annotated[
+        int, typer.Option(min=1, help="items per chunk workflow of --rate-limit")
+    ] = 10,
     upload_rows: Annotated[
         int | None,
         typer.Option(
@@ -451,6 +454,7 @@ def bench(
         batcher=batcher,
         rate_limit=rate_limit,
         seconds=seconds,
+        chunk_size=chunk_size,
         upload_rows=upload_rows,
         bus=bus,
         db=db,
