@@ -49,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
 
 
 CANCEL_SIGNAL = "cancel"
+HOLD_SIGNAL = "hold"
 LEASE_RETRY_FIRST = timedelta(seconds=1)
 LEASE_RETRY_MAX = timedelta(seconds=30)
 T = TypeVar("T")
@@ -80,6 +81,13 @@ class CancelChunk:
     reason: str
 
 
+@dataclass
+class HoldChunk:
+    """A batch's maintenance window closed (``held``) or opened again."""
+
+    held: bool
+
+
 class ChunkWorkflowBase:
     """The engine's chunk workflow; a pipeline's chunk workflow subclasses it."""
 
@@ -90,6 +98,8 @@ class ChunkWorkflowBase:
         """Metric labels of this chunk (the pipeline's, and what the step adds)."""
         self.breaker_report: BreakerCount | None = None
         """The step's last breaker count: counted in the same write as the outcomes."""
+        self.held = False
+        """Outside the batch's maintenance window: publish nothing until it opens."""
         self._outcomes: dict[int, Outcome] = {}
         self._counts: dict[str, int] = {}
         self._reported = False
@@ -99,6 +109,18 @@ class ChunkWorkflowBase:
     def cancel(self, request: CancelChunk) -> None:
         """Stop: items not yet settled end ``cancelled``; the step starts nothing new."""
         self.cancelled = self.cancelled or request.reason
+
+    @workflow.signal(name=HOLD_SIGNAL)
+    def hold(self, request: HoldChunk) -> None:
+        """The batch's window closed: start nothing that publishes until it opens again
+        (answers to what was published before still settle items)."""
+        self.held = request.held
+
+    async def released(self) -> None:
+        """Wait while held (returns at once otherwise, and on a cancel)."""
+        if self.held:
+            # Only when held: a chunk never held records exactly what it did before.
+            await workflow.wait_condition(lambda: not self.held or self.cancelled is not None)
 
     @workflow.signal(name=WRITE_ACKED_SIGNAL)
     def write_acked(self, ack: WriteAck) -> None:
@@ -162,6 +184,8 @@ class ChunkWorkflowBase:
         size = 0
         retry = LEASE_RETRY_FIRST
         while True:
+            # A pipeline's begin may publish (the vehicle step's first attempt).
+            await self.released()
             # Once cancelled, only the engine's begin: a pipeline's may start its step.
             begun = await (
                 ChunkWorkflowBase.begin(self, params) if self.cancelled else self.begin(params)

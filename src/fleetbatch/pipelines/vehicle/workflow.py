@@ -255,6 +255,9 @@ class VehicleChunkWorkflow(ChunkWorkflowBase):
                 items=ItemColumns.of(items),
             )
 
+        await self.released()  # a maintenance window closed: re-publish in the next
+        if self.cancelled:
+            return False
         waiting = list(self._waiting.values())
         if step.publish_task_queue is None:
             published = await self.activity(
@@ -266,6 +269,7 @@ class VehicleChunkWorkflow(ChunkWorkflowBase):
         # not in retried activities on the queue.
         probe, held = await self._publish_each(params, step, waiting, publish_input)
         while held and not self.cancelled:
+            await self.released()
             admission = await self._admission(step)
             if admission is None:
                 break  # cancelled while waiting
