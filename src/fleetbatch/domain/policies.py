@@ -2,9 +2,9 @@
 picked at submit (``--policy cautious-ota``) instead of spelled out each time.
 
 The built-in ones are below; ``FLEETBATCH_POLICIES`` (``config.Settings.policies``)
-adds policies and may replace a built-in one. A command type may name the policy its
-new batches get when a submit names none and gives no rollout option
-(``ota_update``: ``cautious-ota``).
+adds policies and may replace a built-in one. A pipeline's plan may name the policy
+a new batch gets when its submit names none and gives no rollout option
+(``BatchPlan.policy``).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class Policy:
 BUILT_IN_POLICIES: dict[str, Policy] = {
     p.name: p
     for p in (
-        # An update that bricks a car is not undone by a retry: a tiny first wave,
+        # An effect a retry cannot undo (a firmware update): a tiny first wave,
         # a strict gate judged early, and a pause (not an abort) for a human to look.
         Policy(
             "cautious-ota",
@@ -54,7 +54,7 @@ BUILT_IN_POLICIES: dict[str, Policy] = {
         Policy("all-at-once"),
     )
 }
-"""The built-in policies; ``all-at-once`` opts out of a command type's default."""
+"""The built-in policies; ``all-at-once`` opts out of a pipeline's default."""
 
 
 def get_policy(name: str, policies: Mapping[str, Policy] = BUILT_IN_POLICIES) -> Policy:

@@ -266,3 +266,21 @@ def _value(text: str, name: str, bad: ConfigError) -> int:
     if not text.isdigit():
         raise bad
     return int(text)
+
+
+def parse_time(text: str) -> float:
+    """Seconds since the epoch of an ISO 8601 time (``2026-12-24T01:00+01:00``, a ``Z``
+    for UTC; without an offset, UTC).
+
+    Raises:
+        ConfigError: not such a time.
+    """
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(
+            f"invalid time {text!r}: give an ISO 8601 time such as '2026-12-24T01:00+01:00'"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()

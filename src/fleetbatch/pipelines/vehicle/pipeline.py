@@ -66,6 +66,7 @@ class VehiclePipeline(Pipeline):
             max_in_flight=kind.max_in_flight,
             lease=True,
             search_attributes={COMMAND_ATTRIBUTE.name: kind.name},
+            policy=kind.policy,
         )
 
     def validate(
