@@ -5,10 +5,12 @@ says; between jumps it runs in real time, as the domain simulator answers."""
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from fleetbatch.bus import CommandMessage
@@ -149,3 +151,77 @@ async def test_an_end_time_that_pauses_goes_on_when_resumed(
     assert (paused.window, paused.window_until) == ("ended", None)
     assert sent_paused == 11  # the first chunk finished; the second waited
     assert _nonzero(counts) == {"succeeded": 20}
+
+
+class WindowCloses:
+    """The publishing worker's wall clock: real time for the first ``publishes``
+    calls (inside the window), then ``after`` (past its end). Each publish asks it
+    once, so the window closes with the rest of the publishes still queued, as on a
+    rate-limited queue with a backlog."""
+
+    def __init__(self, publishes: int) -> None:
+        self.left = publishes
+        self.after = 0.0
+
+    def __call__(self) -> float:
+        self.left -= 1
+        return time.time() if self.left >= 0 else self.after
+
+
+@pytest.mark.parametrize(
+    ("rate", "inside", "sent_inside", "settled_inside"),
+    [
+        # On the rate-limited queue, one publish per item: 5 went before the close,
+        # 5 queued ones ran after it; the first chunk holds.
+        ("5/s", 5, 5, {}),
+        # Without a rate, a round's first attempt goes in one call (with the round's
+        # start): the first chunk's went, the second chunk's began after the close.
+        ("off", 1, 10, {"succeeded": 10}),
+    ],
+)
+async def test_publishes_queued_when_the_window_closes_wait_for_the_next(
+    time_skipping_env: WorkflowEnvironment,
+    tmp_path: Path,
+    rate: str,
+    inside: int,
+    sent_inside: int,
+    settled_inside: dict[str, int],
+) -> None:
+    env = time_skipping_env
+    batch = vins(20)
+    sent = Deliveries(set())
+    clock = WindowCloses(inside)
+    settings = {
+        **_SLOW_TIMEOUT,
+        "commands": {"lock_doors": CommandSettings(rate=rate, response_timeout_seconds=600)},
+    }
+    async with harness(env.client, tmp_path, decide=sent, clock=clock, **settings) as h:
+        with env.auto_time_skipping_disabled():
+            now = await env.get_current_time()
+            opens = (now + timedelta(hours=2)).replace(second=0, microsecond=0)
+            closes = opens + timedelta(minutes=5)
+            clock.after = closes.timestamp()  # the worker's clock at the window's end
+            window = f"{opens.minute} {opens.hour} * * * 5m UTC"
+            upload = await h.submit(batch, rollout=Rollout(windows=[window]))
+            bid = upload.batch_id
+            await h.until_progress(bid, lambda p: p.window == "waiting")
+            await _skip_to(env, opens + timedelta(seconds=1))
+            await h.until(lambda: len(sent.vins) >= sent_inside)
+            await asyncio.sleep(1)  # real time: the publishes past the end sent nothing
+            sent_at_close = len(sent.vins)
+            # The batch's own timer closes the window: the chunk already holds.
+            await _skip_to(env, closes + timedelta(seconds=1))
+            closed = await h.until_progress(bid, lambda p: p.window == "waiting")
+            await asyncio.sleep(0.5)
+            sent_while_closed = len(sent.vins)
+            await _skip_to(env, opens + timedelta(days=1, seconds=1))
+            counts = await h.result(bid)
+        items = await h.items(bid)
+        breaker = await h.store.breakers.get("lock_doors")
+    assert sent_at_close == sent_while_closed == sent_inside
+    assert (closed.in_flight_chunks, _nonzero(closed.counts)) == (1, settled_inside)
+    # The next window published the held items, on their first attempt, and the rest.
+    assert _nonzero(counts) == {"succeeded": 20}
+    assert sorted(sent.vins) == sorted(batch)
+    assert all(row["attempts"] == 1 for row in items.values())
+    assert (breaker.state, breaker.failures) == ("closed", 0)

@@ -424,7 +424,11 @@ class BatchWorkflow:
         w.until = None if state.until is None else state.until.timestamp()
         if state.open:
             w.state = windows.WINDOW_ENDED if w.ended else windows.WINDOW_OPEN
-            if w.held:
+            closes = windows.window_closes(rollout, now)
+            # Also when not held: a chunk whose publish found the window closed holds
+            # itself until it learns the next window's end.
+            if w.held or closes != w.closes:
+                w.closes = closes
                 await self._hold_chunks(False)
             return False
         w.state = windows.WINDOW_WAITING
@@ -450,7 +454,7 @@ class BatchWorkflow:
         """Tell every running chunk that a window closed (publish nothing more) or
         opened; one that already ended is skipped."""
         self._state.window.held = held
-        request = HoldChunk(held)
+        request = HoldChunk(held, self._state.window.closes)
 
         async def tell(child_id: str) -> None:
             try:
@@ -598,6 +602,7 @@ class BatchWorkflow:
                 search_keys_max=params.search_keys_max,
                 write_shards=params.write_shards if params.chunk_size == 1 else 0,
                 write_ack_timeout_seconds=params.write_ack_timeout_seconds,
+                window_end=self._state.window.closes,
             ),
             id=child_id,
             # ABANDON: children must survive this run's continue-as-new. A failed

@@ -74,6 +74,9 @@ class ChunkInput:
     item's key's); 0 records them with one direct store call."""
     write_ack_timeout_seconds: float = 120.0
     """With write batchers: how long to wait for the write's acknowledgement."""
+    window_end: float | None = None
+    """When the batch's maintenance window closes (seconds since the epoch): the step
+    publishes nothing from then on. None: no windows."""
 
 
 @dataclass
@@ -86,6 +89,8 @@ class HoldChunk:
     """A batch's maintenance window closed (``held``) or opened again."""
 
     held: bool
+    window_end: float | None = None
+    """Not held: when the open window closes (``ChunkInput.window_end``)."""
 
 
 class ChunkWorkflowBase:
@@ -100,6 +105,9 @@ class ChunkWorkflowBase:
         """The step's last breaker count: counted in the same write as the outcomes."""
         self.held = False
         """Outside the batch's maintenance window: publish nothing until it opens."""
+        self.window_end: float | None = None
+        """When the batch's window closes (``ChunkInput.window_end``); None: no windows."""
+        self._window_told = False
         self._outcomes: dict[int, Outcome] = {}
         self._counts: dict[str, int] = {}
         self._reported = False
@@ -115,9 +123,21 @@ class ChunkWorkflowBase:
         """The batch's window closed: start nothing that publishes until it opens again
         (answers to what was published before still settle items)."""
         self.held = request.held
+        if not request.held:
+            self.window_end = request.window_end
+            self._window_told = True
+
+    def window_closed(self, end: float | None) -> None:
+        """A publish given the window's ``end`` found it passed: hold until the batch
+        releases the chunk with the next window's end (unless that came meanwhile)."""
+        if end == self.window_end:
+            self.held = True
 
     async def released(self) -> None:
-        """Wait while held (returns at once otherwise, and on a cancel)."""
+        """Wait while held, or past the window's end until the batch releases the chunk
+        (returns at once otherwise, and on a cancel)."""
+        if self.window_end is not None and workflow.now().timestamp() >= self.window_end:
+            self.held = True  # the batch's hold is on its way
         if self.held:
             # Only when held: a chunk never held records exactly what it did before.
             await workflow.wait_condition(lambda: not self.held or self.cancelled is not None)
@@ -166,6 +186,8 @@ class ChunkWorkflowBase:
     async def run_chunk(self, params: ChunkInput) -> ChunkResult:
         """The whole chunk; the pipeline's ``@workflow.run`` calls this."""
         self.labels.setdefault("pipeline", params.pipeline)
+        if not self._window_told:  # a release handled before the run is newer
+            self.window_end = params.window_end
         try:
             result = await self._run(params)
         except ActivityError:

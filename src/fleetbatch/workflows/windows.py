@@ -27,6 +27,9 @@ class WindowState:
     """The running chunks were told to hold their publishes (a window closed)."""
     ended: bool = False
     """The end time passed and its action was taken; the windows still hold after."""
+    closes: float | None = None
+    """When the open window closes, as the running chunks were told (their publishes
+    send nothing from then on); None: no windows."""
 
 
 def now_state(rollout: Rollout, now: datetime, *, ended: bool) -> ScheduleState:
@@ -38,6 +41,18 @@ def now_state(rollout: Rollout, now: datetime, *, ended: bool) -> ScheduleState:
         _at(rollout.start_at),
         None if ended else _at(rollout.end_at),
     )
+
+
+def window_closes(rollout: Rollout, now: datetime) -> float | None:
+    """When the maintenance window open at ``now`` closes (seconds since the epoch);
+    None without windows. Not the end time: that pauses (running chunks finish) or
+    cancels (the publish checks the stop)."""
+    if not rollout.windows:
+        return None
+    state = schedule_state(now, [parse_window(w) for w in rollout.windows])
+    if not state.open or state.until is None:
+        return None
+    return state.until.timestamp()
 
 
 def _at(seconds: float | None) -> datetime | None:
