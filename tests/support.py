@@ -133,10 +133,12 @@ async def harness(
     seed: int = 7,
     enrichment: EnrichmentSimulatorConfig | None = None,
     enrich_client: Callable[[str], EnrichmentClient] | None = None,
+    clock: Callable[[], float] | None = None,
     **settings: Any,
 ) -> AsyncIterator[Harness]:
     """The harness; with ``enrichment``, an enrichment simulator so configured too,
-    reached through ``enrich_client(url)`` when given (the settings' client else)."""
+    reached through ``enrich_client(url)`` when given (the settings' client else);
+    with ``clock``, the wall clock the publish compares a window's end with."""
     settings.setdefault("idle_close_after_seconds", 0.5)
     # The time-skipping test server has no task queue configuration API.
     settings.setdefault("apply_rates", False)
@@ -163,6 +165,8 @@ async def harness(
     try:
         async with contextlib.AsyncExitStack() as running:
             resources: dict[str, Any] = {"bus": bus, "consent": consent}
+            if clock is not None:
+                resources["clock"] = clock
             if enrichment is not None:
                 h.enrichment = await running.enter_async_context(EnrichmentSimulator(enrichment))
                 make = enrich_client or (lambda url: enrichment_client(config, url))

@@ -17,6 +17,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fleetbatch.activities.batcher_types import BatcherConfig
 from fleetbatch.domain import parse_rate
+from fleetbatch.domain.policies import BUILT_IN_POLICIES, Policy, get_policy
+from fleetbatch.domain.rollout import rollout_from_options
 from fleetbatch.errors import ConfigError
 from fleetbatch.keys import NEW_KEY_HINT, KeyHasher, KeyRing
 from fleetbatch.pipelines.vehicle.commands import COMMANDS, CommandType
@@ -38,6 +40,9 @@ class CommandSettings(BaseModel):
     rate: str | float | None = None
     chunk_size: int | None = Field(default=None, ge=1, le=5000)
     max_in_flight: int | None = Field(default=None, ge=1, le=1000)
+    policy: str | None = None
+    """The rollout policy of its new batches when a submit names none; ``"all-at-once"``
+    sends them at once."""
 
     def apply(self, name: str, base: CommandType | None) -> CommandType:
         """The command type with these changes made to ``base``."""
@@ -49,6 +54,26 @@ class CommandSettings(BaseModel):
                 raise ConfigError(f"command {name!r} is new: give its domain")
             base = CommandType(name, self.domain)
         return replace(base, **changes)
+
+
+class PolicySettings(BaseModel):
+    """A named rollout policy (``domain.policies.Policy``): what ``--policy NAME`` gives
+    a new batch; a submit's own options override its fields."""
+
+    model_config = {"extra": "forbid"}
+
+    waves: str | None = None
+    gate_failures: str | None = None
+    gate_min_items: int | None = Field(default=None, ge=0)
+    approve_waves: bool = False
+    on_gate_failure: Literal["pause", "abort"] | None = None
+    webhook_url: str | None = None
+    windows: list[str] = Field(default_factory=list)
+    on_end: Literal["pause", "cancel"] | None = None
+
+    def policy(self, name: str) -> Policy:
+        fields = self.model_dump(exclude={"windows"})
+        return Policy(name, windows=tuple(self.windows), **fields)
 
 
 _PROFILE_FIELDS = frozenset(
@@ -156,6 +181,13 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="per command type changes or new types, as JSON: "
         '{"lock_doors": {"rate": "20/s", "max_attempts": 5}}',
+    )
+
+    policies: dict[str, PolicySettings] = Field(
+        default_factory=dict,
+        description="named rollout policies besides (or replacing) the built-in ones, as "
+        'JSON: {"night-ota": {"waves": "1%,10%,100%", "gate_failures": "2%", '
+        '"windows": ["01:00-05:00 Europe/Berlin"]}}',
     )
 
     apply_rates: bool = Field(
@@ -319,6 +351,7 @@ class Settings(BaseSettings):
         if self.bus != "memory" and not self.bus.startswith(("nats://", "tls://")):
             raise ConfigError(f"bus must be 'memory' or a nats:// URL, not {self.bus!r}")
         self.command_types  # noqa: B018 - a bad rate or a new type without a domain fails here
+        self._check_policies()
         self.codec_key_ring  # noqa: B018 - so does a malformed key ring
         self.key_hasher  # noqa: B018 - and a short hash secret
         return self
@@ -431,6 +464,29 @@ class Settings(BaseSettings):
         for name, change in self.commands.items():
             types[name] = change.apply(name, types.get(name))
         return types
+
+    @property
+    def rollout_policies(self) -> dict[str, Policy]:
+        """The built-in rollout policies with the configured ones (which win)."""
+        policies = dict(BUILT_IN_POLICIES)
+        for name, configured in self.policies.items():
+            policies[name] = configured.policy(name)
+        return policies
+
+    def _check_policies(self) -> None:
+        """Every policy reads as a rollout, and every command type's policy exists."""
+        policies = self.rollout_policies
+        for name, policy in policies.items():
+            try:
+                rollout_from_options(None, policy=policy)
+            except ConfigError as exc:
+                raise ConfigError(f"rollout policy {name!r}: {exc}") from None
+        for kind in self.command_types.values():
+            if kind.policy is not None:
+                try:
+                    get_policy(kind.policy, policies)
+                except ConfigError as exc:
+                    raise ConfigError(f"command {kind.name!r}: {exc}") from None
 
     @property
     def breaker_policy(self) -> BreakerPolicy:

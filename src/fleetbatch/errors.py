@@ -4,6 +4,7 @@ Hierarchy::
 
     FleetbatchError                 base of everything raised on purpose
     ├── ConfigError                 settings are missing, insecure or contradictory
+    │   └── UnknownPolicyError      a rollout policy name that is not configured
     ├── InputFileError              an uploaded file cannot be read as a whole
     │   │                           (empty, no key column, not UTF-8, line too long)
     │   └── UploadTooLargeError     an upload is larger than the configured limit
@@ -39,6 +40,10 @@ class FleetbatchError(Exception):
 
 class ConfigError(FleetbatchError):
     """Raised when settings are missing, insecure or contradictory."""
+
+
+class UnknownPolicyError(ConfigError):
+    """Raised when a submit names a rollout policy that is neither built in nor configured."""
 
 
 class InputFileError(FleetbatchError):

@@ -1,10 +1,13 @@
 """Once a batch's stop is accepted (a cancel, an abort), nothing more is published for
-it: the publish itself checks the store, whatever signals are still on their way."""
+it: the publish itself checks the store, whatever signals are still on their way.
+Likewise once its maintenance window's end has passed, by the publishing worker's clock."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict, replace
 
+from temporalio.converter import DataConverter
 from temporalio.testing import ActivityEnvironment
 
 from fleetbatch.activities.types import ItemColumns
@@ -12,7 +15,7 @@ from fleetbatch.bus import MemoryBus
 from fleetbatch.domain import ChunkSpec
 from fleetbatch.intake import Accepted
 from fleetbatch.pipelines.vehicle.dispatch import Dispatcher
-from fleetbatch.pipelines.vehicle.types import PublishInput
+from fleetbatch.pipelines.vehicle.types import PublishInput, PublishResult
 from fleetbatch.store import NewBatch, Store
 from support import vins
 
@@ -69,3 +72,32 @@ async def test_a_redriven_batch_publishes_again(store: Store, batch_id: str) -> 
     assert await store.items.redrive(batch_id) == len(items.ids) == 2
     assert (await store.batches.get(batch_id)).stop_requested_at is None
     assert await store.batches.note_publish(batch_id)
+
+
+async def test_a_publish_past_its_window_sends_nothing(store: Store, batch_id: str) -> None:
+    items = await stored_batch(store, batch_id, 3)
+    bus = RecordingBus()
+    now = 1_900_000_000.0
+    dispatcher = Dispatcher(bus, store, clock=lambda: now)
+    env = ActivityEnvironment()
+    # Queued inside the window, run at its end (the end is exclusive).
+    late = PublishInput("vehicle", "lock_doors", batch_id, "chunk-wf", 1, items, window_end=now)
+    assert await env.run(dispatcher.publish, late) == PublishResult(window_closed=True)
+    assert bus.sent == []
+    # Nothing noted: neither a publish for the batch nor an admission by the breaker.
+    assert (await store.batches.get(batch_id)).last_published_at is None
+    assert (await store.breakers.get("lock_doors")).state == "closed"
+
+    inside = replace(late, window_end=now + 0.5)
+    assert await env.run(dispatcher.publish, inside) == PublishResult()
+    assert len(bus.sent) == 3
+
+
+async def test_a_publish_recorded_before_windows_decodes_without_an_end() -> None:
+    """Histories recorded before windows carry publishes without ``window_end``."""
+    converter = DataConverter.default.payload_converter
+    recorded = asdict(PublishInput("vehicle", "lock_doors", "b", "wf", 1, ItemColumns([], [], [])))
+    del recorded["window_end"]
+    [payload] = converter.to_payloads([recorded])
+    [decoded] = converter.from_payloads([payload], [PublishInput])
+    assert decoded.window_end is None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 SCRIPT = [sys.executable, "-c", "from fleetbatch.cli.main import main; main()"]
 
@@ -32,3 +33,19 @@ def test_a_usage_error_exits_2() -> None:
     done = run("no-such-command")
     assert done.returncode == 2
     assert "No such command" in done.stderr
+
+
+def test_schedule_and_policy_options_are_checked_before_anything_runs(tmp_path: Path) -> None:
+    file = tmp_path / "vins.csv"
+    file.write_text("vin\n1HGCM82633A004352\n")
+    unknown = run("submit", str(file), "-c", "ota_update", "--policy", "cautious_ota")
+    assert unknown.returncode == 1
+    assert "unknown rollout policy 'cautious_ota'; did you mean 'cautious-ota'?" in unknown.stderr
+    window = run("submit", str(file), "-c", "lock_doors", "--window", "01:00-05:00 Europe/Bxl")
+    assert window.returncode == 1
+    assert "unknown time zone 'Europe/Bxl'" in window.stderr
+    times = run(
+        "submit", str(file), "--start-at", "2026-12-24T02:00", "--end-at", "2026-12-24T01:00Z"
+    )
+    assert times.returncode == 1
+    assert "the end time must come after the start time" in times.stderr

@@ -67,6 +67,28 @@ class UploadOptions(BaseModel):
     webhook_url: str | None = Field(
         default=None, description="signed notices: a wave waits, a gate fails, the batch ends"
     )
+    policy: str | None = Field(
+        default=None,
+        description="a named rollout policy (cautious-ota, careful, all-at-once or one "
+        "configured); the fields given override its own. Without it and without rollout "
+        "fields, a new batch gets its command type's policy (ota_update: cautious-ota)",
+    )
+    start_at: str | None = Field(
+        default=None,
+        description="start no chunk before this ISO 8601 time (UTC without an offset)",
+    )
+    end_at: str | None = Field(
+        default=None, description="at this ISO 8601 time the batch pauses, or cancels (on_end)"
+    )
+    on_end: str | None = Field(
+        default=None, description="pause (the default) or cancel at the end time"
+    )
+    windows: str | None = Field(
+        default=None,
+        description="maintenance windows, ';' between them: the batch publishes only inside "
+        "one. '01:00-05:00 Europe/Berlin', 'sat,sun 22:00-06:00 UTC' or a cron with a "
+        "duration and a zone '0 1 * * 1-5 4h Europe/Berlin'",
+    )
 
 
 class RejectionPublic(BaseModel):
@@ -103,6 +125,11 @@ class BatchPublic(BaseModel):
     max_in_flight: int
     priority: float
     max_failures: str | None
+    rollout: dict[str, Any] | None = Field(
+        default=None,
+        description="its waves, gate, schedule (start_at, end_at, on_end, windows) and the "
+        "policy they came from; null: sent at once",
+    )
     redrives: int
     created_at: datetime
     updated_at: datetime
@@ -151,6 +178,16 @@ class ProgressPublic(BaseModel):
     awaiting_approval: int | None = Field(
         default=None, description="the wave (from 1) waiting for an operator's approval"
     )
+    window: str | None = Field(
+        default=None,
+        description="a scheduled batch: open, waiting (for its start time or next maintenance "
+        "window: nothing is published) or ended (past its end time); null without a schedule",
+    )
+    window_until: datetime | None = Field(
+        default=None,
+        description="when the window state changes: the next window opens (waiting) or this "
+        "one closes (open); null: never",
+    )
 
     @classmethod
     def of(cls, snap: Snapshot) -> ProgressPublic:
@@ -173,6 +210,8 @@ class ProgressPublic(BaseModel):
             gate=snap.gate,
             gate_reason=snap.gate_reason,
             awaiting_approval=snap.awaiting_approval,
+            window=snap.window,
+            window_until=snap.window_until,
         )
 
 

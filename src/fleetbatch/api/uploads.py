@@ -19,9 +19,8 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from fleetbatch.api.context import ApiContext
 from fleetbatch.api.schemas import UploadOptions
-from fleetbatch.domain.rollout import rollout_from_options
 from fleetbatch.errors import InputFileError, UploadTooLargeError
-from fleetbatch.services.submission import submit_file
+from fleetbatch.services.submission import rollout_for, submit_file
 from fleetbatch.store import UploadResult
 
 FILE_FIELD = "file"
@@ -105,7 +104,7 @@ async def read_upload(request: Request, limit: int) -> tuple[UploadFile, dict[st
         raise _too_large(limit)
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise InputFileError(f"send the file as multipart/form-data in the field {FILE_FIELD!r}")
-    parser = MultiPartParser(request.headers, _limited(request, limit), max_files=1, max_fields=20)
+    parser = MultiPartParser(request.headers, _limited(request, limit), max_files=1, max_fields=30)
     try:
         form = await parser.parse()
     except MultiPartException as exc:
@@ -132,8 +131,15 @@ async def upload_file(
     try:
         options = _options(fields, batch_id).model_dump()
         step = {"command": options.pop("command"), "format": options.pop("format")}
-        rollout = rollout_from_options(
-            options.pop("waves"),
+        windows = options.pop("windows")
+        rollout = rollout_for(
+            context.settings,
+            policy=options.pop("policy"),
+            waves=options.pop("waves"),
+            start_at=options.pop("start_at"),
+            end_at=options.pop("end_at"),
+            on_end=options.pop("on_end"),
+            windows=[w for w in (windows or "").split(";") if w.strip()],
             gate_failures=options.pop("gate_failures"),
             gate_min_items=options.pop("gate_min_items"),
             approve_waves=bool(options.pop("approve_waves")),

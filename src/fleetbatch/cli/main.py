@@ -22,11 +22,11 @@ from fleetbatch.cli.demo import demo_file, demo_users_file
 from fleetbatch.cli.progress import exit_code, watch, watch_json
 from fleetbatch.config import CommandSettings, Settings
 from fleetbatch.domain import TERMINAL
-from fleetbatch.domain.rollout import Rollout, rollout_from_options
+from fleetbatch.domain.rollout import Rollout
 from fleetbatch.errors import FleetbatchError, NoValidRowsError
 from fleetbatch.pipelines import get_pipeline
 from fleetbatch.pipelines.vehicle.commands import get_command
-from fleetbatch.services.submission import submit_file
+from fleetbatch.services.submission import rollout_for, submit_file
 from fleetbatch.stack import open_store, run_stack, temporal_client
 from fleetbatch.store import UploadResult
 from fleetbatch.telemetry import setup_logging
@@ -222,6 +222,30 @@ def submit(
         str | None,
         typer.Option(help="POST signed notices here: a wave waits, a gate fails, the batch ends"),
     ] = None,
+    policy: Annotated[
+        str | None,
+        typer.Option(
+            help="a named rollout policy ('cautious-ota', 'careful', 'all-at-once' or one "
+            "configured); the options given override its own"
+        ),
+    ] = None,
+    start_at: Annotated[
+        str | None,
+        typer.Option(help="start no chunk before this ISO 8601 time ('2026-12-24T01:00+01:00')"),
+    ] = None,
+    end_at: Annotated[
+        str | None, typer.Option(help="at this ISO 8601 time the batch pauses (or --on-end)")
+    ] = None,
+    on_end: Annotated[
+        str | None, typer.Option(help="pause (the default) or cancel at the end time")
+    ] = None,
+    window: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="run only inside this maintenance window (repeatable): "
+            "'01:00-05:00 Europe/Berlin', 'sat,sun 22:00-06:00 UTC' or '0 1 * * 1-5 4h UTC'"
+        ),
+    ] = None,
 ) -> None:
     """Validate and store a file's items and start (or extend) the batch."""
     if not file.is_file():
@@ -237,8 +261,14 @@ def submit(
                 kind.options({k: v for k, v in options.items() if v is not None}, s)
         elif command is not None:
             get_command(command, s.command_types)
-        staged = rollout_from_options(
-            waves,
+        staged = rollout_for(
+            s,
+            policy=policy,
+            waves=waves,
+            start_at=start_at,
+            end_at=end_at,
+            windows=window,
+            on_end=on_end,
             gate_failures=gate_failures,
             gate_min_items=gate_min_items,
             approve_waves=approve_waves,

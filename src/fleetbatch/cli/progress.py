@@ -53,6 +53,8 @@ def summary(snap: Snapshot) -> Table:
         table.add_row("wave", _wave(snap))
     if snap.gate_reason:
         table.add_row("gate", Text(snap.gate_reason))
+    if (window := snap.window_note()) is not None:
+        table.add_row("window", window)
     table.add_row("rate", f"{snap.items_per_second:,.1f} items/s")
     if not snap.paused:
         table.add_row("ETA", format_duration(snap.eta_seconds))
@@ -78,9 +80,10 @@ def line(snap: Snapshot) -> str:
     breaker = "" if snap.breaker in ("closed", None) else f"; breaker {snap.breaker}"
     held = "; waits for `resume`" if snap.waits_for_resume else ""
     wave = f"; {_wave(snap)}" if snap.wave else ""
+    window = "" if snap.window in (None, "open") else f"; {snap.window_note()}"
     return (
         f"{snap.phase}: {snap.done:,}/{snap.total:,} done ({counts or 'nothing yet'})"
-        f"{breaker}{wave}{held}"
+        f"{breaker}{wave}{window}{held}"
     )
 
 

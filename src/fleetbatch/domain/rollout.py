@@ -4,14 +4,21 @@ A wave list is cumulative: ``1%,10%,100%`` sends 1 % of the batch, then up to
 10 %, then the rest; counts (``50,500,all``) work the same way. ``50x2`` is an
 exponential rollout: 50 items, then 100 more, then 200 more, … up to the whole
 batch. A list that stops short of the whole batch gets a last wave for the rest.
+
+A rollout also carries the batch's schedule (``domain.schedule``): a start time, an
+end time and what happens then, and recurring maintenance windows. A rollout with
+a schedule and no waves sends the batch in one wave.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from fleetbatch.domain.policies import Policy
+from fleetbatch.domain.schedule import END_ACTIONS, check_windows
 from fleetbatch.domain.tolerance import check_tolerance
 from fleetbatch.errors import ConfigError
 
@@ -41,6 +48,26 @@ class Rollout:
     """``pause`` or ``abort`` when a gate fails."""
     webhook_url: str | None = None
     """Signed notices go here: a wave waits for approval, a gate fails, the batch ends."""
+    windows: list[str] = field(default_factory=list)
+    """Maintenance windows (``"01:00-05:00 Europe/Berlin"``): the batch publishes only
+    inside one; empty: at any time."""
+    start_at: float | None = None
+    """No chunk starts before this time (seconds since the epoch, UTC)."""
+    end_at: float | None = None
+    """At this time the batch pauses or is cancelled (``on_end``)."""
+    on_end: str = "pause"
+    """``pause`` or ``cancel`` at ``end_at``."""
+    policy: str | None = None
+    """The named policy this rollout came from, if any."""
+
+    @property
+    def staged(self) -> bool:
+        """In waves (else one wave: a schedule, a policy without waves)."""
+        return bool(self.waves) or self.base > 0
+
+    @property
+    def scheduled(self) -> bool:
+        return bool(self.windows) or self.start_at is not None or self.end_at is not None
 
 
 def parse_waves(text: str) -> Rollout:
@@ -104,6 +131,13 @@ def check_rollout(rollout: Rollout) -> Rollout:
     gate = rollout.gate_failures
     if gate is not None:
         gate = check_tolerance(gate)
+    if rollout.on_end not in END_ACTIONS:
+        raise ConfigError(
+            f"invalid end action {rollout.on_end!r}: give one of {', '.join(END_ACTIONS)}"
+        )
+    start, end = rollout.start_at, rollout.end_at
+    if start is not None and end is not None and end <= start:
+        raise ConfigError("invalid schedule: the end time must come after the start time")
     return Rollout(
         list(rollout.waves),
         rollout.base,
@@ -113,6 +147,11 @@ def check_rollout(rollout: Rollout) -> Rollout:
         rollout.approve,
         rollout.on_gate_failure,
         _checked_url(rollout.webhook_url),
+        check_windows(rollout.windows),
+        start,
+        end,
+        rollout.on_end,
+        rollout.policy,
     )
 
 
@@ -174,21 +213,46 @@ def rollout_from_options(
     approve_waves: bool = False,
     on_gate_failure: str | None = None,
     webhook_url: str | None = None,
+    windows: Sequence[str] = (),
+    start_at: float | None = None,
+    end_at: float | None = None,
+    on_end: str | None = None,
+    policy: Policy | None = None,
 ) -> Rollout | None:
-    """The rollout that submit options ask for (CLI and API); None without ``waves``.
+    """The rollout that submit options ask for (CLI and API), on top of ``policy``'s
+    (an option given wins over the policy's); None without waves, schedule or policy.
 
     Raises:
         ConfigError: unreadable options, or gate options without waves.
     """
+    if policy is not None:
+        waves = waves if waves is not None else policy.waves
+        gate_failures = gate_failures if gate_failures is not None else policy.gate_failures
+        if gate_min_items is None:
+            gate_min_items = policy.gate_min_items
+        approve_waves = approve_waves or policy.approve_waves
+        on_gate_failure = on_gate_failure or policy.on_gate_failure
+        webhook_url = webhook_url or policy.webhook_url
+        windows = windows or policy.windows
+        on_end = on_end or policy.on_end
     if waves is None:
         given = [gate_failures, gate_min_items, on_gate_failure, webhook_url]
         if approve_waves or any(option is not None for option in given):
             raise ConfigError("gates, approvals and webhooks are for waves: give the waves too")
-        return None
-    rollout = parse_waves(waves)
+        if policy is None and not windows and start_at is None and end_at is None:
+            if on_end is not None:
+                raise ConfigError("an end action is for an end time: give the end time too")
+            return None
+        rollout = Rollout()
+    else:
+        rollout = parse_waves(waves)
     rollout.gate_failures = gate_failures
     rollout.gate_min_items = gate_min_items or 0
     rollout.approve = approve_waves
     rollout.on_gate_failure = on_gate_failure or "pause"
     rollout.webhook_url = webhook_url
+    rollout.windows = list(windows)
+    rollout.start_at, rollout.end_at = start_at, end_at
+    rollout.on_end = on_end or "pause"
+    rollout.policy = None if policy is None else policy.name
     return check_rollout(rollout)

@@ -42,6 +42,8 @@ class BatchPlan:
     """Chunks lease their items' keys across batches."""
     search_attributes: dict[str, str] = field(default_factory=dict)
     """Keyword search attributes every chunk of the batch starts with."""
+    policy: str | None = None
+    """The rollout policy of a new batch whose submit names none (a command type's)."""
 
 
 @dataclass

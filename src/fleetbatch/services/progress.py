@@ -7,7 +7,7 @@ The CLI's ``status`` and the HTTP API's batch page and live events read the same
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
@@ -60,6 +60,23 @@ class Snapshot:
     """Why the gate failed, with the figures."""
     awaiting_approval: int | None = None
     """The wave (from 1) that waits for an operator's approval."""
+    window: str | None = None
+    """A scheduled batch: ``open``, ``waiting`` (for its start time or its next
+    maintenance window: nothing is published) or ``ended`` (past its end time)."""
+    window_until: datetime | None = None
+    """When ``window`` changes: the next window opens (waiting) or this one closes (open)."""
+
+    def window_note(self) -> str | None:
+        """``waiting for its window, opens 2026-12-08 01:00 UTC``; None unscheduled."""
+        if self.window is None:
+            return None
+        said = {"waiting": "waiting for its window", "open": "window open"}.get(
+            self.window, "past its end time"
+        )
+        if self.window_until is not None:
+            verb = "opens" if self.window == "waiting" else "closes"
+            said += f", {verb} {self.window_until:%Y-%m-%d %H:%M} UTC"
+        return said
 
     @property
     def waits_for_resume(self) -> bool:
@@ -113,6 +130,9 @@ async def snapshot(client: Client, store: Store, batch_id: str) -> Snapshot:
         snap.max_in_flight, snap.chunks_in_flight = p.max_in_flight, p.in_flight_chunks
         snap.wave, snap.waves_total, snap.gate = p.wave, p.waves_total, p.gate
         snap.gate_reason, snap.awaiting_approval = p.gate_reason, p.awaiting_approval
+        snap.window = p.window
+        if p.window_until is not None:
+            snap.window_until = datetime.fromtimestamp(p.window_until, UTC)
         snap.items_per_second = await store.counts.recent_rate(
             batch_id, since=batch.created_at, window=RATE_WINDOW_SECONDS
         )

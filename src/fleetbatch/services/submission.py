@@ -15,7 +15,9 @@ from temporalio.service import RPCError
 
 from fleetbatch.config import Settings
 from fleetbatch.domain import ItemStatus, check_tolerance
-from fleetbatch.domain.rollout import Rollout, check_rollout
+from fleetbatch.domain.policies import get_policy
+from fleetbatch.domain.rollout import Rollout, check_rollout, rollout_from_options
+from fleetbatch.domain.schedule import parse_time
 from fleetbatch.errors import (
     BatchConflictError,
     ConfigError,
@@ -60,8 +62,9 @@ async def submit_file(
         pipeline: the new batch's pipeline (``vehicle`` when None); a file for an
             existing batch joins it with the batch's pipeline and options.
         options: the pipeline's options (``{"command": "lock_doors"}``).
-        rollout: waves and gates for a new batch (``domain.rollout``); None sends
-            it at once.
+        rollout: waves, gates and schedule for a new batch (``domain.rollout``,
+            ``rollout_for``); None gives a new batch its command type's default
+            policy (``ota_update``: ``cautious-ota``), or sends it at once.
 
     Raises:
         UnknownPipelineError: an unknown pipeline.
@@ -90,6 +93,10 @@ async def submit_file(
         kind = get_pipeline(name)
         checked = kind.options(given, settings)
     plan = kind.plan(checked, settings)
+    if rollout is None and existing is None and plan.policy is not None:
+        rollout = rollout_from_options(
+            None, policy=get_policy(plan.policy, settings.rollout_policies)
+        )
     if priority is not None and priority <= 0:
         raise ConfigError(f"invalid priority {priority:g}: a fairness weight must be above zero")
     tolerance = None if max_failures is None else check_tolerance(max_failures)
@@ -133,6 +140,34 @@ async def submit_file(
             client, settings, store, batch_id, FileAdded(result.upload_id, result.accepted)
         )
     return result
+
+
+def rollout_for(
+    settings: Settings,
+    *,
+    policy: str | None = None,
+    waves: str | None = None,
+    start_at: str | None = None,
+    end_at: str | None = None,
+    windows: list[str] | None = None,
+    **options: Any,
+) -> Rollout | None:
+    """The rollout a submit's options ask for (CLI and API): the named policy's, with
+    the options given overriding it; times are ISO 8601 (UTC without an offset).
+
+    Raises:
+        UnknownPolicyError: no such policy (with the closest name).
+        ConfigError: unreadable options.
+    """
+    chosen = None if policy is None else get_policy(policy, settings.rollout_policies)
+    return rollout_from_options(
+        waves,
+        policy=chosen,
+        start_at=None if start_at is None else parse_time(start_at),
+        end_at=None if end_at is None else parse_time(end_at),
+        windows=windows or (),
+        **options,
+    )
 
 
 async def check_namespace(client: Client) -> None:

@@ -9,8 +9,9 @@ paging cursor, the window and the counts — never items.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -35,11 +36,18 @@ with workflow.unsafe.imports_passed_through():
     from fleetbatch.domain import ChunkSpec, tolerance_exceeded
     from fleetbatch.domain.rollout import Rollout
     from fleetbatch.workflows import search_attributes as sa
-    from fleetbatch.workflows import waves
-    from fleetbatch.workflows.chunk import CANCEL_SIGNAL, CancelChunk, ChunkInput
+    from fleetbatch.workflows import waves, windows
+    from fleetbatch.workflows.chunk import (
+        CANCEL_SIGNAL,
+        HOLD_SIGNAL,
+        CancelChunk,
+        ChunkInput,
+        HoldChunk,
+    )
     from fleetbatch.workflows.ids import batch_workflow_id, chunk_workflow_id
     from fleetbatch.workflows.options import RETRY, STORE_TIMEOUT
     from fleetbatch.workflows.waves import WaveState
+    from fleetbatch.workflows.windows import WindowState
 
 
 @dataclass
@@ -68,6 +76,8 @@ class BatchState:
     notices: list[Notice] = field(default_factory=list)
     """Webhook notices not yet handed to a notice workflow."""
     notices_sent: int = 0
+    window: WindowState = field(default_factory=WindowState)
+    """The schedule: start and end times, maintenance windows."""
 
 
 @dataclass
@@ -162,6 +172,12 @@ class Progress:
     """Why the gate failed, with the figures."""
     awaiting_approval: int | None = None
     """The wave (from 1) waiting for approval."""
+    window: str | None = None
+    """With a schedule: ``open``, ``waiting`` (before the start time or outside every
+    maintenance window: nothing starts or is published) or ``ended`` (past the end time)."""
+    window_until: float | None = None
+    """When ``window`` changes next (seconds since the epoch): while waiting, when the
+    next window opens; while open, when it closes. None: never."""
 
 
 @workflow.defn
@@ -283,10 +299,17 @@ class BatchWorkflow:
             max_in_flight=s.max_in_flight,
             max_failures=s.max_failures,
             **self._wave_progress(),
+            **self._window_progress(),
         )
 
+    def _window_progress(self) -> dict[str, Any]:
+        if self._rollout is None or not self._rollout.scheduled:
+            return {}
+        w = self._state.window
+        return {"window": w.state, "window_until": w.until}
+
     def _wave_progress(self) -> dict[str, Any]:
-        if self._rollout is None:
+        if self._rollout is None or not self._rollout.staged:
             return {}
         w = self._state.waves
         return {
@@ -333,6 +356,9 @@ class BatchWorkflow:
                 counts = await self._finish(params)
                 if counts is not None:
                     return counts
+                continue
+            rollout = self._rollout
+            if rollout is not None and rollout.scheduled and await self._outside_schedule(rollout):
                 continue
             if self._rollout is not None and self._at_wave_end(self._rollout):
                 await self._wait_for_change()  # for an approval (or a cancel)
@@ -383,6 +409,74 @@ class BatchWorkflow:
             return True
         waves.begin_next(rollout, w)
         return False
+
+    async def _outside_schedule(self, rollout: Rollout) -> bool:
+        """Take the end time's action once it passes; outside every window (or before the
+        start time) hold the running chunks and wait, on a durable timer, for the next
+        one. True while the batch waits: it starts no chunk and publishes nothing."""
+        s, w = self._state, self._state.window
+        now = workflow.now()
+        state = windows.now_state(rollout, now, ended=w.ended)
+        if state.ended:
+            w.ended = True
+            self._end_schedule(rollout)
+            if s.stop_status is not None:
+                w.state, w.until = windows.WINDOW_ENDED, None
+                return True
+            state = windows.now_state(rollout, now, ended=True)
+        w.until = None if state.until is None else state.until.timestamp()
+        if state.open:
+            w.state = windows.WINDOW_ENDED if w.ended else windows.WINDOW_OPEN
+            closes = windows.window_closes(rollout, now)
+            # Also when not held: a chunk whose publish found the window closed holds
+            # itself until it learns the next window's end.
+            if w.held or closes != w.closes:
+                w.closes = closes
+                await self._hold_chunks(False)
+            return False
+        w.state = windows.WINDOW_WAITING
+        if not s.in_flight and not s.ready and self._exhausted:
+            return False  # nothing left to start: the batch may close (it publishes nothing)
+        if s.in_flight and not w.held:
+            await self._hold_chunks(True)
+        await self._wait_for_change()
+        return True
+
+    def _end_schedule(self, rollout: Rollout) -> None:
+        assert rollout.end_at is not None
+        when = datetime.fromtimestamp(rollout.end_at, UTC)
+        reason = f"end time {when:%Y-%m-%d %H:%M:%S} UTC reached"
+        if rollout.on_end == "cancel":
+            self._stop("cancelled", reason)
+            return
+        workflow.logger.info("batch %s paused: %s", self._batch_id, reason)
+        self._state.paused = True
+        self._control += 1
+
+    async def _hold_chunks(self, held: bool) -> None:
+        """Tell every running chunk that a window closed (publish nothing more) or
+        opened; one that already ended is skipped."""
+        self._state.window.held = held
+        request = HoldChunk(held, self._state.window.closes)
+
+        async def tell(child_id: str) -> None:
+            try:
+                await workflow.get_external_workflow_handle(child_id).signal(HOLD_SIGNAL, request)
+            except Exception as exc:  # it ended meanwhile; its report is on the way
+                workflow.logger.info("chunk %s not told of the window: %s", child_id, exc)
+
+        await asyncio.gather(*(tell(c) for c in list(self._state.in_flight)))
+
+    def _schedule_timeout(self) -> timedelta | None:
+        """Until the schedule changes (a window opens or closes, the end time), if it will."""
+        until = self._state.window.until
+        if self._rollout is None or not self._rollout.scheduled or until is None:
+            return None
+        left = until - workflow.now().timestamp()
+        # Stopping, or a time already past (the loop has not looked again): no timer.
+        if self._state.stop_status is not None or left <= 0:
+            return None
+        return timedelta(seconds=left)
 
     def _notice(self, event: str, **details: Any) -> None:
         """Queue a webhook notice (sent from the main loop), if the batch has a webhook."""
@@ -511,6 +605,7 @@ class BatchWorkflow:
                 search_keys_max=params.search_keys_max,
                 write_shards=params.write_shards if params.chunk_size == 1 else 0,
                 write_ack_timeout_seconds=params.write_ack_timeout_seconds,
+                window_end=self._state.window.closes,
             ),
             id=child_id,
             # ABANDON: children must survive this run's continue-as-new. A failed
@@ -527,13 +622,17 @@ class BatchWorkflow:
         in_flight = len(self._state.in_flight)
         exhausted = self._exhausted
         control = self._control
-        await workflow.wait_condition(
-            lambda: (
-                len(self._state.in_flight) != in_flight
-                or self._exhausted != exhausted
-                or self._control != control
+        timeout = self._schedule_timeout()  # None (no schedule): the same wait as ever
+        # A timeout: the schedule changes now, and the main loop looks again.
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: (
+                    len(self._state.in_flight) != in_flight
+                    or self._exhausted != exhausted
+                    or self._control != control
+                ),
+                timeout=timeout,
             )
-        )
 
     async def _tell_chunks_to_stop(self) -> None:
         """Signal every running chunk once; one that already ended is skipped."""

@@ -49,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
 
 
 CANCEL_SIGNAL = "cancel"
+HOLD_SIGNAL = "hold"
 LEASE_RETRY_FIRST = timedelta(seconds=1)
 LEASE_RETRY_MAX = timedelta(seconds=30)
 T = TypeVar("T")
@@ -73,11 +74,23 @@ class ChunkInput:
     item's key's); 0 records them with one direct store call."""
     write_ack_timeout_seconds: float = 120.0
     """With write batchers: how long to wait for the write's acknowledgement."""
+    window_end: float | None = None
+    """When the batch's maintenance window closes (seconds since the epoch): the step
+    publishes nothing from then on. None: no windows."""
 
 
 @dataclass
 class CancelChunk:
     reason: str
+
+
+@dataclass
+class HoldChunk:
+    """A batch's maintenance window closed (``held``) or opened again."""
+
+    held: bool
+    window_end: float | None = None
+    """Not held: when the open window closes (``ChunkInput.window_end``)."""
 
 
 class ChunkWorkflowBase:
@@ -90,6 +103,11 @@ class ChunkWorkflowBase:
         """Metric labels of this chunk (the pipeline's, and what the step adds)."""
         self.breaker_report: BreakerCount | None = None
         """The step's last breaker count: counted in the same write as the outcomes."""
+        self.held = False
+        """Outside the batch's maintenance window: publish nothing until it opens."""
+        self.window_end: float | None = None
+        """When the batch's window closes (``ChunkInput.window_end``); None: no windows."""
+        self._window_told = False
         self._outcomes: dict[int, Outcome] = {}
         self._counts: dict[str, int] = {}
         self._reported = False
@@ -99,6 +117,30 @@ class ChunkWorkflowBase:
     def cancel(self, request: CancelChunk) -> None:
         """Stop: items not yet settled end ``cancelled``; the step starts nothing new."""
         self.cancelled = self.cancelled or request.reason
+
+    @workflow.signal(name=HOLD_SIGNAL)
+    def hold(self, request: HoldChunk) -> None:
+        """The batch's window closed: start nothing that publishes until it opens again
+        (answers to what was published before still settle items)."""
+        self.held = request.held
+        if not request.held:
+            self.window_end = request.window_end
+            self._window_told = True
+
+    def window_closed(self, end: float | None) -> None:
+        """A publish given the window's ``end`` found it passed: hold until the batch
+        releases the chunk with the next window's end (unless that came meanwhile)."""
+        if end == self.window_end:
+            self.held = True
+
+    async def released(self) -> None:
+        """Wait while held, or past the window's end until the batch releases the chunk
+        (returns at once otherwise, and on a cancel)."""
+        if self.window_end is not None and workflow.now().timestamp() >= self.window_end:
+            self.held = True  # the batch's hold is on its way
+        if self.held:
+            # Only when held: a chunk never held records exactly what it did before.
+            await workflow.wait_condition(lambda: not self.held or self.cancelled is not None)
 
     @workflow.signal(name=WRITE_ACKED_SIGNAL)
     def write_acked(self, ack: WriteAck) -> None:
@@ -144,6 +186,8 @@ class ChunkWorkflowBase:
     async def run_chunk(self, params: ChunkInput) -> ChunkResult:
         """The whole chunk; the pipeline's ``@workflow.run`` calls this."""
         self.labels.setdefault("pipeline", params.pipeline)
+        if not self._window_told:  # a release handled before the run is newer
+            self.window_end = params.window_end
         try:
             result = await self._run(params)
         except ActivityError:
@@ -162,6 +206,8 @@ class ChunkWorkflowBase:
         size = 0
         retry = LEASE_RETRY_FIRST
         while True:
+            # A pipeline's begin may publish (the vehicle step's first attempt).
+            await self.released()
             # Once cancelled, only the engine's begin: a pipeline's may start its step.
             begun = await (
                 ChunkWorkflowBase.begin(self, params) if self.cancelled else self.begin(params)

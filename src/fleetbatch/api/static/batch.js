@@ -64,6 +64,17 @@
     text("gate", p.gate || "none");
     text("awaiting-wave", p.awaiting_approval || "");
     show("awaiting", Boolean(p.awaiting_approval));
+    show("window", Boolean(p.window));
+    const windowState = byId("window-state");
+    windowState.textContent = p.window || "";
+    windowState.className = "status " + (p.window || "");
+    text("window-verb", p.window === "waiting" ? "opens" : "closes");
+    show("window-next", Boolean(p.window_until));
+    if (p.window_until) {
+      const until = byId("window-until");
+      until.textContent = utc(p.window_until);
+      until.setAttribute("datetime", p.window_until);
+    }
     text("gate-reason", p.gate_reason || "");
     show("gate-reason", Boolean(p.gate_reason));
     const approve = document.getElementById("approve-form");

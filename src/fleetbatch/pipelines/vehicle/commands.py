@@ -30,6 +30,9 @@ class CommandType:
     """Default items per chunk workflow for this type; the settings' default when None."""
     max_in_flight: int | None = None
     """Default window of chunk workflows per batch; the settings' default when None."""
+    policy: str | None = None
+    """The rollout policy (``domain.policies``) of a new batch whose submit names none
+    and gives no rollout option; None sends it at once."""
 
     @property
     def publishes_in_chunk(self) -> bool:
@@ -53,6 +56,7 @@ COMMANDS: dict[str, CommandType] = {
             "vehicle",
             response_timeout_seconds=120.0,
             rate_per_second=VEHICLE_RATE,
+            policy="cautious-ota",
         ),
         CommandType(
             "backoffice_update",

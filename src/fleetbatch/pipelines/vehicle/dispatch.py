@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 
 from temporalio import activity
@@ -28,10 +28,13 @@ class Dispatcher:
     """Publishes a chunk's commands (a round, or one item on a rate-limited queue) in
     one bus call, behind the batch's stop and the command type's breaker."""
 
-    def __init__(self, bus: Bus, store: Store) -> None:
+    def __init__(self, bus: Bus, store: Store, clock: Callable[[], float] | None = None) -> None:
+        """``clock``: the wall clock a maintenance window's end is compared with
+        (``time.time``; tests pass their own)."""
         self._bus = bus
         self._store = store
         self._breakers = store.breakers
+        self._clock = clock or time.time
 
     @activity.defn(name=ADMIT)
     async def admit(self, params: AdmitInput) -> AdmitResult:
@@ -45,8 +48,10 @@ class Dispatcher:
     @activity.defn(name=PUBLISH_COMMANDS)
     async def publish(self, params: PublishInput) -> PublishResult:
         """Publish one command per item, each with its stable command id, unless the
-        batch was stopped (cancelled or aborted): the store says so before anything
-        is sent, so nothing is published for a batch once its stop was accepted.
+        batch's maintenance window has closed or the batch was stopped (cancelled or
+        aborted). Both are checked before anything is sent: nothing is published once
+        the wall clock passed ``params.window_end`` (returned ``window_closed``, with
+        neither the breaker nor the store touched), or once the store accepted a stop.
 
         Raises:
             ApplicationError: ``CircuitOpen``, in a chunk's own (local) publish, while
@@ -54,6 +59,15 @@ class Dispatcher:
                 cool-down. A publish on the rate-limited queue returns ``held``
                 instead, and its chunk waits for admission without using the queue.
         """
+        # The window's end is checked here, not only in the workflow: a publish queued
+        # on the rate-limited queue may run well after its chunk scheduled it.
+        if params.window_end is not None and self._clock() >= params.window_end:
+            activity.logger.info(
+                "batch %s: its maintenance window closed, %d commands held",
+                params.batch_id,
+                len(params.items.ids),
+            )
+            return PublishResult(window_closed=True)
         if not await self._store.batches.note_publish(params.batch_id):
             activity.logger.info("batch %s was stopped: nothing published", params.batch_id)
             return PublishResult()

@@ -66,6 +66,7 @@ class VehiclePipeline(Pipeline):
             max_in_flight=kind.max_in_flight,
             lease=True,
             search_attributes={COMMAND_ATTRIBUTE.name: kind.name},
+            policy=kind.policy,
         )
 
     def validate(
@@ -86,7 +87,9 @@ class VehiclePipeline(Pipeline):
 
     def activities(self, context: WorkerContext) -> list[Callable[..., Any]]:
         items = ItemActivities(context.store, context.client, context.settings.key_hasher)
-        dispatcher = Dispatcher(context.resources["bus"], context.store)
+        dispatcher = Dispatcher(
+            context.resources["bus"], context.store, context.resources.get("clock")
+        )
         consent = ConsentActivities(context.resources["consent"])
         return [
             consent.check,
@@ -98,7 +101,9 @@ class VehiclePipeline(Pipeline):
 
     def workers(self, context: WorkerContext) -> list[Worker]:
         """One publish worker per command type, on the type's rate-limited queue."""
-        dispatcher = Dispatcher(context.resources["bus"], context.store)
+        dispatcher = Dispatcher(
+            context.resources["bus"], context.store, context.resources.get("clock")
+        )
         return [
             Worker(
                 context.client,

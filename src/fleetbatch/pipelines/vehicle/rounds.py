@@ -60,6 +60,7 @@ class RoundStarter:
                 reply_to=params.workflow_id,
                 attempt=1,
                 items=ItemColumns(ids, vins, command_ids),
+                window_end=params.window_end,
             )
         )
-        return StartRoundResult(begun, consent.denied, published.probe)
+        return StartRoundResult(begun, consent.denied, published.probe, published.window_closed)

@@ -34,6 +34,9 @@ class PublishInput:
     attempt: int
     items: ItemColumns
     """The items' keys are their VINs, their effect ids the command ids."""
+    window_end: float | None = None
+    """When the batch's maintenance window closes (seconds since the epoch): from then
+    on, by the worker's clock, the publish sends nothing. None: no window to keep."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,9 @@ class PublishResult:
     held: bool = False
     """The breaker held the publish back (it opened meanwhile): nothing was sent, and
     the chunk waits for admission before it publishes these items again."""
+    window_closed: bool = False
+    """The maintenance window had closed (``PublishInput.window_end`` passed): nothing
+    was sent or counted, and the chunk publishes these items in the next window."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,8 @@ class StartRoundInput:
     workflow_id: str
     domain: str
     command: str
+    window_end: float | None = None
+    """As ``PublishInput.window_end``, for the first attempt."""
 
 
 @dataclass(frozen=True)
@@ -79,3 +87,5 @@ class StartRoundResult:
     """VINs of the begun items whose owners have not consented: not published."""
     probe: bool = False
     """As PublishResult.probe, for the first attempt."""
+    window_closed: bool = False
+    """As PublishResult.window_closed: the first attempt was not published."""

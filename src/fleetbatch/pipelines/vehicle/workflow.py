@@ -133,8 +133,11 @@ class VehicleChunkWorkflow(ChunkWorkflowBase):
             workflow.info().workflow_id,
             self.step.domain,
             self.step.command,
+            self.window_end,
         )
         self._started = await self.activity(START_ROUND, start, STORE_TIMEOUT, StartRoundResult)
+        if self._started.window_closed:
+            self.window_closed(start.window_end)
         return self._started.begun
 
     async def process(self, params: ChunkInput, items: list[ItemRef]) -> None:
@@ -193,7 +196,7 @@ class VehicleChunkWorkflow(ChunkWorkflowBase):
             # Response latency counts from the attempt's start; on a rate-limited
             # queue answers come in while the rest of the attempt is still queued.
             self._published_at = workflow.now()
-            if attempt == 1 and started is not None:
+            if attempt == 1 and started is not None and not started.window_closed:
                 probe = started.probe
             else:
                 probe = await self._publish(params, attempt)
@@ -253,25 +256,54 @@ class VehicleChunkWorkflow(ChunkWorkflowBase):
                 reply_to=workflow.info().workflow_id,
                 attempt=attempt,
                 items=ItemColumns.of(items),
+                window_end=self.window_end,
             )
 
+        await self._in_window()  # a maintenance window closed: re-publish in the next
+        if self.cancelled:
+            return False
         waiting = list(self._waiting.values())
         if step.publish_task_queue is None:
-            published = await self.activity(
-                PUBLISH_COMMANDS, publish_input(waiting), BUS_TIMEOUT, PublishResult
-            )
-            return published.probe
+            while True:
+                sent = publish_input(waiting)
+                published = await self.activity(PUBLISH_COMMANDS, sent, BUS_TIMEOUT, PublishResult)
+                if not published.window_closed:
+                    return published.probe
+                self.window_closed(sent.window_end)
+                await self._in_window()
+                if self.cancelled:
+                    return False
         # Optimistic first: with the breaker closed (the common case) no admission
         # call. Items the breaker held back wait for admission on durable timers,
-        # not in retried activities on the queue.
-        probe, held = await self._publish_each(params, step, waiting, publish_input)
-        while held and not self.cancelled:
-            admission = await self._admission(step)
-            if admission is None:
-                break  # cancelled while waiting
-            again, held = await self._publish_each(params, step, held, publish_input)
-            probe = probe or again or admission.probe
+        # not in retried activities on the queue. Items whose publish found the
+        # window closed wait for the next window, on the same attempt.
+        end = self.window_end
+        probe, held, closed = await self._publish_each(params, step, waiting, publish_input)
+        while (held or closed) and not self.cancelled:
+            if closed:
+                self.window_closed(end)
+            await self._in_window()
+            if self.cancelled:
+                break
+            if held:
+                admission = await self._admission(step)
+                if admission is None:
+                    break  # cancelled while waiting
+                probe = probe or admission.probe
+            end = self.window_end
+            again, held, closed = await self._publish_each(
+                params, step, held + closed, publish_input
+            )
+            probe = probe or again
         return probe
+
+    async def _in_window(self) -> None:
+        """Wait while the chunk holds for a maintenance window; after a wait, response
+        latency counts from the release (the held items were published then)."""
+        before = workflow.now()
+        await self.released()
+        if workflow.now() > before:
+            self._published_at = workflow.now()
 
     async def _admission(self, step: VehicleStep) -> AdmitResult | None:
         """Wait, on durable timers, until the command type's breaker lets this chunk
@@ -298,10 +330,10 @@ class VehicleChunkWorkflow(ChunkWorkflowBase):
         step: VehicleStep,
         items: list[ItemRef],
         publish_input: Callable[[Sequence[ItemRef]], PublishInput],
-    ) -> tuple[bool, list[ItemRef]]:
+    ) -> tuple[bool, list[ItemRef], list[ItemRef]]:
         """One publish activity per item on the rate-limited queue. Returns whether this
-        chunk is the half-open breaker's probe, and the items whose publish the breaker
-        held back."""
+        chunk is the half-open breaker's probe, the items whose publish the breaker
+        held back, and those whose publish found the maintenance window closed."""
         assert step.publish_task_queue is not None
         publishes = [
             workflow.start_activity(
@@ -322,6 +354,7 @@ class VehicleChunkWorkflow(ChunkWorkflowBase):
             lambda: all(s.done() for s in publishes) or self.cancelled is not None
         )
         held: list[ItemRef] = []
+        closed: list[ItemRef] = []
         probe = False
         for item, publish in zip(items, publishes, strict=True):
             if not publish.done():
@@ -333,9 +366,11 @@ class VehicleChunkWorkflow(ChunkWorkflowBase):
                     raise
                 continue
             probe = probe or result.probe
-            if result.held:
+            if result.window_closed:
+                closed.append(item)
+            elif result.held:
                 held.append(item)
-        return probe, held
+        return probe, held, closed
 
     async def _report_to_breaker(self, probe: bool, *, last: bool) -> None:
         """Count this attempt's answers in the command type's breaker."""
