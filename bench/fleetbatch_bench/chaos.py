@@ -2,12 +2,12 @@
 then checked.
 
     python -m fleetbatch_bench.chaos --faults 15 --seed 7
-    python -m fleetbatch_bench.chaos --quick            # 4 faults, about 2 minutes
+    python -m fleetbatch_bench.chaos --quick            # 4 faults, about 4 minutes
 
 What runs: PostgreSQL, NATS JetStream and a Temporal dev server that keeps its
 state in a file; two ``fleetbatch worker`` processes, ``fleetbatch responder``,
 ``fleetbatch simulate domain`` and ``fleetbatch simulate consent``. One command
-type (``lock_doors``) at a rate (``--rate``: 40/s, 25/s with ``--quick``), so
+type (``lock_doors``) at a rate (``--rate``, 25/s unless given), so
 that "the rate before a fault" means something; batches are fed so that there
 is always a backlog.
 

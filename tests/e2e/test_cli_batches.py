@@ -289,7 +289,6 @@ async def test_configure_says_what_it_changed(batches: Batches) -> None:
     )
 
 
-@pytest.mark.slow
 async def test_status_exit_codes(batches: Batches) -> None:
     """Last: it cancels the paused batch."""
     cli = batches.cli
@@ -306,6 +305,24 @@ async def test_status_exit_codes(batches: Batches) -> None:
     assert followed.code == 4, followed
     assert re.search(r"^cancelled +20 *$", followed.stdout, re.MULTILINE), followed
     assert (await cli.run("status", batches.paused, "--json")).code == 4
+
+
+async def test_status_of_a_terminated_batch_is_5_and_of_an_unknown_one_1(
+    batches: Batches, dev_client: Client
+) -> None:
+    """After the others: it adds a batch of its own (the list tests count three)."""
+    cli = batches.cli
+    batch = f"gone-{uuid.uuid4().hex[:8]}"
+    await _submit(cli, batch, "honk_horn")
+    await dev_client.get_workflow_handle(batch_workflow_id(batch)).terminate("test: ended")
+
+    terminated = await cli.run("status", batch)
+    assert terminated.code == 5, terminated
+    assert (await cli.run("status", batch, "--json")).code == 5
+
+    unknown = await cli.run("status", "b-no-such-batch")
+    assert unknown.code == 1, unknown
+    assert unknown.stderr.startswith("error: "), unknown
 
 
 # -- did you mean: checked before Temporal ------------------------------------
