@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from fleetbatch.cli.common import console, fail, print_json, print_table, run, settings, timestamp
-from fleetbatch.domain import ItemStatus, closest, format_duration
+from fleetbatch.domain import ItemStatus, format_duration, unknown_name
 from fleetbatch.errors import FleetbatchError
 from fleetbatch.pipelines import get_pipeline
 from fleetbatch.pipelines.vehicle.commands import get_command
@@ -54,9 +54,7 @@ def row(summary: BatchSummary) -> tuple[str, ...]:
 
 def _check_status(status: str) -> None:
     if status not in LISTED_STATUSES:
-        close = closest(status, LISTED_STATUSES)
-        hint = f"; did you mean {close!r}?" if close else ""
-        fail(f"unknown status {status!r}{hint} (known: {', '.join(LISTED_STATUSES)})")
+        fail(unknown_name("status", status, LISTED_STATUSES))
 
 
 def list_command(

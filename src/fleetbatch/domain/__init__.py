@@ -10,7 +10,7 @@ from fleetbatch.domain.items import (
     Outcome,
     effect_id_for,
 )
-from fleetbatch.domain.names import closest
+from fleetbatch.domain.names import closest, unknown_name
 from fleetbatch.domain.rates import format_rate, parse_rate
 from fleetbatch.domain.tolerance import check_tolerance, tolerance_exceeded
 
@@ -28,4 +28,5 @@ __all__ = [
     "format_rate",
     "parse_rate",
     "tolerance_exceeded",
+    "unknown_name",
 ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from fleetbatch.domain.names import closest
+from fleetbatch.domain.names import unknown_name
 from fleetbatch.errors import UnknownPolicyError
 
 
@@ -61,14 +61,11 @@ def get_policy(name: str, policies: Mapping[str, Policy] = BUILT_IN_POLICIES) ->
     """The policy called ``name``.
 
     Raises:
-        UnknownPolicyError: no such policy (with the closest known name, when one is close).
+        UnknownPolicyError: no such policy (with the unknown_name known name, when one is close).
     """
     try:
         return policies[name]
     except KeyError:
-        known = ", ".join(sorted(policies))
-        close = closest(name, policies)
-        hint = f"; did you mean {close!r}?" if close else ""
         raise UnknownPolicyError(
-            f"unknown rollout policy {name!r}{hint} (known policies: {known})"
+            unknown_name("rollout policy", name, sorted(policies), "known policies")
         ) from None

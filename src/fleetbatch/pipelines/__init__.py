@@ -7,7 +7,7 @@ pipeline, which is fixed for the batch's life.
 
 from __future__ import annotations
 
-from fleetbatch.domain.names import closest
+from fleetbatch.domain.names import unknown_name
 from fleetbatch.errors import UnknownPipelineError
 from fleetbatch.pipelines.base import BatchPlan, Pipeline, WorkerContext
 
@@ -30,10 +30,7 @@ def get_pipeline(name: str) -> Pipeline:
     try:
         return _REGISTRY[name]
     except KeyError:
-        close = closest(name, _REGISTRY)
-        hint = f"; did you mean {close!r}?" if close else ""
-        known = ", ".join(sorted(_REGISTRY))
-        raise UnknownPipelineError(f"unknown pipeline {name!r}{hint} (known: {known})") from None
+        raise UnknownPipelineError(unknown_name("pipeline", name, sorted(_REGISTRY))) from None
 
 
 def all_pipelines() -> list[Pipeline]:

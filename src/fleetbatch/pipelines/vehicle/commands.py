@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from fleetbatch.domain.names import closest
+from fleetbatch.domain.names import unknown_name
 from fleetbatch.errors import UnknownCommandError
 
 
@@ -74,17 +74,14 @@ def get_command(name: str, types: Mapping[str, CommandType] = COMMANDS) -> Comma
     """The command type called ``name``.
 
     Raises:
-        UnknownCommandError: when no such type is configured (with the closest known
+        UnknownCommandError: when no such type is configured (with the unknown_name known
             name, when one is close).
     """
     try:
         return types[name]
     except KeyError:
-        known = ", ".join(sorted(types))
-        close = closest(name, types)
-        hint = f"; did you mean {close!r}?" if close else ""
         raise UnknownCommandError(
-            f"unknown command {name!r}{hint} (known commands: {known})"
+            unknown_name("command", name, sorted(types), "known commands")
         ) from None
 
 
