@@ -86,3 +86,24 @@ async def test_the_rate_is_in_items_per_second_for_every_chunk_size(
         slope = statistics.linear_regression(range(first, last), times[first:last]).slope
         measured = 1 / slope
         assert measured == pytest.approx(RATE, rel=0.05), f"chunk size {size}: {measured:.2f}/s"
+
+
+async def test_the_response_timeout_counts_from_the_publish_not_the_queue(
+    dev_client: Client, tmp_path: Path
+) -> None:
+    """A chunk of 15 on a queue of 5 items/s takes ~3 s to publish; each answer comes
+    1.5 s after its command, and the response timeout is 2 s. Counted from the attempt's
+    start, the last commands would time out while still queued and go out again;
+    counted from the publish, each is answered at its first attempt."""
+    items = 15
+    async with harness(
+        dev_client,
+        tmp_path,
+        latency_ms=1500,
+        apply_rates=True,
+        commands={"lock_doors": CommandSettings(rate=f"{RATE}/s", response_timeout_seconds=2.0)},
+    ) as h:
+        upload = await h.submit(vins(items, start=5000), chunk_size=items)
+        assert (await h.result(upload.batch_id))["succeeded"] == items
+        stored = await h.items(upload.batch_id)
+    assert {row["attempts"] for row in stored.values()} == {1}
