@@ -67,6 +67,17 @@ class UploadOptions(BaseModel):
     webhook_url: str | None = Field(
         default=None, description="signed notices: a wave waits, a gate fails, the batch ends"
     )
+    ramp: str | None = Field(
+        default=None,
+        description="the batch's own rate, ramping up: 'base=60/min,factor=2,after=100,"
+        "max=600/min' (after=N notified items, or succeeded=N)",
+    )
+    overshoot: int | None = Field(
+        default=None,
+        ge=1,
+        description="with max_failures or a gate: at most this many commands past what "
+        "the rule tolerates can be out when it trips (the window shrinks to fit)",
+    )
 
 
 class RejectionPublic(BaseModel):
@@ -151,6 +162,14 @@ class ProgressPublic(BaseModel):
     awaiting_approval: int | None = Field(
         default=None, description="the wave (from 1) waiting for an operator's approval"
     )
+    allowed_per_minute: float | None = Field(
+        default=None,
+        description="a batch with a rate ramp: the rate it allows itself now, items per minute",
+    )
+    in_flight_allowance: int | None = Field(
+        default=None,
+        description="a batch with an overshoot bound: items its abort rules afford in flight now",
+    )
 
     @classmethod
     def of(cls, snap: Snapshot) -> ProgressPublic:
@@ -173,6 +192,10 @@ class ProgressPublic(BaseModel):
             gate=snap.gate,
             gate_reason=snap.gate_reason,
             awaiting_approval=snap.awaiting_approval,
+            allowed_per_minute=None
+            if snap.allowed_per_minute is None
+            else round(snap.allowed_per_minute, 1),
+            in_flight_allowance=snap.in_flight_allowance,
         )
 
 

@@ -12,6 +12,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from fleetbatch.domain.ramp import RateRamp, check_ramp, parse_ramp
 from fleetbatch.domain.tolerance import check_tolerance
 from fleetbatch.errors import ConfigError
 
@@ -41,6 +42,21 @@ class Rollout:
     """``pause`` or ``abort`` when a gate fails."""
     webhook_url: str | None = None
     """Signed notices go here: a wave waits for approval, a gate fails, the batch ends."""
+    ramp: RateRamp | None = None
+    """The batch's own rate, ramping up with its counts (``domain.ramp``); None: the
+    command type's rate alone."""
+    overshoot: int | None = None
+    """With an abort rule (a gate, ``max_failures``): at most this many commands past
+    what the rule tolerates can be out when it trips (``domain.overshoot``)."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.ramp, dict):  # as stored (the batch's JSON column)
+            self.ramp = RateRamp(**self.ramp)
+
+    @property
+    def staged(self) -> bool:
+        """Sent in waves (a rollout may hold only a ramp or an overshoot bound)."""
+        return bool(self.waves or self.base)
 
 
 def parse_waves(text: str) -> Rollout:
@@ -101,6 +117,8 @@ def check_rollout(rollout: Rollout) -> Rollout:
         )
     if rollout.gate_min_items < 0:
         raise ConfigError(f"invalid gate minimum {rollout.gate_min_items}: at least 0 items")
+    if rollout.overshoot is not None and rollout.overshoot < 1:
+        raise ConfigError(f"invalid overshoot {rollout.overshoot}: at least 1 command")
     gate = rollout.gate_failures
     if gate is not None:
         gate = check_tolerance(gate)
@@ -113,6 +131,8 @@ def check_rollout(rollout: Rollout) -> Rollout:
         rollout.approve,
         rollout.on_gate_failure,
         _checked_url(rollout.webhook_url),
+        None if rollout.ramp is None else check_ramp(rollout.ramp),
+        rollout.overshoot,
     )
 
 
@@ -174,21 +194,33 @@ def rollout_from_options(
     approve_waves: bool = False,
     on_gate_failure: str | None = None,
     webhook_url: str | None = None,
+    ramp: str | None = None,
+    overshoot: int | None = None,
+    max_failures: str | None = None,
 ) -> Rollout | None:
-    """The rollout that submit options ask for (CLI and API); None without ``waves``.
+    """The rollout that submit options ask for (CLI and API); None without ``waves``,
+    ``ramp`` or ``overshoot``.
 
     Raises:
-        ConfigError: unreadable options, or gate options without waves.
+        ConfigError: unreadable options, gate options without waves, or an overshoot
+            bound without a rule to abort on (``max_failures`` or a gate).
     """
     if waves is None:
         given = [gate_failures, gate_min_items, on_gate_failure, webhook_url]
         if approve_waves or any(option is not None for option in given):
             raise ConfigError("gates, approvals and webhooks are for waves: give the waves too")
-        return None
-    rollout = parse_waves(waves)
+        if ramp is None and overshoot is None:
+            return None
+    if overshoot is not None and max_failures is None and gate_failures is None:
+        raise ConfigError(
+            "an overshoot bound needs a rule to abort on: give --max-failures or a gate"
+        )
+    rollout = parse_waves(waves) if waves is not None else Rollout()
     rollout.gate_failures = gate_failures
     rollout.gate_min_items = gate_min_items or 0
     rollout.approve = approve_waves
     rollout.on_gate_failure = on_gate_failure or "pause"
     rollout.webhook_url = webhook_url
+    rollout.ramp = None if ramp is None else parse_ramp(ramp)
+    rollout.overshoot = overshoot
     return check_rollout(rollout)

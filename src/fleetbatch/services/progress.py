@@ -60,6 +60,10 @@ class Snapshot:
     """Why the gate failed, with the figures."""
     awaiting_approval: int | None = None
     """The wave (from 1) that waits for an operator's approval."""
+    allowed_per_minute: float | None = None
+    """A batch with a rate ramp: the rate it allows itself now, in items per minute."""
+    in_flight_allowance: int | None = None
+    """A batch with an overshoot bound: items its abort rules afford in flight now."""
 
     @property
     def waits_for_resume(self) -> bool:
@@ -113,6 +117,7 @@ async def snapshot(client: Client, store: Store, batch_id: str) -> Snapshot:
         snap.max_in_flight, snap.chunks_in_flight = p.max_in_flight, p.in_flight_chunks
         snap.wave, snap.waves_total, snap.gate = p.wave, p.waves_total, p.gate
         snap.gate_reason, snap.awaiting_approval = p.gate_reason, p.awaiting_approval
+        snap.allowed_per_minute, snap.in_flight_allowance = p.rate_per_minute, p.in_flight_allowance
         snap.items_per_second = await store.counts.recent_rate(
             batch_id, since=batch.created_at, window=RATE_WINDOW_SECONDS
         )
