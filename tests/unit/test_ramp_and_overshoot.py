@@ -8,6 +8,7 @@ from fleetbatch.domain.overshoot import gate_budget, in_flight_allowance, tolera
 from fleetbatch.domain.ramp import (
     RateRamp,
     chunk_limit,
+    chunks_to_page,
     format_ramp,
     parse_ramp,
     ramp_rate,
@@ -82,6 +83,8 @@ def test_a_chunk_under_a_ramp_holds_half_a_second_of_its_rate() -> None:
     assert [chunk_limit(ramp, n, 100) for n in (0, 50, 100)] == [3, 5, 10]
     assert chunk_limit(parse_ramp("base=1/min"), 0, 100) == 1
     assert chunk_limit(ramp, 100, 4) == 4
+    # Paged: what the batch may start while it catches up (2 s of the rate).
+    assert [chunks_to_page(ramp, 0, 3), chunks_to_page(ramp, 100, 10)] == [4, 4]
 
 
 def test_the_tolerance_budget_is_what_the_rule_lets_fail_before_it_trips() -> None:
@@ -137,7 +140,7 @@ def test_ramps_and_bounds_come_from_submit_options() -> None:
     assert str(raised.value) == (
         "an overshoot bound needs a rule to abort on: give --max-failures or a gate"
     )
-    with pytest.raises(ConfigError, match="invalid overshoot 0: at least 1 command"):
+    with pytest.raises(ConfigError, match="invalid overshoot 0: at least 1 item"):
         rollout_from_options("10%,all", gate_failures="5%", overshoot=0)
     # Stored as JSON and read back: the ramp is a RateRamp again.
     assert Rollout(**{"ramp": {"base": 1.0}}).ramp == RateRamp(1.0)

@@ -7,13 +7,13 @@ overshoot bound ``K`` (``--overshoot K``) starts a chunk only if, afterwards,
 
 where the *budget* is how many more failures the strictest rule tolerates if
 every item in flight failed (the rules judge outcomes the batch has seen).
-Every command ever published was either answered and seen by the batch, or in
-flight; so at each chunk start the failures among all commands sent are at
-most ``failed seen + in flight <= failed seen + budget + K``, which is the
-rule's threshold plus ``K``, and between chunk starts no new command goes out
-(a re-publish repeats a command id). Hence: **when the rule trips, at most K
-commands beyond what it tolerates can have been out** — the window and each
-chunk's size shrink as the budget runs down, down to ``K`` at the threshold.
+Every item ever sent was either settled and seen by the batch, or in flight;
+so at each chunk start the failures among all items sent are at most
+``failed seen + in flight <= failed seen + budget + K``, which is the rule's
+threshold plus ``K``, and between chunk starts no new item goes out (a retry
+repeats an item's effect id). Hence: **when the rule trips, at most K items
+beyond what it tolerates can have been out** — the window and each chunk's
+size shrink as the budget runs down, down to ``K`` at the threshold.
 """
 
 from __future__ import annotations

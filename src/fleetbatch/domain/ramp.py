@@ -4,8 +4,8 @@
 doubles after every 100 items notified (sent), up to 600 a minute;
 ``succeeded=100`` instead of ``after=100`` counts succeeded items. The rate is
 a function of counts, never of time alone: a batch whose items stop succeeding
-stays at its rate. It runs under the command type's server-side rate, which
-still holds across batches.
+stays at its rate. It runs under a pipeline's own limits (such as a rate set on
+the Temporal server for a type of item), which still hold across batches.
 """
 
 from __future__ import annotations
@@ -21,6 +21,14 @@ SUCCEEDED = "succeeded"
 PACE_SECONDS = 0.5
 """A chunk under a ramp holds at most this long of the current rate, so the batch's
 paced chunk starts make a steady per-second rate, not bursts of a whole chunk."""
+LEAD_SECONDS = 2.0
+"""A chunk under a ramp starts up to this long before its slot in the schedule and
+its publish waits for the slot: timers on a Temporal server fire up to about a
+second late, so chunks started on time would publish late and in bursts."""
+CATCH_UP_SECONDS = 2.0
+"""A batch behind its ramp's schedule (a timer that fired late, a full window) may
+start at most this long of its rate at once to catch up: timers on a Temporal server
+fire up to about a second late, and the rate must not lose that."""
 UNCAPPED = 1_000_000.0
 """Items per second of a ramp without a maximum past its last useful step."""
 _KEYS = {"base", "factor", "after", NOTIFIED, SUCCEEDED, "max"}
@@ -121,6 +129,12 @@ def ramp_rate(ramp: RateRamp, counted: int) -> float:
         # Past the maximum more steps change nothing (and the power would overflow).
         steps = min(steps, math.ceil(math.log(top / ramp.base) / math.log(ramp.factor)) + 1)
     return min(top, ramp.base * ramp.factor**steps)
+
+
+def chunks_to_page(ramp: RateRamp, counted: int, size: int) -> int:
+    """How many chunks of ``size`` to page at once under the ramp: what it may start
+    while catching up, so paged chunks keep a size that suits the rate."""
+    return max(1, math.ceil(ramp_rate(ramp, counted) * CATCH_UP_SECONDS / size))
 
 
 def chunk_limit(ramp: RateRamp, counted: int, chunk_size: int) -> int:

@@ -44,9 +44,9 @@ class Rollout:
     """Signed notices go here: a wave waits for approval, a gate fails, the batch ends."""
     ramp: RateRamp | None = None
     """The batch's own rate, ramping up with its counts (``domain.ramp``); None: the
-    command type's rate alone."""
+    pipeline's rates alone."""
     overshoot: int | None = None
-    """With an abort rule (a gate, ``max_failures``): at most this many commands past
+    """With an abort rule (a gate, ``max_failures``): at most this many items past
     what the rule tolerates can be out when it trips (``domain.overshoot``)."""
 
     def __post_init__(self) -> None:
@@ -118,7 +118,7 @@ def check_rollout(rollout: Rollout) -> Rollout:
     if rollout.gate_min_items < 0:
         raise ConfigError(f"invalid gate minimum {rollout.gate_min_items}: at least 0 items")
     if rollout.overshoot is not None and rollout.overshoot < 1:
-        raise ConfigError(f"invalid overshoot {rollout.overshoot}: at least 1 command")
+        raise ConfigError(f"invalid overshoot {rollout.overshoot}: at least 1 item")
     gate = rollout.gate_failures
     if gate is not None:
         gate = check_tolerance(gate)

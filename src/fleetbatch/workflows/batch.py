@@ -35,7 +35,15 @@ with workflow.unsafe.imports_passed_through():
     )
     from fleetbatch.domain import ChunkSpec, tolerance_exceeded
     from fleetbatch.domain.overshoot import gate_budget, in_flight_allowance, tolerance_budget
-    from fleetbatch.domain.ramp import NOTIFIED, RateRamp, chunk_limit, ramp_rate
+    from fleetbatch.domain.ramp import (
+        CATCH_UP_SECONDS,
+        LEAD_SECONDS,
+        NOTIFIED,
+        RateRamp,
+        chunk_limit,
+        chunks_to_page,
+        ramp_rate,
+    )
     from fleetbatch.domain.rollout import Rollout
     from fleetbatch.workflows import search_attributes as sa
     from fleetbatch.workflows import waves
@@ -498,7 +506,10 @@ class BatchWorkflow:
                 return False
         self._state.ready = self._state.ready[len(starting) :]
         if ramp is not None:
-            self._ramped(ramp, starting[0].size)
+            slot = self._ramped(ramp, starting[0].size)
+            await self._start_chunk(params, starting[0], slot)
+            self._report_in_flight()
+            return True
         await asyncio.gather(*(self._start_chunk(params, c) for c in starting))
         self._report_in_flight()
         return True
@@ -522,7 +533,9 @@ class BatchWorkflow:
             limit = items_room if limit is None else min(limit, items_room)
             size, chunks = min(size, items_room), room
         if rollout is not None and rollout.ramp is not None:
-            size = chunk_limit(rollout.ramp, self._ramp_counted(rollout.ramp), size)
+            counted = self._ramp_counted(rollout.ramp)
+            size = chunk_limit(rollout.ramp, counted, size)
+            chunks = min(chunks, chunks_to_page(rollout.ramp, counted, size))
         page: NextChunksResult = await workflow.execute_activity(
             NEXT_CHUNKS,
             NextChunksInput(params.batch_id, self._state.cursor, size, chunks, limit),
@@ -579,7 +592,8 @@ class BatchWorkflow:
     async def _wait_for_ramp(self) -> bool:
         """Sleep on a durable timer until the ramp lets the next chunk start (or an
         operator steps in); True if it slept."""
-        delay = self._state.ramp_next_at - workflow.now().timestamp()
+        # Ahead of the slot: the chunk's publish waits for it, on time.
+        delay = self._state.ramp_next_at - LEAD_SECONDS - workflow.now().timestamp()
         if delay <= 0:
             return False
         control = self._control
@@ -589,19 +603,27 @@ class BatchWorkflow:
             )
         return True
 
-    def _ramped(self, ramp: RateRamp, size: int) -> None:
-        """A chunk of ``size`` starts: the next may start ``size / rate`` later (a token
-        bucket without a burst, in workflow time; a batch held back by its window does
-        not catch up with a burst)."""
+    def _ramped(self, ramp: RateRamp, size: int) -> tuple[float, float]:
+        """A chunk of ``size`` starts: its slot in the schedule (when it may publish, and
+        at what rate); the next chunk's slot is ``size / rate`` later (a token bucket in
+        workflow time). Slots follow each other, so a timer that fires late does not
+        slow the rate; a batch held back longer (its window, a pause) catches up with
+        at most ``CATCH_UP_SECONDS`` of its rate."""
         s = self._state
         now = workflow.now().timestamp()
-        s.ramp_next_at = max(s.ramp_next_at, now) + size / self._ramp_rate(ramp)
+        due = max(s.ramp_next_at, now - CATCH_UP_SECONDS) if s.ramp_next_at else now
+        rate = self._ramp_rate(ramp)
+        s.ramp_next_at = due + size / rate
         s.ramp_notified += size
+        return due, rate
 
     def _report_in_flight(self) -> None:
         gauges.report_window(workflow.info().run_id, self._labels, len(self._state.in_flight))
 
-    async def _start_chunk(self, params: BatchInput, chunk: ChunkSpec) -> None:
+    async def _start_chunk(
+        self, params: BatchInput, chunk: ChunkSpec, slot: tuple[float, float] | None = None
+    ) -> None:
+        """``slot``: under a rate ramp, when the chunk may publish and how fast."""
         child_id = chunk_workflow_id(params.batch_id, chunk)
         # Registered before the start resolves: a fast child may report first.
         self._state.in_flight[child_id] = chunk.size
@@ -618,6 +640,8 @@ class BatchWorkflow:
                 search_keys_max=params.search_keys_max,
                 write_shards=params.write_shards if params.chunk_size == 1 else 0,
                 write_ack_timeout_seconds=params.write_ack_timeout_seconds,
+                publish_at=None if slot is None else slot[0],
+                publish_pace=None if slot is None else slot[1],
             ),
             id=child_id,
             # ABANDON: children must survive this run's continue-as-new. A failed

@@ -73,6 +73,11 @@ class ChunkInput:
     item's key's); 0 records them with one direct store call."""
     write_ack_timeout_seconds: float = 120.0
     """With write batchers: how long to wait for the write's acknowledgement."""
+    publish_at: float | None = None
+    """A batch with a rate ramp: the chunk's slot (unix time) in the batch's schedule;
+    a step that publishes sends nothing before it..."""
+    publish_pace: float | None = None
+    """...and then one item each ``1 / publish_pace`` seconds (the ramp's rate now)."""
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable
 from datetime import timedelta
@@ -54,6 +55,9 @@ class Dispatcher:
                 cool-down. A publish on the rate-limited queue returns ``held``
                 instead, and its chunk waits for admission without using the queue.
         """
+        if params.not_before is not None:
+            # A ramping batch's schedule: this chunk's slot (it started ahead of it).
+            await asyncio.sleep(max(0.0, params.not_before - time.time()))
         if not await self._store.batches.note_publish(params.batch_id):
             activity.logger.info("batch %s was stopped: nothing published", params.batch_id)
             return PublishResult()
@@ -95,7 +99,11 @@ class Dispatcher:
         if not messages:
             return PublishResult(admission.probe)
         started = time.monotonic()
-        await self._bus.publish(commands_subject(params.domain, params.command), messages)
+        subject = commands_subject(params.domain, params.command)
+        if params.pace is None:
+            await self._bus.publish(subject, messages)
+        else:
+            await self._publish_paced(subject, messages, time.time(), params.pace)
         # Once the bus has them: an attempt in the store went out (a retry of this
         # activity publishes again under the same command ids, and keeps the first time).
         await self._store.attempts.published(ids, params.attempt)
@@ -106,3 +114,19 @@ class Dispatcher:
             len(messages), {"command": params.command}
         )
         return PublishResult(admission.probe)
+
+    async def _publish_paced(
+        self, subject: str, messages: list[bytes], start: float, pace: float
+    ) -> None:
+        """One message each ``1 / pace`` seconds from ``start``: a ramping batch's chunk
+        holds at most half a second of its rate (``domain.ramp.PACE_SECONDS``), so the
+        batch's stop, checked before it, is never far behind."""
+        sent = 0
+        while sent < len(messages):
+            late = time.time() - start
+            due = min(len(messages), int(late * pace) + 1)
+            if due <= sent:
+                await asyncio.sleep((sent - late * pace) / pace)
+                continue
+            await self._bus.publish(subject, messages[sent:due])
+            sent = due

@@ -60,6 +60,8 @@ class RoundStarter:
                 reply_to=params.workflow_id,
                 attempt=1,
                 items=ItemColumns(ids, vins, command_ids),
+                not_before=params.not_before,
+                pace=params.pace,
             )
         )
         return StartRoundResult(begun, consent.denied, published.probe)

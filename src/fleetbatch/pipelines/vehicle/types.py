@@ -34,6 +34,10 @@ class PublishInput:
     attempt: int
     items: ItemColumns
     """The items' keys are their VINs, their effect ids the command ids."""
+    not_before: float | None = None
+    """A batch with a rate ramp: publish nothing before this (unix time, seconds)..."""
+    pace: float | None = None
+    """...and then one item each ``1 / pace`` seconds (None: all at once)."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,9 @@ class StartRoundInput:
     workflow_id: str
     domain: str
     command: str
+    not_before: float | None = None
+    """The first publish's schedule under a rate ramp (``PublishInput``)."""
+    pace: float | None = None
 
 
 @dataclass(frozen=True)

@@ -133,6 +133,8 @@ class VehicleChunkWorkflow(ChunkWorkflowBase):
             workflow.info().workflow_id,
             self.step.domain,
             self.step.command,
+            params.publish_at,
+            params.publish_pace,
         )
         self._started = await self.activity(START_ROUND, start, STORE_TIMEOUT, StartRoundResult)
         return self._started.begun
@@ -245,7 +247,13 @@ class VehicleChunkWorkflow(ChunkWorkflowBase):
         """Publish what waits; True if this chunk is the breaker's half-open probe."""
         step = self.step
 
-        def publish_input(items: Sequence[ItemRef]) -> PublishInput:
+        def publish_input(items: Sequence[ItemRef], slot: int | None = None) -> PublishInput:
+            """``slot``: one item's place in a ramping batch's schedule (queue path)."""
+            not_before, pace = None, None
+            if attempt == 1 and params.publish_at is not None and params.publish_pace:
+                not_before, pace = params.publish_at, params.publish_pace
+                if slot is not None:
+                    not_before, pace = not_before + slot / pace, None
             return PublishInput(
                 domain=step.domain,
                 command=step.command,
@@ -253,6 +261,8 @@ class VehicleChunkWorkflow(ChunkWorkflowBase):
                 reply_to=workflow.info().workflow_id,
                 attempt=attempt,
                 items=ItemColumns.of(items),
+                not_before=not_before,
+                pace=pace,
             )
 
         waiting = list(self._waiting.values())
@@ -297,7 +307,7 @@ class VehicleChunkWorkflow(ChunkWorkflowBase):
         params: ChunkInput,
         step: VehicleStep,
         items: list[ItemRef],
-        publish_input: Callable[[Sequence[ItemRef]], PublishInput],
+        publish_input: Callable[[Sequence[ItemRef], int | None], PublishInput],
     ) -> tuple[bool, list[ItemRef]]:
         """One publish activity per item on the rate-limited queue. Returns whether this
         chunk is the half-open breaker's probe, and the items whose publish the breaker
@@ -306,7 +316,7 @@ class VehicleChunkWorkflow(ChunkWorkflowBase):
         publishes = [
             workflow.start_activity(
                 PUBLISH_COMMANDS,
-                publish_input([item]),
+                publish_input([item], slot),
                 task_queue=step.publish_task_queue,
                 result_type=PublishResult,
                 start_to_close_timeout=BUS_TIMEOUT,
@@ -316,7 +326,7 @@ class VehicleChunkWorkflow(ChunkWorkflowBase):
                 # sends nothing, as its batch is stopped and its item no longer in flight.
                 cancellation_type=ActivityCancellationType.ABANDON,
             )
-            for item in items
+            for slot, item in enumerate(items)
         ]
         await workflow.wait_condition(
             lambda: all(s.done() for s in publishes) or self.cancelled is not None
