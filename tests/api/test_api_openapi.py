@@ -64,6 +64,8 @@ def test_spec_documents_every_route_and_its_errors() -> None:
         "approve_waves",
         "on_gate_failure",
         "webhook_url",
+        "ramp",
+        "overshoot",
     }
     listing = paths["/api/batches"]["get"]
     assert {p["name"] for p in listing["parameters"]} == {

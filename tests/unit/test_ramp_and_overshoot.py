@@ -45,7 +45,16 @@ def test_a_ramp_reads_as_aws_iot_jobs_writes_it() -> None:
             "invalid ramp 'base=1/s,after=5,succeeded=5': "
             "give one of after=N (notified), notified=N or succeeded=N",
         ),
-        ("base=off", "invalid ramp 'base=off': its rates must be rates, not 'off'"),
+        (
+            "base=off",
+            "invalid ramp 'base=off': give its rates per second or minute "
+            "('5/s', '300/min'), not 'off'",
+        ),
+        (
+            "base=fast",
+            "invalid ramp 'base=fast': give its rates per second or minute "
+            "('5/s', '300/min'), not 'fast'",
+        ),
         (
             "base=1/s,factor=0.5",
             "invalid ramp 'base=1/s,factor=0.5': the base must be above "

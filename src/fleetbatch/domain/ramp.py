@@ -84,9 +84,15 @@ def parse_ramp(text: str) -> RateRamp:
 
 
 def _rate(value: str, text: str) -> float:
-    rate = parse_rate(value)
+    try:
+        rate = parse_rate(value)
+    except ConfigError:
+        rate = None
     if rate is None:
-        raise ConfigError(f"invalid ramp {text!r}: its rates must be rates, not {value!r}")
+        raise ConfigError(
+            f"invalid ramp {text!r}: give its rates per second or minute ('5/s', '300/min'), "
+            f"not {value!r}"
+        )
     return rate
 
 
