@@ -60,3 +60,28 @@ async def test_the_measured_rate_follows_the_ramp(dev_client: Client, tmp_path: 
     for rate, (first, last) in STEADY.items():
         measured = least_squares_rate(times[first:last])
         assert measured == pytest.approx(rate, rel=0.05), f"{rate}/s step: {measured:.2f}/s"
+
+
+async def test_a_ramp_paces_publishes_on_the_command_types_rate_limited_queue(
+    dev_client: Client, tmp_path: Path
+) -> None:
+    """A type with a server-side rate publishes each item in an activity on its queue:
+    each waits for its slot in the batch's schedule, under the type's 50/s."""
+    log = tmp_path / "deliveries.csv"
+    with log.open("w", buffering=1) as deliveries:
+        async with harness(
+            dev_client,
+            tmp_path,
+            domain_log=deliveries,
+            max_in_flight=50,
+            apply_rates=True,
+            commands={"lock_doors": CommandSettings(rate="50/s")},
+        ) as h:
+            ramp = parse_ramp("base=300/min,factor=2,after=40,max=600/min")
+            upload = await h.submit(vins(100, start=60_000), rollout=Rollout(ramp=ramp))
+            assert (await h.result(upload.batch_id))["succeeded"] == 100
+    times = first_deliveries(log, upload.batch_id)
+    assert len(times) == 100
+    for rate, (first, last) in {5.0: (6, 34), 10.0: (50, 92)}.items():
+        measured = least_squares_rate(times[first:last])
+        assert measured == pytest.approx(rate, rel=0.05), f"{rate}/s step: {measured:.2f}/s"
