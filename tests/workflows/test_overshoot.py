@@ -6,9 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from fleetbatch.config import CommandSettings
+from fleetbatch.domain.ramp import parse_ramp
 from fleetbatch.domain.rollout import Rollout, parse_waves
+from fleetbatch.pipelines import all_pipelines
+from fleetbatch.temporal.converter import DATA_CONVERTER
+from fleetbatch.workflows import WORKFLOWS
 from support import harness, vins
 
 # The breaker would open first; without a rate the batch runs at full speed.
@@ -86,3 +91,26 @@ async def test_a_wave_gate_with_a_bound_stops_within_it(
     assert len(h.domain.delivered) == 19 + 5
     assert counts["cancelled"] == 10_000 - 24
     assert (progress.gate, progress.wave) == ("failed", 1)
+
+
+async def test_a_ramped_bounded_batch_replays_from_its_history(
+    time_skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """The new paths (paced chunk starts on timers, the allowance) are deterministic:
+    the batch's history and a chunk's replay against today's code."""
+    rollout = Rollout(ramp=parse_ramp("base=300/min,factor=2,after=20"), overshoot=3)
+    async with harness(
+        time_skipping_env.client, tmp_path, failure_rate=0.1, chunk_size=5, **_NO_BREAKER
+    ) as h:
+        upload = await h.submit(vins(40), max_failures="10", rollout=rollout)
+        counts = await h.result(upload.batch_id)
+        batch_history = await h.batch(upload.batch_id).fetch_history()
+        chunk_id = next(iter((await h.items(upload.batch_id)).values()))["workflow_id"]
+        chunk_history = await h.client.get_workflow_handle(chunk_id).fetch_history()
+    assert counts["succeeded"] + counts["failed"] == 40
+    # 40 items at 5 then 10 a second: more than the lead, so the batch slept on timers.
+    assert any(e.HasField("timer_started_event_attributes") for e in batch_history.events)
+    replayed = [*WORKFLOWS, *(w for p in all_pipelines() for w in p.workflows())]
+    replayer = Replayer(workflows=replayed, data_converter=DATA_CONVERTER)
+    await replayer.replay_workflow(batch_history)
+    await replayer.replay_workflow(chunk_history)
