@@ -114,3 +114,18 @@ async def test_a_ramped_bounded_batch_replays_from_its_history(
     replayer = Replayer(workflows=replayed, data_converter=DATA_CONVERTER)
     await replayer.replay_workflow(batch_history)
     await replayer.replay_workflow(chunk_history)
+
+
+async def test_the_bound_holds_under_a_rate_ramp_too(
+    time_skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """Paced chunk starts page ahead of the schedule; what they start still fits the
+    allowance: 20 tolerated + 5 commands against a domain failing every one."""
+    rollout = Rollout(ramp=parse_ramp("base=1200/min,factor=2,after=10"), overshoot=5)
+    async with harness(
+        time_skipping_env.client, tmp_path, failure_rate=1.0, chunk_size=100, **_NO_BREAKER
+    ) as h:
+        upload = await h.submit(vins(500), max_failures="20", rollout=rollout)
+        counts = await h.result(upload.batch_id)
+    assert len(h.domain.delivered) == 20 + 5
+    assert (counts["failed"], counts["cancelled"]) == (25, 475)

@@ -503,6 +503,9 @@ class BatchWorkflow:
         if items_room is not None:
             starting = self._fitting(starting, items_room)
             if not starting:
+                if not self._state.in_flight:
+                    self._repage()  # paged before the budget shrank: in smaller chunks
+                    return True
                 return False
         self._state.ready = self._state.ready[len(starting) :]
         if ramp is not None:
@@ -551,16 +554,24 @@ class BatchWorkflow:
             self._exhausted = True
         return True
 
-    def _fitting(self, chunks: list[ChunkSpec], items_room: int) -> list[ChunkSpec]:
-        """The first ``chunks`` that fit in ``items_room``; with nothing in flight the
-        first one anyway (it was paged to fit, before the budget shrank)."""
+    @staticmethod
+    def _fitting(chunks: list[ChunkSpec], items_room: int) -> list[ChunkSpec]:
+        """The first ``chunks`` that fit in ``items_room``."""
         fitting: list[ChunkSpec] = []
         for chunk in chunks:
-            if chunk.size > items_room and (fitting or self._state.in_flight):
+            if chunk.size > items_room:
                 break
             fitting.append(chunk)
             items_room -= chunk.size
         return fitting
+
+    def _repage(self) -> None:
+        """Give the ready chunks back (their items are still pending): the next page
+        cuts them to what the abort rules afford now."""
+        s = self._state
+        s.cursor = s.ready[0].first_id - 1
+        s.waves.paged -= sum(c.size for c in s.ready)
+        s.ready = []
 
     def _items_in_flight(self) -> int:
         return sum(self._state.in_flight.values())
