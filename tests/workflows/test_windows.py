@@ -52,9 +52,9 @@ async def _skip_to(env: WorkflowEnvironment, when: datetime) -> None:
 
 
 async def test_nothing_is_published_outside_the_window(
-    time_skipping_env: WorkflowEnvironment, tmp_path: Path
+    own_time_skipping_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
-    env = time_skipping_env
+    env = own_time_skipping_env
     batch = vins(30)
     sent = Deliveries({batch[0]})
     async with harness(env.client, tmp_path, decide=sent, **_SLOW_TIMEOUT) as h:
@@ -96,9 +96,9 @@ async def test_nothing_is_published_outside_the_window(
 
 
 async def test_a_batch_waits_for_its_start_and_is_cancelled_at_its_end(
-    time_skipping_env: WorkflowEnvironment, tmp_path: Path
+    own_time_skipping_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
-    env = time_skipping_env
+    env = own_time_skipping_env
     batch = vins(20)
     sent = Deliveries({batch[0]})
     async with harness(env.client, tmp_path, decide=sent, **_SLOW_TIMEOUT) as h:
@@ -126,9 +126,9 @@ async def test_a_batch_waits_for_its_start_and_is_cancelled_at_its_end(
 
 
 async def test_an_end_time_that_pauses_goes_on_when_resumed(
-    time_skipping_env: WorkflowEnvironment, tmp_path: Path
+    own_time_skipping_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
-    env = time_skipping_env
+    env = own_time_skipping_env
     batch = vins(20)
     sent = Deliveries({batch[0]})
     async with harness(env.client, tmp_path, decide=sent, **_SLOW_TIMEOUT) as h:
@@ -180,14 +180,14 @@ class WindowCloses:
     ],
 )
 async def test_publishes_queued_when_the_window_closes_wait_for_the_next(
-    time_skipping_env: WorkflowEnvironment,
+    own_time_skipping_env: WorkflowEnvironment,
     tmp_path: Path,
     rate: str,
     inside: int,
     sent_inside: int,
     settled_inside: dict[str, int],
 ) -> None:
-    env = time_skipping_env
+    env = own_time_skipping_env
     batch = vins(20)
     sent = Deliveries(set())
     clock = WindowCloses(inside)

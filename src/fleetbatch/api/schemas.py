@@ -89,6 +89,17 @@ class UploadOptions(BaseModel):
         "one. '01:00-05:00 Europe/Berlin', 'sat,sun 22:00-06:00 UTC' or a cron with a "
         "duration and a zone '0 1 * * 1-5 4h Europe/Berlin'",
     )
+    ramp: str | None = Field(
+        default=None,
+        description="the batch's own rate, ramping up: 'base=60/min,factor=2,after=100,"
+        "max=600/min' (after=N notified items, or succeeded=N)",
+    )
+    overshoot: int | None = Field(
+        default=None,
+        ge=1,
+        description="with max_failures or a gate: at most this many commands past what "
+        "the rule tolerates can be out when it trips (the window shrinks to fit)",
+    )
 
 
 class RejectionPublic(BaseModel):
@@ -188,6 +199,14 @@ class ProgressPublic(BaseModel):
         description="when the window state changes: the next window opens (waiting) or this "
         "one closes (open); null: never",
     )
+    allowed_per_minute: float | None = Field(
+        default=None,
+        description="a batch with a rate ramp: the rate it allows itself now, items per minute",
+    )
+    in_flight_allowance: int | None = Field(
+        default=None,
+        description="a batch with an overshoot bound: items its abort rules afford in flight now",
+    )
 
     @classmethod
     def of(cls, snap: Snapshot) -> ProgressPublic:
@@ -212,6 +231,10 @@ class ProgressPublic(BaseModel):
             awaiting_approval=snap.awaiting_approval,
             window=snap.window,
             window_until=snap.window_until,
+            allowed_per_minute=None
+            if snap.allowed_per_minute is None
+            else round(snap.allowed_per_minute, 1),
+            in_flight_allowance=snap.in_flight_allowance,
         )
 
 

@@ -145,6 +145,9 @@ async def upload_file(
             approve_waves=bool(options.pop("approve_waves")),
             on_gate_failure=options.pop("on_gate_failure"),
             webhook_url=options.pop("webhook_url"),
+            ramp=options.pop("ramp"),
+            overshoot=options.pop("overshoot"),
+            max_failures=options["max_failures"],
         )
         return await submit_file(
             context.store,

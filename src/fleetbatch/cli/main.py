@@ -246,6 +246,21 @@ def submit(
             "'01:00-05:00 Europe/Berlin', 'sat,sun 22:00-06:00 UTC' or '0 1 * * 1-5 4h UTC'"
         ),
     ] = None,
+    ramp: Annotated[
+        str | None,
+        typer.Option(
+            help="the batch's own rate, ramping up: 'base=60/min,factor=2,after=100,max=600/min'"
+            " (after=N notified items, or succeeded=N)"
+        ),
+    ] = None,
+    overshoot: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="with --max-failures or a gate: at most this many commands past what the "
+            "rule tolerates can be out when it trips",
+        ),
+    ] = None,
 ) -> None:
     """Validate and store a file's items and start (or extend) the batch."""
     if not file.is_file():
@@ -274,6 +289,9 @@ def submit(
             approve_waves=approve_waves,
             on_gate_failure=on_gate_failure,
             webhook_url=webhook,
+            ramp=ramp,
+            overshoot=overshoot,
+            max_failures=max_failures,
         )
     except FleetbatchError as exc:
         fail(str(exc))

@@ -56,6 +56,10 @@ def summary(snap: Snapshot) -> Table:
     if (window := snap.window_note()) is not None:
         table.add_row("window", window)
     table.add_row("rate", f"{snap.items_per_second:,.1f} items/s")
+    if snap.allowed_per_minute is not None:
+        table.add_row("ramp", f"allows {snap.allowed_per_minute:,.0f} items/min now")
+    if snap.in_flight_allowance is not None:
+        table.add_row("in flight", f"at most {snap.in_flight_allowance:,} items (abort rules)")
     if not snap.paused:
         table.add_row("ETA", format_duration(snap.eta_seconds))
     return table

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from fleetbatch.domain.policies import Policy
+from fleetbatch.domain.ramp import RateRamp, check_ramp, parse_ramp
 from fleetbatch.domain.schedule import END_ACTIONS, check_windows
 from fleetbatch.domain.tolerance import check_tolerance
 from fleetbatch.errors import ConfigError
@@ -59,10 +60,21 @@ class Rollout:
     """``pause`` or ``cancel`` at ``end_at``."""
     policy: str | None = None
     """The named policy this rollout came from, if any."""
+    ramp: RateRamp | None = None
+    """The batch's own rate, ramping up with its counts (``domain.ramp``); None: the
+    pipeline's rates alone."""
+    overshoot: int | None = None
+    """With an abort rule (a gate, ``max_failures``): at most this many items past
+    what the rule tolerates can be out when it trips (``domain.overshoot``)."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.ramp, dict):  # as stored (the batch's JSON column)
+            self.ramp = RateRamp(**self.ramp)
 
     @property
     def staged(self) -> bool:
-        """In waves (else one wave: a schedule, a policy without waves)."""
+        """In waves (else one wave: a schedule, a policy without waves, a ramp or an
+        overshoot bound alone)."""
         return bool(self.waves) or self.base > 0
 
     @property
@@ -128,6 +140,8 @@ def check_rollout(rollout: Rollout) -> Rollout:
         )
     if rollout.gate_min_items < 0:
         raise ConfigError(f"invalid gate minimum {rollout.gate_min_items}: at least 0 items")
+    if rollout.overshoot is not None and rollout.overshoot < 1:
+        raise ConfigError(f"invalid overshoot {rollout.overshoot}: at least 1 item")
     gate = rollout.gate_failures
     if gate is not None:
         gate = check_tolerance(gate)
@@ -152,6 +166,8 @@ def check_rollout(rollout: Rollout) -> Rollout:
         end,
         rollout.on_end,
         rollout.policy,
+        None if rollout.ramp is None else check_ramp(rollout.ramp),
+        rollout.overshoot,
     )
 
 
@@ -218,12 +234,17 @@ def rollout_from_options(
     end_at: float | None = None,
     on_end: str | None = None,
     policy: Policy | None = None,
+    ramp: str | None = None,
+    overshoot: int | None = None,
+    max_failures: str | None = None,
 ) -> Rollout | None:
     """The rollout that submit options ask for (CLI and API), on top of ``policy``'s
-    (an option given wins over the policy's); None without waves, schedule or policy.
+    (an option given wins over the policy's); None without waves, schedule, policy,
+    ramp or overshoot bound.
 
     Raises:
-        ConfigError: unreadable options, or gate options without waves.
+        ConfigError: unreadable options, gate options without waves, or an overshoot
+            bound without a rule to abort on (``max_failures`` or a gate).
     """
     if policy is not None:
         waves = waves if waves is not None else policy.waves
@@ -239,13 +260,16 @@ def rollout_from_options(
         given = [gate_failures, gate_min_items, on_gate_failure, webhook_url]
         if approve_waves or any(option is not None for option in given):
             raise ConfigError("gates, approvals and webhooks are for waves: give the waves too")
-        if policy is None and not windows and start_at is None and end_at is None:
+        unscheduled = not windows and start_at is None and end_at is None
+        if policy is None and unscheduled and ramp is None and overshoot is None:
             if on_end is not None:
                 raise ConfigError("an end action is for an end time: give the end time too")
             return None
-        rollout = Rollout()
-    else:
-        rollout = parse_waves(waves)
+    if overshoot is not None and max_failures is None and gate_failures is None:
+        raise ConfigError(
+            "an overshoot bound needs a rule to abort on: give --max-failures or a gate"
+        )
+    rollout = parse_waves(waves) if waves is not None else Rollout()
     rollout.gate_failures = gate_failures
     rollout.gate_min_items = gate_min_items or 0
     rollout.approve = approve_waves
@@ -255,4 +279,6 @@ def rollout_from_options(
     rollout.start_at, rollout.end_at = start_at, end_at
     rollout.on_end = on_end or "pause"
     rollout.policy = None if policy is None else policy.name
+    rollout.ramp = None if ramp is None else parse_ramp(ramp)
+    rollout.overshoot = overshoot
     return check_rollout(rollout)

@@ -78,6 +78,11 @@ class Snapshot:
             said += f", {verb} {self.window_until:%Y-%m-%d %H:%M} UTC"
         return said
 
+    allowed_per_minute: float | None = None
+    """A batch with a rate ramp: the rate it allows itself now, in items per minute."""
+    in_flight_allowance: int | None = None
+    """A batch with an overshoot bound: items its abort rules afford in flight now."""
+
     @property
     def waits_for_resume(self) -> bool:
         """Paused, and only ``resume`` (or a cancel) moves it on.
@@ -133,6 +138,7 @@ async def snapshot(client: Client, store: Store, batch_id: str) -> Snapshot:
         snap.window = p.window
         if p.window_until is not None:
             snap.window_until = datetime.fromtimestamp(p.window_until, UTC)
+        snap.allowed_per_minute, snap.in_flight_allowance = p.rate_per_minute, p.in_flight_allowance
         snap.items_per_second = await store.counts.recent_rate(
             batch_id, since=batch.created_at, window=RATE_WINDOW_SECONDS
         )

@@ -34,6 +34,16 @@ with workflow.unsafe.imports_passed_through():
         StopBatchInput,
     )
     from fleetbatch.domain import ChunkSpec, tolerance_exceeded
+    from fleetbatch.domain.overshoot import gate_budget, in_flight_allowance, tolerance_budget
+    from fleetbatch.domain.ramp import (
+        CATCH_UP_SECONDS,
+        LEAD_SECONDS,
+        NOTIFIED,
+        RateRamp,
+        chunk_limit,
+        chunks_to_page,
+        ramp_rate,
+    )
     from fleetbatch.domain.rollout import Rollout
     from fleetbatch.workflows import search_attributes as sa
     from fleetbatch.workflows import waves, windows
@@ -78,6 +88,10 @@ class BatchState:
     notices_sent: int = 0
     window: WindowState = field(default_factory=WindowState)
     """The schedule: start and end times, maintenance windows."""
+    ramp_notified: int = 0
+    """Items of the chunks started under the rollout's rate ramp."""
+    ramp_next_at: float = 0.0
+    """Workflow time (epoch seconds) from which the ramp lets the next chunk start."""
 
 
 @dataclass
@@ -178,6 +192,10 @@ class Progress:
     window_until: float | None = None
     """When ``window`` changes next (seconds since the epoch): while waiting, when the
     next window opens; while open, when it closes. None: never."""
+    rate_per_minute: float | None = None
+    """The batch's own allowed rate now (a rate ramp), in items per minute."""
+    in_flight_allowance: int | None = None
+    """With an overshoot bound: items the abort rules let the batch have in flight now."""
 
 
 @workflow.defn
@@ -309,10 +327,18 @@ class BatchWorkflow:
         return {"window": w.state, "window_until": w.until}
 
     def _wave_progress(self) -> dict[str, Any]:
-        if self._rollout is None or not self._rollout.staged:
+        if self._rollout is None:
             return {}
+        shown: dict[str, Any] = {}
+        if self._rollout.ramp is not None:
+            shown["rate_per_minute"] = self._ramp_rate(self._rollout.ramp) * 60
+        room = self._items_room()
+        if room is not None:
+            shown["in_flight_allowance"] = room + self._items_in_flight()
+        if not self._rollout.staged:
+            return shown
         w = self._state.waves
-        return {
+        return shown | {
             "wave": w.index + 1,
             "waves_total": waves.total(self._rollout, self._state.items_total),
             "gate": w.gate if self._rollout.gate_failures is not None else None,
@@ -548,47 +574,163 @@ class BatchWorkflow:
         )
 
     async def _fill_window(self, params: BatchInput) -> bool:
-        """Start chunks while the window has room; True if anything was started."""
+        """Start chunks while the window has room; True if anything was started (or a
+        rate ramp's timer ran)."""
         if self._state.paused:
             return False
         window = self._state.max_in_flight or params.max_in_flight
         room = window - len(self._state.in_flight)
         if room <= 0:
             return False
-        if not self._state.ready and not self._exhausted:
-            # With waves, never past the current wave's end: its last chunk is cut short.
-            # The last wave takes whatever is pending, late files and re-paged items too.
-            limit = None
-            if params.rollout is not None and not self._in_last_wave(params.rollout):
-                limit = waves.room(params.rollout, self._state.waves, self._state.items_total)
-                if limit == 0:
-                    return False
-            page: NextChunksResult = await workflow.execute_activity(
-                NEXT_CHUNKS,
-                NextChunksInput(
-                    params.batch_id, self._state.cursor, params.chunk_size, window, limit
-                ),
-                result_type=NextChunksResult,
-                start_to_close_timeout=STORE_TIMEOUT,
-                retry_policy=RETRY,
-            )
-            if page.chunks:
-                self._state.ready = page.chunks
-                self._state.cursor = page.chunks[-1].last_id
-                self._state.waves.paged += sum(c.size for c in page.chunks)
-            else:
-                self._exhausted = True
+        items_room = self._items_room()
+        if items_room is not None and items_room <= 0:
+            return False  # the abort rules afford no more in flight until chunks report
+        paging = not self._state.ready and not self._exhausted
+        if paging and not await self._page(params, window, room, items_room):
+            return False
         if not self._state.ready:
             return False
-        starting, self._state.ready = self._state.ready[:room], self._state.ready[room:]
+        ramp = self._rollout.ramp if self._rollout is not None else None
+        if ramp is not None:
+            if await self._wait_for_ramp():
+                return True
+            room = 1
+        starting = self._state.ready[:room]
+        if items_room is not None:
+            starting = self._fitting(starting, items_room)
+            if not starting:
+                if not self._state.in_flight:
+                    self._repage()  # paged before the budget shrank: in smaller chunks
+                    return True
+                return False
+        self._state.ready = self._state.ready[len(starting) :]
+        if ramp is not None:
+            slot = self._ramped(ramp, starting[0].size)
+            await self._start_chunk(params, starting[0], slot)
+            self._report_in_flight()
+            return True
         await asyncio.gather(*(self._start_chunk(params, c) for c in starting))
         self._report_in_flight()
         return True
 
+    async def _page(
+        self, params: BatchInput, window: int, room: int, items_room: int | None
+    ) -> bool:
+        """Page the next chunks into ``ready``; False if the wave has no room left."""
+        # With waves, never past the current wave's end: its last chunk is cut short.
+        # The last wave takes whatever is pending, late files and re-paged items too.
+        limit = None
+        rollout = params.rollout
+        if rollout is not None and rollout.staged and not self._in_last_wave(rollout):
+            limit = waves.room(rollout, self._state.waves, self._state.items_total)
+            if limit == 0:
+                return False
+        size, chunks = params.chunk_size, window
+        if items_room is not None:
+            # Only what the abort rules afford now, in chunks that start at once: a
+            # chunk publishes its round in one go, so its size is the publish slice.
+            limit = items_room if limit is None else min(limit, items_room)
+            size, chunks = min(size, items_room), room
+        if rollout is not None and rollout.ramp is not None:
+            counted = self._ramp_counted(rollout.ramp)
+            size = chunk_limit(rollout.ramp, counted, size)
+            chunks = min(chunks, chunks_to_page(rollout.ramp, counted, size))
+        page: NextChunksResult = await workflow.execute_activity(
+            NEXT_CHUNKS,
+            NextChunksInput(params.batch_id, self._state.cursor, size, chunks, limit),
+            result_type=NextChunksResult,
+            start_to_close_timeout=STORE_TIMEOUT,
+            retry_policy=RETRY,
+        )
+        if page.chunks:
+            self._state.ready = page.chunks
+            self._state.cursor = page.chunks[-1].last_id
+            self._state.waves.paged += sum(c.size for c in page.chunks)
+        else:
+            self._exhausted = True
+        return True
+
+    @staticmethod
+    def _fitting(chunks: list[ChunkSpec], items_room: int) -> list[ChunkSpec]:
+        """The first ``chunks`` that fit in ``items_room``."""
+        fitting: list[ChunkSpec] = []
+        for chunk in chunks:
+            if chunk.size > items_room:
+                break
+            fitting.append(chunk)
+            items_room -= chunk.size
+        return fitting
+
+    def _repage(self) -> None:
+        """Give the ready chunks back (their items are still pending): the next page
+        cuts them to what the abort rules afford now."""
+        s = self._state
+        s.cursor = s.ready[0].first_id - 1
+        s.waves.paged -= sum(c.size for c in s.ready)
+        s.ready = []
+
+    def _items_in_flight(self) -> int:
+        return sum(self._state.in_flight.values())
+
+    def _items_room(self) -> int | None:
+        """More items the abort rules afford in flight (``domain.overshoot``); None
+        without an overshoot bound or a rule."""
+        rollout, s = self._rollout, self._state
+        if rollout is None or rollout.overshoot is None:
+            return None
+        budgets = [tolerance_budget(s.max_failures, s.counts.get("failed", 0), s.items_total)]
+        if rollout.gate_failures is not None and s.waves.gate == waves.GATE_HOLDING:
+            failed, executed = waves.executed(s.waves.counts)
+            budgets.append(
+                gate_budget(rollout.gate_failures, rollout.gate_min_items, failed, executed)
+            )
+        allowance = in_flight_allowance(budgets, rollout.overshoot)
+        return None if allowance is None else allowance - self._items_in_flight()
+
+    def _ramp_counted(self, ramp: RateRamp) -> int:
+        if ramp.counts == NOTIFIED:
+            return self._state.ramp_notified
+        return self._state.counts.get("succeeded", 0)
+
+    def _ramp_rate(self, ramp: RateRamp) -> float:
+        """Items per second the ramp allows now: from counts, never from time alone."""
+        return ramp_rate(ramp, self._ramp_counted(ramp))
+
+    async def _wait_for_ramp(self) -> bool:
+        """Sleep on a durable timer until the ramp lets the next chunk start (or an
+        operator steps in); True if it slept."""
+        # Ahead of the slot: the chunk's publish waits for it, on time.
+        delay = self._state.ramp_next_at - LEAD_SECONDS - workflow.now().timestamp()
+        if delay <= 0:
+            return False
+        control = self._control
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: self._control != control, timeout=timedelta(seconds=delay)
+            )
+        return True
+
+    def _ramped(self, ramp: RateRamp, size: int) -> tuple[float, float]:
+        """A chunk of ``size`` starts: its slot in the schedule (when it may publish, and
+        at what rate); the next chunk's slot is ``size / rate`` later (a token bucket in
+        workflow time). Slots follow each other, so a timer that fires late does not
+        slow the rate; a batch held back longer (its window, a pause) catches up with
+        at most ``CATCH_UP_SECONDS`` of its rate."""
+        s = self._state
+        now = workflow.now().timestamp()
+        due = max(s.ramp_next_at, now - CATCH_UP_SECONDS) if s.ramp_next_at else now
+        rate = self._ramp_rate(ramp)
+        s.ramp_next_at = due + size / rate
+        s.ramp_notified += size
+        return due, rate
+
     def _report_in_flight(self) -> None:
         gauges.report_window(workflow.info().run_id, self._labels, len(self._state.in_flight))
 
-    async def _start_chunk(self, params: BatchInput, chunk: ChunkSpec) -> None:
+    async def _start_chunk(
+        self, params: BatchInput, chunk: ChunkSpec, slot: tuple[float, float] | None = None
+    ) -> None:
+        """``slot``: under a rate ramp, when the chunk may publish and how fast."""
         child_id = chunk_workflow_id(params.batch_id, chunk)
         # Registered before the start resolves: a fast child may report first.
         self._state.in_flight[child_id] = chunk.size
@@ -606,6 +748,8 @@ class BatchWorkflow:
                 write_shards=params.write_shards if params.chunk_size == 1 else 0,
                 write_ack_timeout_seconds=params.write_ack_timeout_seconds,
                 window_end=self._state.window.closes,
+                publish_at=None if slot is None else slot[0],
+                publish_pace=None if slot is None else slot[1],
             ),
             id=child_id,
             # ABANDON: children must survive this run's continue-as-new. A failed

@@ -77,6 +77,11 @@ class ChunkInput:
     window_end: float | None = None
     """When the batch's maintenance window closes (seconds since the epoch): the step
     publishes nothing from then on. None: no windows."""
+    publish_at: float | None = None
+    """A batch with a rate ramp: the chunk's slot (unix time) in the batch's schedule;
+    a step that publishes sends nothing before it..."""
+    publish_pace: float | None = None
+    """...and then one item each ``1 / publish_pace`` seconds (the ramp's rate now)."""
 
 
 @dataclass

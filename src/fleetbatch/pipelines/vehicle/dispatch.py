@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable
 from datetime import timedelta
@@ -13,6 +14,7 @@ from fleetbatch import metrics
 from fleetbatch.activities.breaker import breaker_gauge
 from fleetbatch.activities.types import CIRCUIT_OPEN
 from fleetbatch.bus import Bus, CommandMessage, commands_subject
+from fleetbatch.domain.ramp import LEAD_SECONDS
 from fleetbatch.pipelines.vehicle.types import (
     ADMIT,
     PUBLISH_COMMANDS,
@@ -59,8 +61,15 @@ class Dispatcher:
                 cool-down. A publish on the rate-limited queue returns ``held``
                 instead, and its chunk waits for admission without using the queue.
         """
+        if params.not_before is not None:
+            # A ramping batch's schedule: this chunk's slot (it started ahead of it).
+            # Never longer than the lead: a slot far ahead (clocks out of step, a
+            # time-skipping test server) must not hold the publish.
+            wait = min(params.not_before - self._clock(), LEAD_SECONDS)
+            await asyncio.sleep(max(0.0, wait))
         # The window's end is checked here, not only in the workflow: a publish queued
-        # on the rate-limited queue may run well after its chunk scheduled it.
+        # on the rate-limited queue (or waiting for its slot) may run well after its
+        # chunk scheduled it.
         if params.window_end is not None and self._clock() >= params.window_end:
             activity.logger.info(
                 "batch %s: its maintenance window closed, %d commands held",
@@ -109,7 +118,11 @@ class Dispatcher:
         if not messages:
             return PublishResult(admission.probe)
         started = time.monotonic()
-        await self._bus.publish(commands_subject(params.domain, params.command), messages)
+        subject = commands_subject(params.domain, params.command)
+        if params.pace is None:
+            await self._bus.publish(subject, messages)
+        else:
+            await self._publish_paced(subject, messages, time.time(), params.pace)
         # Once the bus has them: an attempt in the store went out (a retry of this
         # activity publishes again under the same command ids, and keeps the first time).
         await self._store.attempts.published(ids, params.attempt)
@@ -120,3 +133,19 @@ class Dispatcher:
             len(messages), {"command": params.command}
         )
         return PublishResult(admission.probe)
+
+    async def _publish_paced(
+        self, subject: str, messages: list[bytes], start: float, pace: float
+    ) -> None:
+        """One message each ``1 / pace`` seconds from ``start``: a ramping batch's chunk
+        holds at most half a second of its rate (``domain.ramp.PACE_SECONDS``), so the
+        batch's stop, checked before it, is never far behind."""
+        sent = 0
+        while sent < len(messages):
+            late = time.time() - start
+            due = min(len(messages), int(late * pace) + 1)
+            if due <= sent:
+                await asyncio.sleep((sent - late * pace) / pace)
+                continue
+            await self._bus.publish(subject, messages[sent:due])
+            sent = due

@@ -61,6 +61,8 @@ class RoundStarter:
                 attempt=1,
                 items=ItemColumns(ids, vins, command_ids),
                 window_end=params.window_end,
+                not_before=params.not_before,
+                pace=params.pace,
             )
         )
         return StartRoundResult(begun, consent.denied, published.probe, published.window_closed)

@@ -37,6 +37,10 @@ class PublishInput:
     window_end: float | None = None
     """When the batch's maintenance window closes (seconds since the epoch): from then
     on, by the worker's clock, the publish sends nothing. None: no window to keep."""
+    not_before: float | None = None
+    """A batch with a rate ramp: publish nothing before this (unix time, seconds)..."""
+    pace: float | None = None
+    """...and then one item each ``1 / pace`` seconds (None: all at once)."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,9 @@ class StartRoundInput:
     command: str
     window_end: float | None = None
     """As ``PublishInput.window_end``, for the first attempt."""
+    not_before: float | None = None
+    """The first publish's schedule under a rate ramp (``PublishInput``)."""
+    pace: float | None = None
 
 
 @dataclass(frozen=True)

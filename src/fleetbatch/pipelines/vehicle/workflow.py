@@ -134,6 +134,8 @@ class VehicleChunkWorkflow(ChunkWorkflowBase):
             self.step.domain,
             self.step.command,
             self.window_end,
+            params.publish_at,
+            params.publish_pace,
         )
         self._started = await self.activity(START_ROUND, start, STORE_TIMEOUT, StartRoundResult)
         if self._started.window_closed:
@@ -248,7 +250,13 @@ class VehicleChunkWorkflow(ChunkWorkflowBase):
         """Publish what waits; True if this chunk is the breaker's half-open probe."""
         step = self.step
 
-        def publish_input(items: Sequence[ItemRef]) -> PublishInput:
+        def publish_input(items: Sequence[ItemRef], slot: int | None = None) -> PublishInput:
+            """``slot``: one item's place in a ramping batch's schedule (queue path)."""
+            not_before, pace = None, None
+            if attempt == 1 and params.publish_at is not None and params.publish_pace:
+                not_before, pace = params.publish_at, params.publish_pace
+                if slot is not None:
+                    not_before, pace = not_before + slot / pace, None
             return PublishInput(
                 domain=step.domain,
                 command=step.command,
@@ -257,6 +265,8 @@ class VehicleChunkWorkflow(ChunkWorkflowBase):
                 attempt=attempt,
                 items=ItemColumns.of(items),
                 window_end=self.window_end,
+                not_before=not_before,
+                pace=pace,
             )
 
         await self._in_window()  # a maintenance window closed: re-publish in the next
@@ -329,7 +339,7 @@ class VehicleChunkWorkflow(ChunkWorkflowBase):
         params: ChunkInput,
         step: VehicleStep,
         items: list[ItemRef],
-        publish_input: Callable[[Sequence[ItemRef]], PublishInput],
+        publish_input: Callable[[Sequence[ItemRef], int | None], PublishInput],
     ) -> tuple[bool, list[ItemRef], list[ItemRef]]:
         """One publish activity per item on the rate-limited queue. Returns whether this
         chunk is the half-open breaker's probe, the items whose publish the breaker
@@ -338,7 +348,7 @@ class VehicleChunkWorkflow(ChunkWorkflowBase):
         publishes = [
             workflow.start_activity(
                 PUBLISH_COMMANDS,
-                publish_input([item]),
+                publish_input([item], slot),
                 task_queue=step.publish_task_queue,
                 result_type=PublishResult,
                 start_to_close_timeout=BUS_TIMEOUT,
@@ -348,7 +358,7 @@ class VehicleChunkWorkflow(ChunkWorkflowBase):
                 # sends nothing, as its batch is stopped and its item no longer in flight.
                 cancellation_type=ActivityCancellationType.ABANDON,
             )
-            for item in items
+            for slot, item in enumerate(items)
         ]
         await workflow.wait_condition(
             lambda: all(s.done() for s in publishes) or self.cancelled is not None
