@@ -25,7 +25,8 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 test: lint typecheck
-	$(BIN)/pytest -q -n 4 --durations=25
+	$(BIN)/pytest -q -n 4 -m 'not chaos and not timing' --durations=25
+	$(BIN)/pytest -q -m timing --durations=5
 
 # The chaos run's quick preset (4 faults, ~4 minutes): CI runs it after the suite.
 chaos: $(STAMP)

@@ -7,9 +7,10 @@ through the rate-limited publish queue and one publishing in the chunk (each
 with a re-publish after a 30 s timeout, a consent skip, a domain failure and
 continue-as-new), a per-VIN batch that records through a write batcher
 (flushes by size, continue-as-new), and for the enrichment pipeline a batch
-against a simulator that fails a share of calls, and a batch in two waves whose
-second is approved by an update, with webhook notices; it writes every run's history
-as JSON into tests/workflows/histories/. Older releases' files stay: running
+against a simulator that fails a share of calls, a batch in two waves whose
+second is approved by an update, with webhook notices, and a batch that waits for
+its maintenance window, then ramps its own rate under an overshoot bound; it writes
+every run's history as JSON into tests/workflows/histories/. Older releases' files stay: running
 histories must keep replaying.
 """
 
@@ -20,6 +21,7 @@ import http.server
 import sys
 import tempfile
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +34,7 @@ from conftest import free_port  # noqa: E402
 from fleetbatch.activities.batcher_types import batcher_workflow_id  # noqa: E402
 from fleetbatch.bus import CommandMessage  # noqa: E402
 from fleetbatch.config import CommandSettings  # noqa: E402
-from fleetbatch.domain.rollout import parse_waves  # noqa: E402
+from fleetbatch.domain.rollout import parse_waves, rollout_from_options  # noqa: E402
 from fleetbatch.pipelines.enrich.service import EnrichmentSimulatorConfig  # noqa: E402
 from fleetbatch.pipelines.vehicle.simulators import Decision  # noqa: E402
 from fleetbatch.services import control  # noqa: E402
@@ -55,6 +57,7 @@ async def main(tag: str) -> None:
             await _batched(client, Path(tmp) / "batched", tag)
             await _enrich(client, Path(tmp) / "enrich", tag)
             await _waves(client, Path(tmp) / "waves", tag)
+            await _scheduled(client, Path(tmp) / "scheduled", tag)
     finally:
         server.stop()
 
@@ -159,6 +162,33 @@ async def _waves(client: Client, tmp: Path, tag: str) -> None:
         await _save(client, notice, f"notice-{tag}")
     finally:
         server.shutdown()
+
+
+async def _scheduled(client: Client, tmp: Path, tag: str) -> None:
+    """A batch on the rate-limited queue whose maintenance window opens at the next
+    minute (a durable timer until then), with a ramping rate of its own and an
+    overshoot bound on its tolerated failures."""
+    opens = (datetime.now(UTC) + timedelta(minutes=1)).replace(second=0, microsecond=0)
+    window = f"{opens:%H:%M}-{opens + timedelta(minutes=30):%H:%M} UTC"
+    rollout = rollout_from_options(
+        None,
+        windows=[window],
+        ramp="base=300/min,factor=2,after=10,max=1200/min",
+        overshoot=5,
+        max_failures="50%",
+    )
+    async with harness(client, tmp, chunk_size=5, max_in_flight=4) as h:
+        upload = await h.submit(
+            vins(40, 3000),
+            batch_id=f"replay-{tag}-scheduled",
+            rollout=rollout,
+            max_failures="50%",
+        )
+        await h.result(upload.batch_id)
+        items = await h.items(upload.batch_id)
+        await _save(client, batch_workflow_id(upload.batch_id), f"batch-{tag}-scheduled")
+        first = min(items.values(), key=lambda item: item["id"])
+        await _save(client, first["workflow_id"], f"vehicle-{tag}-scheduled")
 
 
 class _Accept(http.server.BaseHTTPRequestHandler):

@@ -12,6 +12,9 @@ from fleetbatch.domain.ramp import parse_ramp, ramp_rate
 from fleetbatch.domain.rollout import Rollout
 from support import harness, vins
 
+# Rates measured in real time: `make test` runs these alone, after the parallel run.
+pytestmark = pytest.mark.timing
+
 RAMP = "base=300/min,factor=2,after=50,max=1200/min"
 """5/s for 50 items, 10/s for 50, then 20/s: about 20 s for 200 items."""
 STEADY = {5.0: (8, 42), 10.0: (60, 92), 20.0: (115, 185)}
