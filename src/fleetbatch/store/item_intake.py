@@ -1,13 +1,15 @@
 """An upload's items into its open transaction, a flush at a time, with the database
 finding the duplicates: the unique key on (batch, key) leaves a repeated key out.
 
-A flush is one statement into ``items`` (SQLite: an ``executemany`` of plain
-tuples; PostgreSQL: ``COPY`` into a temporary staging table, then one
-``INSERT … SELECT … ON CONFLICT DO NOTHING``). Its row count says whether any key
-was left out; only then is the flush asked where each left-out key's item came
-from. SQLAlchemy's statement machinery is bypassed on purpose: binding each row's
-nine parameters through it cost more than the database's work (py-spy, see
-docs/performance.md, "Intake").
+A flush is one statement into ``items``: SQLite, an ``executemany`` of plain
+tuples; PostgreSQL, ``INSERT … SELECT … FROM unnest(…) ON CONFLICT DO NOTHING``
+with the flush's columns as arrays, one round trip (``COPY`` into a staging
+table, then the same ``INSERT … SELECT``, measured no faster: the insert into
+the table, its indexes and its foreign-key checks is the cost, not the
+transfer). Its row count says whether any key was left out; only then is the
+flush asked where each left-out key's item came from. SQLAlchemy's statement
+machinery is bypassed on purpose: binding each row's parameters through it cost
+more than SQLite's own work (py-spy; docs/performance.md, "Intake").
 """
 
 from __future__ import annotations
