@@ -4,7 +4,7 @@ finding the duplicates: the unique key on (batch, key) leaves a repeated key out
 A flush is one statement into ``items``: SQLite, an ``executemany`` of plain
 tuples; PostgreSQL, ``INSERT … SELECT … FROM unnest(…) ON CONFLICT DO NOTHING``
 with the flush's columns as arrays, one round trip (``COPY`` into a staging
-table, then the same ``INSERT … SELECT``, measured no faster: the insert into
+table, then the same ``INSERT … SELECT``, measured alike within the noise: the insert into
 the table, its indexes and its foreign-key checks is the cost, not the
 transfer). Its row count says whether any key was left out; only then is the
 flush asked where each left-out key's item came from. SQLAlchemy's statement
