@@ -15,6 +15,7 @@ from fleetbatch.cli.common import console, errors, fail, run, settings
 from fleetbatch.telemetry import setup_logging
 from fleetbatch_bench import configs, rates, report, runner
 from fleetbatch_bench.backends import BUSES, DATABASES, Backends
+from fleetbatch_bench.intake import run_intake_bench
 from fleetbatch_bench.upload import run_upload_bench
 
 
@@ -29,6 +30,7 @@ def main(
     seconds: float = 60,
     chunk_size: int = 10,
     upload_rows: int | None = None,
+    intake_rows: int | None = None,
     bus: str = "memory",
     db: str = "sqlite",
 ) -> None:
@@ -39,6 +41,9 @@ def main(
         return
     if upload_rows is not None:
         _upload(upload_rows, json_)
+        return
+    if intake_rows is not None:
+        _intake(intake_rows, backends(bus, db), json_)
         return
 
     table = configs.BATCHER_CONFIGS if batcher else configs.DEFAULT_CONFIGS
@@ -97,6 +102,38 @@ def _upload(rows: int, json_: bool) -> None:
         for label, value in (
             ("API RSS before", result.api_rss_before_bytes),
             ("API peak RSS", result.api_peak_rss_bytes),
+        ):
+            table.add_row(label, "-" if value is None else f"{value / mib:,.0f} MiB")
+        table.add_row("database", result.database)
+        console.print(table)
+
+    run(bench())
+
+
+def _intake(rows: int, on: Backends, json_: bool) -> None:
+    async def bench() -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            errors.print(f"bench intake: {rows:,} rows into the store ({on.db}), twice…")
+            result = await run_intake_bench(rows, Path(tmp), on)
+        if json_:
+            print(result.to_json())
+            return
+        mib = 1024 * 1024
+        table = Table("measure", "value")
+        table.add_row("rows (accepted)", f"{result.rows:,} ({result.accepted:,})")
+        table.add_row("file", f"{result.file_bytes / mib:,.1f} MiB")
+        table.add_row(
+            "store wall time", f"{result.seconds:,.1f} s ({result.rows_per_second:,.0f} rows/s)"
+        )
+        if result.cpu_seconds is not None:
+            table.add_row("CPU time of this process", f"{result.cpu_seconds:,.1f} s")
+        table.add_row(
+            f"again, {result.again_rejected:,} duplicates",
+            f"{result.again_seconds:,.1f} s ({result.again_rows_per_second:,.0f} rows/s)",
+        )
+        for label, value in (
+            ("RSS before", result.rss_before_bytes),
+            ("peak RSS", result.peak_rss_bytes),
         ):
             table.add_row(label, "-" if value is None else f"{value / mib:,.0f} MiB")
         table.add_row("database", result.database)

@@ -7,7 +7,7 @@ import contextlib
 import io
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,7 +22,7 @@ from fleetbatch.pipelines import get_pipeline
 from fleetbatch.pipelines.vehicle.vin import make_vin
 from fleetbatch.store import BatchStatus, NewBatch, Store, UploadResult
 from fleetbatch.store.batches import BatchRepository, now
-from fleetbatch.store.items import ItemRepository
+from fleetbatch.store.item_intake import _PG_LEFT_OUT, Duplicate, ItemIntake
 from fleetbatch.store.tables import batches, item_leases, items, rejections, uploads
 from fleetbatch.store.uploads import FLUSH_ROWS
 
@@ -402,24 +402,67 @@ async def test_batch_times_are_timezone_aware(store: Store, batch_id: str) -> No
 
 
 async def test_a_fresh_file_is_inserted_without_looking_anything_up(
-    store: Store, batch_id: str
+    store: Store, batch_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The database finds duplicates: rows go in with ON CONFLICT DO NOTHING, and the
-    batch's items are read only for keys an insert left out."""
-    with recorded(store) as fresh:
-        result = await upload(store, batch_id, csv_of(*make_vins(FLUSH_ROWS + 10)))
-    assert (result.accepted, result.rejected) == (FLUSH_ROWS + 10, 0)
-    inserts = [sql for sql, _ in fresh if sql.startswith("INSERT INTO items")]
-    assert inserts
-    assert all("ON CONFLICT DO NOTHING" in sql for sql in inserts), inserts
-    assert "SELECT FROM items" not in targets(fresh, "items")
+    """The database finds duplicates: rows go in with ON CONFLICT DO NOTHING, and a
+    flush asks where its keys' items came from only when its insert left rows out."""
+    asked: list[int] = []
+    left_out = ItemIntake._left_out
 
-    with recorded(store) as again:
-        second = await upload(store, batch_id, csv_of(V1, make_vins(1)[0]))
+    async def counted(intake: ItemIntake, rows: Sequence[Accepted]) -> list[Duplicate]:
+        asked.append(len(rows))
+        return await left_out(intake, rows)
+
+    monkeypatch.setattr(ItemIntake, "_left_out", counted)
+    result = await upload(store, batch_id, csv_of(*make_vins(FLUSH_ROWS + 10)))
+    assert (result.accepted, result.rejected) == (FLUSH_ROWS + 10, 0)
+    assert asked == []
+
+    second = await upload(store, batch_id, csv_of(V1, make_vins(1)[0]))
     assert reasons(second) == [
         (3, make_vins(1)[0], f"duplicate VIN, first seen on line 2 of upload {result.upload_id}")
     ]
-    assert targets(again, "items").count("SELECT FROM items") == 1
+    assert asked == [2]
+
+
+async def test_duplicates_across_flushes_and_files_name_the_stored_row(
+    store: Store, batch_id: str
+) -> None:
+    """Every kind of duplicate in one file, in flushes that mix them: within a flush,
+    of an earlier flush, of an earlier file, and repeats of each; the rejections come
+    in line order and the items are exactly the first rows."""
+    earlier = make_vins(5, start=50_000)
+    first = await upload(store, batch_id, csv_of(*earlier))
+    many = make_vins(2 * FLUSH_ROWS + 5)
+    rows = list(many)
+    rows[10] = many[3]  # within the first flush
+    rows[FLUSH_ROWS + 1] = many[4]  # a later flush repeats the first flush's key
+    rows[FLUSH_ROWS + 2] = earlier[2]  # an earlier file's key
+    rows[FLUSH_ROWS + 3] = rows[FLUSH_ROWS + 4] = many[FLUSH_ROWS + 600]  # before its row
+    rows.append(earlier[2])
+    result = await upload(store, batch_id, csv_of(*rows))
+    of_first = f" of upload {first.upload_id}"
+    assert reasons(result) == [
+        (12, many[3], "duplicate VIN, first seen on line 5"),
+        (FLUSH_ROWS + 3, many[4], "duplicate VIN, first seen on line 6"),
+        (FLUSH_ROWS + 4, earlier[2], f"duplicate VIN, first seen on line 4{of_first}"),
+        (
+            FLUSH_ROWS + 6,
+            many[FLUSH_ROWS + 600],
+            f"duplicate VIN, first seen on line {FLUSH_ROWS + 5}",
+        ),
+        (
+            FLUSH_ROWS + 602,
+            many[FLUSH_ROWS + 600],
+            f"duplicate VIN, first seen on line {FLUSH_ROWS + 5}",
+        ),
+        (2 * FLUSH_ROWS + 7, earlier[2], f"duplicate VIN, first seen on line 4{of_first}"),
+    ]
+    stored = {r["key"]: (r["upload_id"], r["line"]) for r in await all_items(store, batch_id)}
+    assert len(stored) == 5 + result.accepted == 5 + len(set(rows)) - 1
+    assert stored[many[FLUSH_ROWS + 600]] == (result.upload_id, FLUSH_ROWS + 5)
+    assert stored[earlier[2]] == (first.upload_id, 4)
+    assert len(await rows_of(store, rejections, batch_id)) == 6
 
 
 async def test_duplicate_of_an_earlier_upload_repeated_within_a_file(
@@ -1033,15 +1076,21 @@ async def test_postgresql_duplicate_lookup_uses_a_key_index_inside_an_upload(pg_
                     .returning(uploads.c.id)
                 )
             ).scalar_one()
+            intake = ItemIntake(conn, batch_id, upload_id)
             rows = [Accepted(n + 2, v) for n, v in enumerate(make_vins(5_000))]
-            assert len(await ItemRepository.insert(conn, batch_id, upload_id, rows)) == 5_000
+            assert await intake.add(rows) == (5_000, [])
             # The same keys again: the unique key leaves every one out.
             again = [Accepted(n + 6_000, v) for n, v in enumerate(keys)]
-            assert await ItemRepository.insert(conn, batch_id, upload_id, again) == set()
-            with recorded(store) as seen:
-                found = await ItemRepository.first_lines(conn, batch_id, keys)
-            [(statement, parameters)] = seen
-            plan = await conn.exec_driver_sql("EXPLAIN " + statement, parameters)
+            inserted, left_out = await intake.add(again)
+            # What did the lookup do?
+            driver = (await conn.get_raw_connection()).driver_connection
+            plan = await driver.fetch(
+                "EXPLAIN " + _PG_LEFT_OUT,
+                batch_id,
+                upload_id,
+                [row.line for row in again],
+                [row.key for row in again],
+            )
             # Each plan line cut short: a filter lists every key.
             lines = "\n".join(row[0][:120] for row in plan)
             await transaction.rollback()
@@ -1049,7 +1098,8 @@ async def test_postgresql_duplicate_lookup_uses_a_key_index_inside_an_upload(pg_
         await store.close()
     assert "uq_items_batch_key" in lines or "ix_items_key" in lines, lines
     assert "ix_items_batch_status_id" not in lines, lines
-    assert found == {v: (upload_id, 2_002 + n) for n, v in enumerate(keys)}
+    assert inserted == 0
+    assert left_out == [Duplicate(6_000 + n, v, upload_id, 2_002 + n) for n, v in enumerate(keys)]
 
 
 async def test_one_bulk_write_records_many_chunks_and_ends_their_leases(

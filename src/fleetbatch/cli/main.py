@@ -469,6 +469,14 @@ def bench(
             "report its time and the API's peak memory",
         ),
     ] = None,
+    intake_rows: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="instead: store one file of this many rows straight into the store (--db), "
+            "then again into the same batch (every row a duplicate); no API, no Temporal",
+        ),
+    ] = None,
     bus: Annotated[
         str, typer.Option(help="memory, or nats (FLEETBATCH_BUS or nats://127.0.0.1:4222)")
     ] = "memory",
@@ -504,6 +512,7 @@ def bench(
         seconds=seconds,
         chunk_size=chunk_size,
         upload_rows=upload_rows,
+        intake_rows=intake_rows,
         bus=bus,
         db=db,
     )

@@ -8,18 +8,17 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import BindParameter, and_, bindparam, case, func, select, text, update
+from sqlalchemy import BindParameter, and_, bindparam, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from fleetbatch.domain import BreakerCount, ChunkSpec, ItemRef, ItemStatus, Outcome, effect_id_for
 from fleetbatch.errors import BatchConflictError, BatchNotFoundError
-from fleetbatch.intake import Accepted
 from fleetbatch.store import leases
 from fleetbatch.store.attempts import close_attempts, fail_open_attempts
 from fleetbatch.store.batches import BatchStatus, now
 from fleetbatch.store.breakers import BreakerRepository
 from fleetbatch.store.counts import Changes, CountRepository, apply
-from fleetbatch.store.db import insert_ignoring_conflicts, write_transaction
+from fleetbatch.store.db import write_transaction
 from fleetbatch.store.tables import batches, items
 
 _OPEN = (ItemStatus.PENDING, ItemStatus.IN_FLIGHT)
@@ -91,13 +90,6 @@ _ACQUIRE: dict[str, Any] = {}
 """``leases.acquire_from`` the open keys of a chunk, per dialect."""
 
 
-_FIRST_LINES_PG = text(
-    "SELECT v.key, i.upload_id, i.line FROM unnest(CAST(:keys AS varchar[])) AS v(key) "
-    "CROSS JOIN LATERAL (SELECT upload_id, line FROM items "
-    "WHERE items.batch_id = :batch_id AND items.key = v.key LIMIT 1) AS i"
-)
-
-
 class ItemRepository:
     """Bulk reads and writes of a batch's items."""
 
@@ -107,61 +99,6 @@ class ItemRepository:
         self._engine = engine
         self._breakers = breakers
         self._counts = counts
-
-    @staticmethod
-    async def insert(
-        conn: AsyncConnection, batch_id: str, upload_id: int, rows: Sequence[Accepted]
-    ) -> set[str]:
-        """Insert accepted rows as pending items inside the caller's transaction (which
-        adds the inserted count to the batch's counts before it commits).
-
-        Returns:
-            The keys inserted; a key the batch already has (from an earlier file or a
-            concurrent upload) is left out: the unique key on (batch, key) decides.
-        """
-        if not rows:
-            return set()
-        stamp = now()
-        inserted = await conn.execute(
-            insert_ignoring_conflicts(conn, items).returning(items.c.key),
-            [
-                {
-                    "batch_id": batch_id,
-                    "upload_id": upload_id,
-                    "line": row.line,
-                    "key": row.key,
-                    "payload": row.payload,
-                    "effect_id": effect_id_for(batch_id, row.key),
-                    "status": ItemStatus.PENDING.value,
-                    "attempts": 0,
-                    "updated_at": stamp,
-                }
-                for row in rows
-            ],
-        )
-        return set(inserted.scalars())
-
-    @staticmethod
-    async def first_lines(
-        conn: AsyncConnection, batch_id: str, keys: Sequence[str]
-    ) -> dict[str, tuple[int, int]]:
-        """For keys the batch already has: key → (upload id, line). Asked only for the
-        rows an insert left out, to say where each duplicate was first seen."""
-        if not keys:
-            return {}
-        if conn.dialect.name == "postgresql":
-            # Inside an upload's transaction the planner's statistics still describe
-            # the table before it, so for `key IN (…)` (or a join) it reads the whole
-            # batch by batch id: quadratic over a file. A LATERAL lookup with LIMIT 1
-            # cannot be flattened into a join: one index probe per key.
-            found = await conn.execute(_FIRST_LINES_PG, {"keys": list(keys), "batch_id": batch_id})
-        else:
-            found = await conn.execute(
-                select(items.c.key, items.c.upload_id, items.c.line).where(
-                    items.c.batch_id == batch_id, items.c.key.in_(keys)
-                )
-            )
-        return {r.key: (r.upload_id, r.line) for r in found}
 
     async def next_chunks(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +16,7 @@ from fleetbatch.intake import Accepted, Rejection
 from fleetbatch.store.batches import BatchRepository, BatchStatus, NewBatch, now
 from fleetbatch.store.counts import Changes, apply
 from fleetbatch.store.db import write_transaction
-from fleetbatch.store.items import ItemRepository
+from fleetbatch.store.item_intake import Duplicate, ItemIntake
 from fleetbatch.store.tables import batches, items, rejections, uploads
 
 FLUSH_ROWS = 1000
@@ -166,7 +167,12 @@ class UploadWriter:
 
 
 class _Ingest:
-    """One file's rows going into one open transaction, flushed in bulk."""
+    """One file's rows going into one open transaction, flushed in bulk.
+
+    A flush of items runs while the next one is read and validated: the database
+    and the parser each have a core of their own. At most one statement is in
+    flight on the connection; a flush's duplicates are reported when it settles.
+    """
 
     def __init__(self, conn: AsyncConnection, result: UploadResult, key_name: str) -> None:
         self.conn = conn
@@ -174,19 +180,28 @@ class _Ingest:
         self._key_name = key_name
         self._accepted: list[Accepted] = []
         self._rejected: list[Rejection] = []
+        self._items = ItemIntake(conn, result.batch_id, result.upload_id)
+        self._in_flight: asyncio.Task[tuple[int, list[Duplicate]]] | None = None
 
     async def consume(self, rows: Iterable[Accepted | Rejection]) -> None:
-        for row in rows:
-            if isinstance(row, Rejection):
-                self._reject(row)
-            else:
-                self._accepted.append(row)
-            if len(self._accepted) >= FLUSH_ROWS:
-                await self._flush_items()
-            if len(self._rejected) >= FLUSH_ROWS:
-                await self._flush_rejections()
-        await self._flush_items()
-        await self._flush_rejections()
+        try:
+            for row in rows:
+                if isinstance(row, Rejection):
+                    self._reject(row)
+                else:
+                    self._accepted.append(row)
+                if len(self._accepted) >= FLUSH_ROWS:
+                    await self._flush_items()
+                if len(self._rejected) >= FLUSH_ROWS:
+                    await self._flush_rejections()
+            await self._flush_items()
+            await self._settle()
+            await self._flush_rejections()
+        finally:
+            # A file refused midway (or a failed flush): the statement in flight ends
+            # before the caller rolls the transaction back on the same connection.
+            if self._in_flight is not None:
+                await asyncio.gather(self._in_flight, return_exceptions=True)
 
     def _reject(self, rejection: Rejection) -> None:
         self.result.rejected += 1
@@ -195,56 +210,31 @@ class _Ingest:
             self.result.rejections.append(rejection)
 
     async def _flush_items(self) -> None:
-        """Insert a flush's rows and let the database find the duplicates: the unique
-        key on (batch, key) leaves out a key the batch has; only those are looked up,
-        to say where each was first seen."""
+        """Start inserting a flush's rows, once the one before has settled."""
         rows, self._accepted = self._accepted, []
-        if not rows:
+        await self._settle()
+        if rows:
+            self._in_flight = asyncio.ensure_future(self._items.add(rows))
+            await asyncio.sleep(0)  # let it reach the database before reading on
+
+    async def _settle(self) -> None:
+        """Wait for the flush in flight; the database left out each key the batch
+        has, and said where its item came from."""
+        task, self._in_flight = self._in_flight, None
+        if task is None:
             return
         result = self.result
-        fresh: dict[str, Accepted] = {}
-        repeated: list[tuple[Accepted, int, int]] = []
-        """(row, upload id, line) of each duplicate and where its key was first seen."""
-        for row in rows:
-            first = fresh.setdefault(row.key, row)
-            if first is not row:
-                repeated.append((row, result.upload_id, first.line))
-        stored = await ItemRepository.insert(
-            self.conn, result.batch_id, result.upload_id, list(fresh.values())
-        )
-        result.accepted += len(stored)
-        left_out = [row for key, row in fresh.items() if key not in stored]
-        known = await ItemRepository.first_lines(
-            self.conn, result.batch_id, [row.key for row in left_out]
-        )
+        inserted, left_out = await task
+        result.accepted += inserted
         for row in left_out:
-            if row.key in known:
-                repeated.append((row, *known[row.key]))
-            else:  # inserted by a concurrent upload that has not committed yet
-                repeated.append((row, 0, 0))
-        for row, upload, line in sorted(repeated, key=lambda r: r[0].line):
-            upload, line = known.get(row.key, (upload, line))  # the row that is the item
-            if not upload:
+            if not row.upload_id:
                 reason = f"duplicate {self._key_name}, added by a concurrent upload"
             else:
-                where = "" if upload == result.upload_id else f" of upload {upload}"
-                reason = f"duplicate {self._key_name}, first seen on line {line}{where}"
+                where = "" if row.upload_id == result.upload_id else f" of upload {row.upload_id}"
+                reason = f"duplicate {self._key_name}, first seen on line {row.first_line}{where}"
             self._reject(Rejection(row.line, row.key, reason))
 
     async def _flush_rejections(self) -> None:
+        await self._settle()  # its connection is free, and its duplicates join these
         rows, self._rejected = self._rejected, []
-        if not rows:
-            return
-        await self.conn.execute(
-            rejections.insert(),
-            [
-                {
-                    "batch_id": self.result.batch_id,
-                    "upload_id": self.result.upload_id,
-                    "line": r.line,
-                    "value": r.value[:100],
-                    "reason": r.reason[:200],
-                }
-                for r in rows
-            ],
-        )
+        await self._items.add_rejections(rows)

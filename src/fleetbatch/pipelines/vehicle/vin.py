@@ -41,8 +41,8 @@ def vin_problem(vin: str, *, require_check_digit: bool) -> str | None:
     """
     if len(vin) != VIN_LENGTH:
         return f"VIN must be {VIN_LENGTH} characters, got {len(vin)}"
-    bad = sorted(set(vin) - _ALPHABET)
-    if bad:
+    if not _ALPHABET.issuperset(vin):  # no set built for a valid VIN (most of a file)
+        bad = sorted(set(vin) - _ALPHABET)
         return f"VIN contains invalid characters: {''.join(bad)}"
     if require_check_digit:
         expected = check_digit(vin)
