@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from temporalio.api.enums.v1 import EventType  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 
-from conftest import free_port  # noqa: E402
+from external import free_port  # noqa: E402
 from fleetbatch.activities.batcher_types import batcher_workflow_id  # noqa: E402
 from fleetbatch.bus import CommandMessage  # noqa: E402
 from fleetbatch.config import CommandSettings  # noqa: E402

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from temporalio.testing import WorkflowEnvironment
 
 # The API tests' fixtures (tests/api, tests/e2e), defined beside their helpers.
 from api_support import api, api_factory  # noqa: F401
-from external import require_service
+from external import free_port, require_service
 from fleetbatch.temporal import DevServer, ensure_search_attributes
 from fleetbatch.temporal.converter import DATA_CONVERTER
 from fleetbatch.temporal.devserver import find_binary
@@ -22,12 +21,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests marked ``slow`` first: with ``-n`` workers (pytest-xdist) the longest
     ones start at once and the short ones fill in around them."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _time_skipping() -> WorkflowEnvironment:

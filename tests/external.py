@@ -32,6 +32,13 @@ NATS_PORT = 4222
 NATS_URL = f"nats://{NATS_HOST}:{NATS_PORT}"
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def unavailable(message: str) -> NoReturn:
     """A part the test needs is missing: skip locally; fail in CI, where it must be there."""
     if os.environ.get("CI"):

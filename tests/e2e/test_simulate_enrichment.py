@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from conftest import free_port
+from external import free_port
 
 
 async def test_the_simulator_serves_until_sigterm(tmp_path: Path) -> None:

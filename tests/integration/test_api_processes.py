@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import free_port
+from external import free_port
 from fleetbatch_bench.upload import run_upload_bench
 
 pytestmark = pytest.mark.integration

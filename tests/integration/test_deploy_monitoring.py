@@ -14,8 +14,7 @@ import pytest
 from temporalio.client import Client
 from test_metrics import scrape
 
-from conftest import free_port
-from external import unavailable
+from external import free_port, unavailable
 from fleetbatch.bus import CommandMessage
 from fleetbatch.pipelines.vehicle.simulators import Decision
 from fleetbatch.telemetry import metrics_runtime

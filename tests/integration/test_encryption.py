@@ -21,7 +21,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer
 
-from conftest import free_port
+from external import free_port
 from fleetbatch.api import create_app
 from fleetbatch.api.server import running_api
 from fleetbatch.config import Settings

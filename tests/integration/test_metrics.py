@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from conftest import free_port
+from external import free_port
 from fleetbatch.activities.batcher_types import batcher_workflow_id
 from fleetbatch.domain import TERMINAL
 from fleetbatch.services.batchers import batcher_statuses

@@ -11,7 +11,7 @@ import pytest
 from temporalio.client import Client
 from test_metrics import scrape, series
 
-from conftest import free_port
+from external import free_port
 from fleetbatch.domain import TERMINAL
 from fleetbatch.telemetry import metrics_runtime
 from fleetbatch.temporal import DevServer
