@@ -483,15 +483,7 @@ class BatchWorkflow:
         """Tell every running chunk that a window closed (publish nothing more) or
         opened; one that already ended is skipped."""
         self._state.window.held = held
-        request = HoldChunk(held, self._state.window.closes)
-
-        async def tell(child_id: str) -> None:
-            try:
-                await workflow.get_external_workflow_handle(child_id).signal(HOLD_SIGNAL, request)
-            except Exception as exc:  # it ended meanwhile; its report is on the way
-                workflow.logger.info("chunk %s not told of the window: %s", child_id, exc)
-
-        await asyncio.gather(*(tell(c) for c in list(self._state.in_flight)))
+        await self._signal_chunks(HOLD_SIGNAL, HoldChunk(held, self._state.window.closes))
 
     def _schedule_timeout(self) -> timedelta | None:
         """Until the schedule changes (a window opens or closes, the end time), if it will."""
@@ -791,12 +783,17 @@ class BatchWorkflow:
             start_to_close_timeout=STORE_TIMEOUT,
             retry_policy=RETRY,
         )
-        request = CancelChunk(self._state.stop_reason or "batch stopped")
+        await self._signal_chunks(
+            CANCEL_SIGNAL, CancelChunk(self._state.stop_reason or "batch stopped")
+        )
+
+    async def _signal_chunks(self, signal: str, request: Any) -> None:
+        """Signal every running chunk at once; one that already ended is skipped."""
 
         async def tell(child_id: str) -> None:
             try:
-                await workflow.get_external_workflow_handle(child_id).signal(CANCEL_SIGNAL, request)
+                await workflow.get_external_workflow_handle(child_id).signal(signal, request)
             except Exception as exc:  # it ended meanwhile; its report is on the way
-                workflow.logger.info("chunk %s not told to stop: %s", child_id, exc)
+                workflow.logger.info("chunk %s not told %s: %s", child_id, signal, exc)
 
         await asyncio.gather(*(tell(c) for c in list(self._state.in_flight)))
