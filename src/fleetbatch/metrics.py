@@ -15,6 +15,8 @@ PUBLISH_DURATION = "fleetbatch_publish_duration_seconds"
 RESPONSE_LATENCY = "fleetbatch_response_latency_seconds"
 CHUNK_DURATION = "fleetbatch_chunk_duration_seconds"
 CHUNKS_IN_FLIGHT = "fleetbatch_chunks_in_flight"
+BATCHES_BY_ROLLOUT_STATE = "fleetbatch_batches_by_rollout_state"
+RAMP_ALLOWED_RATE = "fleetbatch_ramp_allowed_items_per_second"
 PUBLISHED = "fleetbatch_commands_published_total"
 BREAKER_STATE = "fleetbatch_breaker_state"
 DEAD_LETTERS = "fleetbatch_dead_letters"
@@ -26,6 +28,25 @@ BATCHER_FLUSH_LATENCY = "fleetbatch_batcher_flush_latency_seconds"
 BATCHER_PENDING = "fleetbatch_batcher_pending"
 BATCHER_DEDUP_WINDOW = "fleetbatch_batcher_dedup_window"
 BATCHER_CONTINUED = "fleetbatch_batcher_continued_as_new_total"
+
+WAVE_RUNNING = "wave_running"
+AWAITING_APPROVAL = "awaiting_approval"
+GATE_FAILED = "gate_failed"
+WINDOW_WAITING = "window_waiting"
+WINDOW_OPEN = "window_open"
+WINDOW_ENDED = "window_ended"
+RAMPING = "ramping"
+ROLLOUT_STATES = (
+    WAVE_RUNNING,
+    AWAITING_APPROVAL,
+    GATE_FAILED,
+    WINDOW_WAITING,
+    WINDOW_OPEN,
+    WINDOW_ENDED,
+    RAMPING,
+)
+"""The ``state`` label of ``fleetbatch_batches_by_rollout_state``: a fixed set, so
+the series stay bounded (one per pipeline, command and state)."""
 
 SECONDS_BUCKETS = {
     PUBLISH_DURATION: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0],

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,9 @@ from temporalio.client import Client
 from external import free_port
 from fleetbatch.activities.batcher_types import batcher_workflow_id
 from fleetbatch.domain import TERMINAL
+from fleetbatch.domain.rollout import parse_waves
+from fleetbatch.metrics import ROLLOUT_STATES
+from fleetbatch.services import control
 from fleetbatch.services.batchers import batcher_statuses
 from fleetbatch.telemetry import metrics_runtime
 from fleetbatch.temporal import DevServer
@@ -32,6 +37,23 @@ def series(text: str, name: str) -> dict[frozenset[tuple[str, str]], float]:
     for match in re.finditer(rf"^{name}\{{([^}}]*)\}} (\S+)$", text, re.MULTILINE):
         labels = frozenset(re.findall(r'(\w+)="([^"]*)"', match.group(1)))
         found[labels] = float(match.group(2))
+    return found
+
+
+async def until_scraped(address: str, check: Callable[[str], bool]) -> str:
+    """Scrape until ``check(text)`` holds; return the text."""
+    async with asyncio.timeout(10):
+        while not check(text := scrape(address)):
+            await asyncio.sleep(0.05)
+    return text
+
+
+def rollout_states(text: str) -> dict[str, float]:
+    """``fleetbatch_batches_by_rollout_state`` by state, summed over pipelines and commands."""
+    found: dict[str, float] = {}
+    for labels, value in series(text, "fleetbatch_batches_by_rollout_state").items():
+        state = dict(labels)["state"]
+        found[state] = found.get(state, 0) + value
     return found
 
 
@@ -119,3 +141,40 @@ async def test_batcher_metrics_match_its_stats(dev_server: DevServer, tmp_path: 
         "1",
     }
     assert series(text, "fleetbatch_batcher_dedup_window")
+
+
+async def test_rollout_state_follows_a_wave_through_its_approval(
+    dev_server: DevServer, tmp_path: Path
+) -> None:
+    """A batch in two waves, the second approved: one batch awaits approval, then none."""
+    address = f"127.0.0.1:{free_port()}"
+    client = await Client.connect(dev_server.address, runtime=metrics_runtime(address))
+    rollout = parse_waves("50%,all")
+    rollout.approve = True
+    async with harness(client, tmp_path, chunk_size=5) as h:
+        upload = await h.submit(vins(20), rollout=rollout)
+        await h.until_progress(upload.batch_id, lambda p: p.awaiting_approval == 2)
+        waiting = await until_scraped(
+            address, lambda text: rollout_states(text).get("awaiting_approval") == 1
+        )
+        await control.approve_wave(h.client, h.store, upload.batch_id, 2)
+        approved = await until_scraped(
+            address, lambda text: rollout_states(text).get("awaiting_approval") == 0
+        )
+        await h.result(upload.batch_id)
+        done = scrape(address)
+
+    assert rollout_states(waiting) == {state: 0 for state in ROLLOUT_STATES} | {
+        "awaiting_approval": 1
+    }
+    # The second wave runs, or the batch already finished.
+    assert rollout_states(approved)["wave_running"] in (0, 1)
+    assert rollout_states(done) == {state: 0 for state in ROLLOUT_STATES}
+    base = {("service_name", "temporal-core-sdk"), ("pipeline", "vehicle")}
+    labels = frozenset(base | {("command", "lock_doors")})
+    # No ramp: the rate's series is there, at 0.
+    assert series(done, "fleetbatch_ramp_allowed_items_per_second") == {labels: 0}
+    for name in ("fleetbatch_batches_by_rollout_state", "fleetbatch_ramp_allowed_items_per_second"):
+        assert name in gauges(done)
+        for found in series(done, name):
+            assert "batch_id" not in dict(found), name

@@ -56,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from fleetbatch.workflows.ids import batch_workflow_id, chunk_workflow_id
     from fleetbatch.workflows.options import RETRY, STORE_TIMEOUT
+    from fleetbatch.workflows.rollout_state import rollout_states
     from fleetbatch.workflows.waves import WaveState
     from fleetbatch.workflows.windows import WindowState
 
@@ -359,9 +360,11 @@ class BatchWorkflow:
         finally:
             # Finished, continued as new or evicted: this run's chunks leave the gauge.
             gauges.leave_window(run_id)
+            gauges.leave_rollout(run_id)
 
     async def _run(self, params: BatchInput) -> dict[str, int]:
         while True:
+            self._report_rollout()
             await self._send_notices()
             if self._history_full(params):
                 await workflow.wait_condition(workflow.all_handlers_finished)
@@ -719,6 +722,14 @@ class BatchWorkflow:
     def _report_in_flight(self) -> None:
         gauges.report_window(workflow.info().run_id, self._labels, len(self._state.in_flight))
 
+    def _report_rollout(self) -> None:
+        """The rollout state gauges, set as the main loop goes round and before it waits:
+        a wave, gate or window state shows by the time the batch waits in it."""
+        rollout, s = self._rollout, self._state
+        rate = 0.0 if rollout is None or rollout.ramp is None else self._ramp_rate(rollout.ramp)
+        states = rollout_states(rollout, s.waves, s.window)
+        gauges.report_rollout(workflow.info().run_id, self._labels, states, rate)
+
     async def _start_chunk(
         self, params: BatchInput, chunk: ChunkSpec, slot: tuple[float, float] | None = None
     ) -> None:
@@ -755,6 +766,7 @@ class BatchWorkflow:
 
     async def _wait_for_change(self) -> None:
         """Sleep until a chunk finishes, a file arrives or an operator steps in."""
+        self._report_rollout()
         in_flight = len(self._state.in_flight)
         exhausted = self._exhausted
         control = self._control
