@@ -67,7 +67,19 @@ async def test_unreadable_waves_are_refused_at_upload(api: Api) -> None:
     assert "each wave must end past the one before" in response.text
     response = await api.upload(api_vins(3), gate_failures="5%")
     assert response.status_code == 422
-    assert "gates, approvals and webhooks are for waves: give the waves too" in response.text
+    assert "gates and approvals are for waves: give the waves too" in response.text
+
+
+async def test_a_webhook_needs_no_waves(api_factory: ApiFactory) -> None:
+    fast = {"lock_doors": CommandSettings(rate="off")}
+    async with api_factory(chunk_size=5, commands=fast) as api:
+        hook = "https://hooks.example.com/fleet"
+        uploaded = await api.upload(api_vins(10), batch_id="b-wh", webhook_url=hook)
+        assert uploaded.status_code == 201, uploaded.text
+        stored = await api.h.store.batches.get("b-wh")
+        assert stored.rollout is not None
+        assert (stored.rollout["webhook_url"], stored.rollout["waves"]) == (hook, [])
+        assert (await api.h.result("b-wh"))["succeeded"] == 10
 
 
 async def test_the_batch_page_shows_the_wave_and_approves_it(api_factory: ApiFactory) -> None:

@@ -165,7 +165,6 @@ async def test_list_json_shows_every_batch_newest_first_with_its_status(
     )
     assert done["counts"]["failed"] > 0 and done["finished_at"] is not None
     assert (aborted["label"], aborted["status"]) == ("flash_lights", "aborted")
-    # Chunks of 2, one at a time: it stops after the chunk that took it past 1.
     # Every chunk of 2 may be in flight when the second failure comes in: more can fail.
     stopped = re.fullmatch(r"(\d+) items failed, more than the tolerated 1", aborted["stop_reason"])
     assert stopped is not None and 2 <= int(stopped[1]) <= ITEMS, aborted["stop_reason"]

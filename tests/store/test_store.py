@@ -15,7 +15,15 @@ import pytest
 from sqlalchemy import Table, event, func, select, text
 
 from fleetbatch.config import Settings
-from fleetbatch.domain import BreakerCount, ChunkSpec, ItemRef, ItemStatus, Outcome, effect_id_for
+from fleetbatch.domain import (
+    BreakerCount,
+    BreakerSeen,
+    ChunkSpec,
+    ItemRef,
+    ItemStatus,
+    Outcome,
+    effect_id_for,
+)
 from fleetbatch.errors import BatchConflictError, BatchNotFoundError, InputFileError
 from fleetbatch.intake import Accepted, Rejection, read_rows
 from fleetbatch.pipelines import get_pipeline
@@ -728,21 +736,24 @@ async def test_record_outcomes_counts_the_breaker_in_the_same_write(
     refs, _ = await store.items.begin_chunk(batch_id, chunk, "wf-breaker")
     outcomes = [Outcome(r.id, ItemStatus.FAILED, 1, "rejected") for r in refs]
     # Below min_calls (20) the window only counts; at 20 calls, 75 % failed opens it.
-    state = await store.items.record_outcomes(
+    seen = await store.items.record_outcomes(
         outcomes[:2], ["wf-breaker"], BreakerCount("lock_doors", 5, 10)
     )
-    assert state == "closed"
+    assert seen is not None and seen.state == "closed"
     assert (await store.breakers.get("lock_doors")).failures == 10
     # The same write again (an activity retried after its report failed): not counted twice.
-    state = await store.items.record_outcomes(
+    again = await store.items.record_outcomes(
         outcomes[:2], ["wf-breaker"], BreakerCount("lock_doors", 5, 10)
     )
-    assert state == "closed"
+    assert again == seen
     assert (await store.breakers.get("lock_doors")).failures == 10
-    state = await store.items.record_outcomes(
+    seen = await store.items.record_outcomes(
         outcomes[2:], ["wf-breaker"], BreakerCount("lock_doors", 0, 5)
     )
-    assert state == "open"
+    opened_at = (await store.breakers.get("lock_doors")).opened_at
+    assert opened_at is not None
+    # The opening is named by when it opened: the batch notices each one once.
+    assert seen == BreakerSeen("lock_doors", "open", opened_at.timestamp())
     assert [r["status"] for r in await all_items(store, batch_id)] == [ItemStatus.FAILED] * 4
     assert await store.items.record_outcomes([]) is None
 

@@ -18,7 +18,7 @@ from fleetbatch.activities.types import (
     ItemColumns,
     RecordOutcomesInput,
 )
-from fleetbatch.domain import BreakerCount, ChunkSpec, ItemStatus, Outcome
+from fleetbatch.domain import BreakerCount, BreakerSeen, ChunkSpec, ItemStatus, Outcome
 from fleetbatch.pipelines.vehicle.types import PublishInput
 from fleetbatch.pipelines.vehicle.workflow import Responses
 from fleetbatch.temporal.converter import DATA_CONVERTER
@@ -63,6 +63,10 @@ VALUES: list[tuple[Any, Any]] = [
             report=ChunkResult("chunk-1", 2, {"succeeded": 1, "failed": 1}),
         ),
         RecordOutcomesInput,
+    ),
+    (
+        ChunkResult("chunk-1", 2, {"failed": 2}, BreakerSeen("lock_doors", "open", 1765.25)),
+        ChunkResult,
     ),
     (
         ChunkInput(

@@ -1,8 +1,10 @@
 """Webhook notices, signed, against a real HTTP receiver: the approval wait, a
-failed gate, the batch's end; a receiver that is down delays nothing."""
+failed gate, the breaker opening and closing, the batch's end, with waves or
+without; a receiver that is down delays nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -14,11 +16,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from fleetbatch.activities.notify import SIGNATURE_HEADER
+from fleetbatch.bus import CommandMessage
 from fleetbatch.config import CommandSettings
-from fleetbatch.domain.rollout import parse_waves
+from fleetbatch.domain.rollout import parse_waves, rollout_from_options
 from fleetbatch.pipelines.vehicle.simulators import Decision
 from fleetbatch.services import control
 from support import harness, vins
@@ -114,3 +118,78 @@ async def test_a_failed_gate_and_the_abort_are_notified(
     assert by_event["gate_failed"]["reason"].startswith("wave 1 of 2: 10 of 10 items failed")
     assert by_event["finished"]["status"] == "aborted"
     assert counts["failed"] <= 20 and counts["cancelled"] >= 20
+
+
+async def test_a_batch_without_waves_gets_its_finished_notice(
+    time_skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    port, got = _free_port(), []
+    # As `submit --webhook URL` asks for it: a rollout that holds only the webhook.
+    rollout = rollout_from_options(None, webhook_url=f"http://127.0.0.1:{port}/hook")
+    assert rollout is not None and not rollout.staged
+    async with harness(time_skipping_env.client, tmp_path, chunk_size=5, **_FAST) as h:
+        with receiver(port, got), time_skipping_env.auto_time_skipping_disabled():
+            upload = await h.submit(vins(12), rollout=rollout)
+            counts = await h.result(upload.batch_id)
+            await h.until(lambda: len(got) >= 1, timeout=30)
+            await asyncio.sleep(0.3)  # nothing more comes
+    assert counts["succeeded"] == 12
+    assert got == [
+        {
+            "signed": True,
+            "batch_id": upload.batch_id,
+            "event": "finished",
+            "status": "completed",
+            "counts": counts,
+        }
+    ]
+
+
+async def test_the_breaker_opening_and_closing_are_notified_once(
+    time_skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    port, got = _free_port(), []
+    healthy = False
+
+    def decide(message: CommandMessage) -> Decision:
+        return Decision.SUCCEED if healthy else Decision.FAIL
+
+    rollout = rollout_from_options(None, webhook_url=f"http://127.0.0.1:{port}/hook")
+    async with harness(
+        time_skipping_env.client,
+        tmp_path,
+        decide=decide,
+        latency_ms=50,
+        chunk_size=5,
+        max_in_flight=1,
+        breaker_min_calls=10,
+        breaker_cooldown_seconds=2.0,
+        **_FAST,
+    ) as h:
+        with receiver(port, got), time_skipping_env.auto_time_skipping_disabled():
+            upload = await h.submit(vins(40), rollout=rollout)
+            opened_at = None
+            while opened_at is None:  # the second chunk's 10 failures open it
+                opened_at = (await h.store.breakers.get("lock_doors")).opened_at
+                await asyncio.sleep(0.02)
+            healthy = True  # the probe, after the cool-down, closes it
+            counts = await h.result(upload.batch_id)
+            await h.until(lambda: len(got) >= 3, timeout=30)
+            await asyncio.sleep(0.3)  # nothing more comes
+    assert (counts["failed"], counts["succeeded"]) == (10, 30)
+    assert sorted(notice["event"] for notice in got) == [
+        "breaker_closed",
+        "breaker_opened",
+        "finished",
+    ]
+    assert all(notice["signed"] for notice in got)
+    by_event = {notice["event"]: notice for notice in got}
+    assert by_event["breaker_opened"] == {
+        "signed": True,
+        "batch_id": upload.batch_id,
+        "event": "breaker_opened",
+        "breaker": "lock_doors",
+        "opened_at": pytest.approx(opened_at.timestamp(), abs=1e-3),
+    }
+    assert by_event["breaker_closed"]["breaker"] == "lock_doors"
+    assert by_event["finished"]["status"] == "completed"

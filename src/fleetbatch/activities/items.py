@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.common import MetricMeter
@@ -21,6 +23,7 @@ from fleetbatch.activities.types import (
     STOP_BATCH,
     BeginChunkInput,
     BeginChunkResult,
+    ChunkResult,
     EndChunkInput,
     FinishBatchInput,
     FinishBatchResult,
@@ -119,24 +122,26 @@ class ItemActivities:
         """Write the chunk's final statuses in one statement, end its leases and count
         its breaker report in the same transaction; then send its batch the report."""
         holders = [] if params.release_leases_of is None else [params.release_leases_of]
-        state = await self._store.items.record_outcomes(
+        seen = await self._store.items.record_outcomes(
             checked_outcomes(params), holders, params.breaker
         )
-        if params.breaker is not None and state is not None:
-            breaker_gauge(params.breaker.key, state)
+        if seen is not None:
+            breaker_gauge(seen.key, seen.state)
         # After the write: once told, the batch may close, and every item must be
         # terminal by then. (A retry after a failed signal writes nothing twice.)
         if params.report_to is not None and params.report is not None:
-            await self._report(params.report_to, params)
+            # The breaker as this write left it: the batch notices its openings.
+            report = replace(params.report, breaker=seen)
+            await self._report(params.report_to, report)
 
-    async def _report(self, batch_workflow_id: str, params: RecordOutcomesInput) -> None:
+    async def _report(self, batch_workflow_id: str, report: ChunkResult) -> None:
         """Signal the chunk's report to its batch (whichever run is current). Not
         found: an operator terminated the batch, or this is a second run of the
         activity after the first one's report let the batch finish; either way
         nobody waits for it."""
         try:
             await self._client.get_workflow_handle(batch_workflow_id).signal(
-                CHUNK_DONE_SIGNAL, params.report
+                CHUNK_DONE_SIGNAL, report
             )
         except RPCError as exc:
             if exc.status != RPCStatusCode.NOT_FOUND:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from fleetbatch.domain import BreakerCount, ChunkSpec, ItemRef, ItemStatus, Outcome
+from fleetbatch.domain import BreakerCount, BreakerSeen, ChunkSpec, ItemRef, ItemStatus, Outcome
 
 NEXT_CHUNKS = "items.next_chunks"
 BEGIN_CHUNK = "items.begin_chunk"
@@ -49,7 +49,8 @@ class Notice:
     batch_id: str
     url: str
     event: str
-    """``wave_waiting``, ``gate_failed`` or ``finished``."""
+    """``wave_waiting``, ``gate_failed``, ``breaker_opened``, ``breaker_closed`` or
+    ``finished``."""
     details: dict[str, Any] = field(default_factory=dict)
 
 
@@ -181,6 +182,9 @@ class ChunkResult:
     workflow_id: str
     size: int
     counts: dict[str, int] = field(default_factory=dict)
+    breaker: BreakerSeen | None = None
+    """The chunk's breaker as its last write left it (set by ``record_outcomes``,
+    which sends the report); None when that write counted no breaker."""
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,9 @@ class UploadOptions(BaseModel):
         default=None, description="pause (the default) or abort when a gate fails"
     )
     webhook_url: str | None = Field(
-        default=None, description="signed notices: a wave waits, a gate fails, the batch ends"
+        default=None,
+        description="signed notices, with or without waves: a wave waits, a gate fails, "
+        "the breaker opens or closes, the batch ends",
     )
     policy: str | None = Field(
         default=None,

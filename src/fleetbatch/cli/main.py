@@ -220,7 +220,10 @@ def submit(
     ] = None,
     webhook: Annotated[
         str | None,
-        typer.Option(help="POST signed notices here: a wave waits, a gate fails, the batch ends"),
+        typer.Option(
+            help="POST signed notices here, with or without waves: a wave waits, a gate "
+            "fails, the breaker opens or closes, the batch ends"
+        ),
     ] = None,
     policy: Annotated[
         str | None,

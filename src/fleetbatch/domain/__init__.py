@@ -1,6 +1,6 @@
 """Pure types and rules: no I/O, no Temporal. Safe to import from workflow code."""
 
-from fleetbatch.domain.breaker import BreakerCount
+from fleetbatch.domain.breaker import BreakerCount, BreakerSeen
 from fleetbatch.domain.durations import format_duration
 from fleetbatch.domain.items import (
     TERMINAL,
@@ -17,6 +17,7 @@ from fleetbatch.domain.tolerance import check_tolerance, tolerance_exceeded
 __all__ = [
     "TERMINAL",
     "BreakerCount",
+    "BreakerSeen",
     "ChunkSpec",
     "ItemRef",
     "ItemStatus",

@@ -7,7 +7,8 @@ batch. A list that stops short of the whole batch gets a last wave for the rest.
 
 A rollout also carries the batch's schedule (``domain.schedule``): a start time, an
 end time and what happens then, and recurring maintenance windows. A rollout with
-a schedule and no waves sends the batch in one wave.
+a schedule and no waves sends the batch in one wave, and so does one that holds
+only a webhook (its notices: the breaker, the batch's end).
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ class Rollout:
     on_gate_failure: str = "pause"
     """``pause`` or ``abort`` when a gate fails."""
     webhook_url: str | None = None
-    """Signed notices go here: a wave waits for approval, a gate fails, the batch ends."""
+    """Signed notices go here: a wave waits for approval, a gate fails, the command
+    type's breaker opens or closes, the batch ends; with or without waves."""
     windows: list[str] = field(default_factory=list)
     """Maintenance windows (``"01:00-05:00 Europe/Berlin"``): the batch publishes only
     inside one; empty: at any time."""
@@ -73,8 +75,8 @@ class Rollout:
 
     @property
     def staged(self) -> bool:
-        """In waves (else one wave: a schedule, a policy without waves, a ramp or an
-        overshoot bound alone)."""
+        """In waves (else one wave: a schedule, a policy without waves, a webhook, a
+        ramp or an overshoot bound alone)."""
         return bool(self.waves) or self.base > 0
 
     @property
@@ -240,11 +242,11 @@ def rollout_from_options(
 ) -> Rollout | None:
     """The rollout that submit options ask for (CLI and API), on top of ``policy``'s
     (an option given wins over the policy's); None without waves, schedule, policy,
-    ramp or overshoot bound.
+    webhook, ramp or overshoot bound.
 
     Raises:
-        ConfigError: unreadable options, gate options without waves, or an overshoot
-            bound without a rule to abort on (``max_failures`` or a gate).
+        ConfigError: unreadable options, gate or approval options without waves, or
+            an overshoot bound without a rule to abort on (``max_failures`` or a gate).
     """
     if policy is not None:
         waves = waves if waves is not None else policy.waves
@@ -257,11 +259,12 @@ def rollout_from_options(
         windows = windows or policy.windows
         on_end = on_end or policy.on_end
     if waves is None:
-        given = [gate_failures, gate_min_items, on_gate_failure, webhook_url]
+        given = [gate_failures, gate_min_items, on_gate_failure]
         if approve_waves or any(option is not None for option in given):
-            raise ConfigError("gates, approvals and webhooks are for waves: give the waves too")
+            raise ConfigError("gates and approvals are for waves: give the waves too")
         unscheduled = not windows and start_at is None and end_at is None
-        if policy is None and unscheduled and ramp is None and overshoot is None:
+        alone = ramp is None and overshoot is None and webhook_url is None
+        if policy is None and unscheduled and alone:
             if on_end is not None:
                 raise ConfigError("an end action is for an end time: give the end time too")
             return None

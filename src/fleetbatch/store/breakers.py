@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Row, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from fleetbatch.domain import BreakerCount
+from fleetbatch.domain import BreakerCount, BreakerSeen
 from fleetbatch.store.batches import now
 from fleetbatch.store.db import insert_ignoring_conflicts, write_transaction
 from fleetbatch.store.tables import breakers
@@ -112,17 +112,32 @@ class BreakerRepository:
     async def report(self, count: BreakerCount) -> str:
         """Count a chunk's answered and failed calls; returns the state after."""
         async with write_transaction(self._engine) as conn:
-            return await self.count_in(conn, count)
+            return (await self.count_in(conn, count)).state
 
     async def count_in(
         self, conn: AsyncConnection, count: BreakerCount, *, repeated: bool = False
-    ) -> str:
-        """``report``, inside the caller's write transaction; ``repeated``: this count
-        was made before, so only the state is read."""
-        p = self.policy
+    ) -> BreakerSeen:
+        """``report``, inside the caller's write transaction, returning the breaker as
+        the count left it; ``repeated``: this count was made before, so only the state
+        is read."""
         row = await self._locked(conn, count.key)
         if repeated:
-            return str(row.state)
+            return _seen(count.key, row.state, row.opened_at, row.window_started_at)
+        values = self._counted(row, count)
+        if values is None:
+            return _seen(count.key, row.state, row.opened_at, row.window_started_at)
+        await conn.execute(update(breakers).where(breakers.c.key == count.key).values(values))
+        return _seen(
+            count.key,
+            values.get("state", row.state),
+            values.get("opened_at", row.opened_at),
+            values.get("window_started_at", row.window_started_at),
+        )
+
+    def _counted(self, row: Row[Any], count: BreakerCount) -> dict[str, object] | None:
+        """The row's new values once ``count`` is counted; None: it is not (open, or
+        half-open waiting for its probe)."""
+        p = self.policy
         stamp = now()
         values: dict[str, object] = {"updated_at": stamp}
         if count.probe and row.state == HALF_OPEN:
@@ -139,9 +154,8 @@ class BreakerRepository:
             if ok + bad >= p.min_calls and bad / (ok + bad) >= p.failure_share:
                 values |= _opened(stamp)
         else:
-            return str(row.state)  # open, or half-open waiting for its probe
-        await conn.execute(update(breakers).where(breakers.c.key == count.key).values(values))
-        return str(values.get("state", row.state))
+            return None
+        return values
 
     async def get(self, key: str) -> BreakerView:
         async with self._engine.connect() as conn:
@@ -149,6 +163,12 @@ class BreakerRepository:
         if row is None:
             return BreakerView(key, CLOSED, 0, 0, None)
         return BreakerView(key, row.state, row.successes, row.failures, row.opened_at)
+
+
+def _seen(key: str, state: object, opened_at: object, window_started_at: object) -> BreakerSeen:
+    since = window_started_at if state == CLOSED else opened_at
+    assert isinstance(since, datetime)  # UtcDateTime: aware
+    return BreakerSeen(key, str(state), since.timestamp())
 
 
 def _opened(stamp: datetime) -> dict[str, object]:

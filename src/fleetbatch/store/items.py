@@ -11,7 +11,15 @@ from typing import Any
 from sqlalchemy import BindParameter, and_, bindparam, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from fleetbatch.domain import BreakerCount, ChunkSpec, ItemRef, ItemStatus, Outcome, effect_id_for
+from fleetbatch.domain import (
+    BreakerCount,
+    BreakerSeen,
+    ChunkSpec,
+    ItemRef,
+    ItemStatus,
+    Outcome,
+    effect_id_for,
+)
 from fleetbatch.errors import BatchConflictError, BatchNotFoundError
 from fleetbatch.store import leases
 from fleetbatch.store.attempts import close_attempts, fail_open_attempts
@@ -247,13 +255,13 @@ class ItemRepository:
         outcomes: Sequence[Outcome],
         release_leases_of: Sequence[str] = (),
         breaker: BreakerCount | None = None,
-    ) -> str | None:
+    ) -> BreakerSeen | None:
         """Write final statuses, one statement per distinct outcome (status, attempts,
         error) — usually one or two a chunk; items already terminal are left alone, so
         a repeated write changes nothing (an idempotent upsert). In the same
         transaction the items' attempts are closed (``attempts.close_attempts``), the
         key leases of the chunks in ``release_leases_of`` end, and
-        ``breaker``'s count goes into its breaker, whose state after is returned —
+        ``breaker``'s count goes into its breaker, which is returned as it leaves it —
         unless every outcome was written before: a repeated write (an activity's
         retry after its report failed) does not count the breaker twice."""
         if not outcomes and not release_leases_of and breaker is None:

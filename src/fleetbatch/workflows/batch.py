@@ -33,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
         Notice,
         StopBatchInput,
     )
-    from fleetbatch.domain import ChunkSpec, tolerance_exceeded
+    from fleetbatch.domain import BreakerSeen, ChunkSpec, tolerance_exceeded
     from fleetbatch.domain.overshoot import gate_budget, in_flight_allowance, tolerance_budget
     from fleetbatch.domain.ramp import (
         CATCH_UP_SECONDS,
@@ -45,8 +45,9 @@ with workflow.unsafe.imports_passed_through():
         ramp_rate,
     )
     from fleetbatch.domain.rollout import Rollout
+    from fleetbatch.workflows import breaker_notices, waves, windows
     from fleetbatch.workflows import search_attributes as sa
-    from fleetbatch.workflows import waves, windows
+    from fleetbatch.workflows.breaker_notices import BreakerNotices
     from fleetbatch.workflows.chunk import (
         CANCEL_SIGNAL,
         HOLD_SIGNAL,
@@ -87,6 +88,8 @@ class BatchState:
     notices: list[Notice] = field(default_factory=list)
     """Webhook notices not yet handed to a notice workflow."""
     notices_sent: int = 0
+    breakers: BreakerNotices = field(default_factory=BreakerNotices)
+    """The breaker openings and closings noticed (with a webhook only)."""
     window: WindowState = field(default_factory=WindowState)
     """The schedule: start and end times, maintenance windows."""
     ramp_notified: int = 0
@@ -233,6 +236,8 @@ class BatchWorkflow:
             # Chunks never span waves and a wave starts once the last one settled:
             # a report that comes now is the current wave's.
             wave[status] = wave.get(status, 0) + n
+        if result.breaker is not None:
+            self._notice_breaker(result.breaker)
 
     @workflow.signal
     def pause(self) -> None:
@@ -504,6 +509,14 @@ class BatchWorkflow:
         url = self._rollout.webhook_url if self._rollout is not None else None
         if url is not None:
             self._state.notices.append(Notice(self._batch_id, url, event, details))
+
+    def _notice_breaker(self, seen: BreakerSeen) -> None:
+        """Notice each opening of the breaker once, and its closing."""
+        if self._rollout is None or self._rollout.webhook_url is None:
+            return  # no webhook: nothing is recorded either
+        notice = breaker_notices.change(self._state.breakers, seen)
+        if notice is not None:
+            self._notice(notice[0], **notice[1])
 
     async def _send_notices(self) -> None:
         """Start a notice workflow per queued notice and go on: ABANDON, never awaited,
