@@ -303,12 +303,15 @@ async def test_timeouts_end_in_a_fallback() -> None:
         await sim.stop()
         stop_seconds = time.monotonic() - stopping
     assert result == fallback(ALICE, "enrichment service timed out after 3 attempts (0.2s each)", 3)
-    assert sim.calls == Counter({ALICE.user_id: 3})
-    assert sleep.delays == [1.0, 2.0]
     # Three attempts of 0.2 s: the client gave up each time, long before the 1 s answers.
+    # On a loaded machine an attempt may give up before its request reached the
+    # service; every one that did was answered too late.
+    reached = sim.calls[ALICE.user_id]
+    assert 1 <= reached <= 3 and sim.calls == Counter({ALICE.user_id: reached})
+    assert sim.outcomes == Counter({"timeout": reached})
+    assert sleep.delays == [1.0, 2.0]
     assert 0.5 < elapsed < 2.0
     assert stop_seconds < 0.6
-    assert sim.outcomes == Counter({"timeout": 3})
 
 
 async def test_a_slow_answer_within_the_timeout_is_a_success() -> None:

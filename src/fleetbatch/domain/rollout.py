@@ -49,8 +49,9 @@ class Rollout:
     on_gate_failure: str = "pause"
     """``pause`` or ``abort`` when a gate fails."""
     webhook_url: str | None = None
-    """Signed notices go here: a wave waits for approval, a gate fails, the command
-    type's breaker opens or closes, the batch ends; with or without waves."""
+    """Signed notices go here: a wave waits for approval, a gate fails, a circuit
+    breaker the batch publishes through opens or closes, the batch ends; with or
+    without waves."""
     windows: list[str] = field(default_factory=list)
     """Maintenance windows (``"01:00-05:00 Europe/Berlin"``): the batch publishes only
     inside one; empty: at any time."""
