@@ -21,6 +21,7 @@ from fleetbatch.domain import TERMINAL
 from fleetbatch.errors import FleetbatchError
 from fleetbatch.services.batchers import batcher_statuses
 from fleetbatch.store import Store
+from fleetbatch.store.db import sync_engines
 from fleetbatch_bench.actions import ActionCounts, count_actions
 
 
@@ -176,7 +177,7 @@ class OutcomeWriteCounter:
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine.sync_engine
+        self._engines = sync_engines(engine)
         self.statements = 0
         """Outcome-writing statements sent to the database."""
         self.outcomes = 0
@@ -201,11 +202,13 @@ class OutcomeWriteCounter:
             self.outcomes += len(parameters) if executemany else 1
 
     def install(self) -> None:
-        event.listen(self._engine, "before_cursor_execute", self._seen)
+        for engine in self._engines:
+            event.listen(engine, "before_cursor_execute", self._seen)
 
     def remove(self) -> None:
-        if event.contains(self._engine, "before_cursor_execute", self._seen):
-            event.remove(self._engine, "before_cursor_execute", self._seen)
+        for engine in self._engines:
+            if event.contains(engine, "before_cursor_execute", self._seen):
+                event.remove(engine, "before_cursor_execute", self._seen)
 
 
 _OUTCOME_WRITE = re.compile(r"\s*UPDATE items SET status=[^,]+, attempts=", re.IGNORECASE)

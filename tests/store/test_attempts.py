@@ -18,6 +18,7 @@ from fleetbatch.intake import read_rows
 from fleetbatch.pipelines import get_pipeline
 from fleetbatch.pipelines.vehicle.vin import make_vin
 from fleetbatch.store import ItemHistory, NewBatch, Store
+from fleetbatch.store.db import sync_engines
 
 SETTINGS = Settings()
 
@@ -49,11 +50,14 @@ def statements(store: Store) -> Iterator[list[str]]:
     def capture(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         seen.append(" ".join(statement.split()))
 
-    event.listen(store.engine.sync_engine, "before_cursor_execute", capture)
+    engines = sync_engines(store.engine)
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", capture)
     try:
         yield seen
     finally:
-        event.remove(store.engine.sync_engine, "before_cursor_execute", capture)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", capture)
 
 
 def on_attempts(seen: list[str]) -> list[str]:

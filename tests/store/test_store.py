@@ -30,6 +30,7 @@ from fleetbatch.pipelines import get_pipeline
 from fleetbatch.pipelines.vehicle.vin import make_vin
 from fleetbatch.store import BatchStatus, NewBatch, Store, UploadResult
 from fleetbatch.store.batches import BatchRepository, now
+from fleetbatch.store.db import sync_engines
 from fleetbatch.store.item_intake import _PG_LEFT_OUT, Duplicate, ItemIntake
 from fleetbatch.store.tables import batches, item_leases, items, rejections, uploads
 from fleetbatch.store.uploads import FLUSH_ROWS
@@ -108,11 +109,14 @@ def recorded(store: Store) -> Iterator[list[tuple[str, Any]]]:
     def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
         seen.append((" ".join(statement.split()), parameters))
 
-    event.listen(store.engine.sync_engine, "before_cursor_execute", capture)
+    engines = sync_engines(store.engine)
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", capture)
     try:
         yield seen
     finally:
-        event.remove(store.engine.sync_engine, "before_cursor_execute", capture)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", capture)
 
 
 _TARGET = re.compile(

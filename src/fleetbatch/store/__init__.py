@@ -8,7 +8,7 @@ from fleetbatch.store.attempts import Attempt, AttemptRepository, ItemHistory
 from fleetbatch.store.batches import BatchRecord, BatchRepository, BatchStatus, NewBatch
 from fleetbatch.store.breakers import BreakerPolicy, BreakerRepository
 from fleetbatch.store.counts import BatchCounts, CountRepository, TimelineBucket
-from fleetbatch.store.db import create_engine, migrate
+from fleetbatch.store.db import create_engine, dispose, migrate
 from fleetbatch.store.deadletters import DeadLetter, DeadLetterRepository
 from fleetbatch.store.items import ItemRepository
 from fleetbatch.store.orphans import Orphan, OrphanRepository
@@ -38,7 +38,7 @@ class Store:
 
     async def close(self) -> None:
         """Release every connection."""
-        await self.engine.dispose()
+        await dispose(self.engine)
 
 
 __all__ = [

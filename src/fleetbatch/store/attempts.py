@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, bindparam, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import ColumnElement, Connection, Integer, bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fleetbatch.domain import ItemStatus, Outcome
 from fleetbatch.errors import BatchNotFoundError, ItemNotFoundError
 from fleetbatch.store.batches import now
-from fleetbatch.store.db import insert_ignoring_conflicts, write_transaction
+from fleetbatch.store.db import insert_ignoring_conflicts, transaction
 from fleetbatch.store.tables import UtcDateTime, batches, item_attempts, items
 
 # The attempts of the item's current effect: a redrive's new effect id leaves the
@@ -105,7 +105,7 @@ def _utc(stamp: float | None) -> datetime | None:
     return None if stamp is None else datetime.fromtimestamp(stamp, UTC)
 
 
-async def close_attempts(conn: AsyncConnection, outcomes: Sequence[Outcome]) -> None:
+def close_attempts(conn: Connection, outcomes: Sequence[Outcome]) -> None:
     """Write what the attempts of items reaching ``outcomes`` came to, inside the
     caller's (the outcomes') transaction: the last attempt of each (its answer and
     when), and ``timed out after Ns`` for the ones before it. An attempt closed
@@ -125,7 +125,7 @@ async def close_attempts(conn: AsyncConnection, outcomes: Sequence[Outcome]) -> 
         if o.attempts > 1 and o.attempt_timeout is not None:
             earlier[(o.attempt_timeout, o.attempts)].append(o.item_id)
     for (attempt, outcome, answered), ids in last.items():
-        await conn.execute(
+        conn.execute(
             _CLOSE_LAST,
             {
                 "close_ids": ids,
@@ -135,19 +135,17 @@ async def close_attempts(conn: AsyncConnection, outcomes: Sequence[Outcome]) -> 
             },
         )
     for (seconds, attempts), ids in earlier.items():
-        await conn.execute(
+        conn.execute(
             _CLOSE_EARLIER,
             {"close_ids": ids, "close_last": attempts, "close_outcome": timed_out(seconds)},
         )
 
 
-async def fail_open_attempts(
-    conn: AsyncConnection, in_flight: ColumnElement[bool], reason: str
-) -> None:
+def fail_open_attempts(conn: Connection, in_flight: ColumnElement[bool], reason: str) -> None:
     """Inside the caller's transaction, before it fails the in-flight items that
     ``in_flight`` selects (from ``items``) with ``reason``: their attempts still
     waiting end ``failed: <reason>``, not waiting for ever."""
-    await conn.execute(
+    conn.execute(
         update(item_attempts)
         .where(
             item_attempts.c.item_id.in_(
@@ -172,16 +170,15 @@ class AttemptRepository:
         if not item_ids:
             return
         params = {"publish_ids": list(item_ids), "publish_attempt": attempt, "publish_stamp": now()}
-        async with write_transaction(self._engine) as conn:
-            await conn.execute(self._record_published(conn), params)
+        await transaction(self._engine, self._record_published, params)
 
     @staticmethod
-    def _record_published(conn: AsyncConnection) -> Any:
+    def _record_published(conn: Connection, params: dict[str, Any]) -> None:
         dialect = conn.dialect.name
         if dialect not in _RECORD_PUBLISHED:
             insert = insert_ignoring_conflicts(conn, item_attempts)
             _RECORD_PUBLISHED[dialect] = insert.from_select(_PUBLISHED_COLUMNS, _PUBLISHED_ROWS)
-        return _RECORD_PUBLISHED[dialect]
+        conn.execute(_RECORD_PUBLISHED[dialect], params)
 
     async def for_item(self, batch_id: str, key: str) -> ItemHistory:
         """The batch's item ``key`` (as stored: normalise it first) with its attempts in

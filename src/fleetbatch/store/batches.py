@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from fleetbatch.errors import BatchNotFoundError
-from fleetbatch.store.db import insert_ignoring_conflicts, write_transaction
+from fleetbatch.store.db import insert_ignoring_conflicts, transaction, write_transaction
 from fleetbatch.store.tables import batches
 
 
@@ -82,6 +82,10 @@ _NOTE_PUBLISH = (
     .where(batches.c.id == bindparam("publish_batch_id"), batches.c.stop_requested_at.is_(None))
     .values(last_published_at=bindparam("publish_stamp"))
 )
+
+
+def _note_publish(conn: Connection, params: dict[str, Any]) -> bool:
+    return bool(conn.execute(_NOTE_PUBLISH, params).rowcount)
 
 
 class BatchRepository:
@@ -176,11 +180,8 @@ class BatchRepository:
     async def note_publish(self, batch_id: str) -> bool:
         """A publish for the batch begins: True (and the time noted) unless the batch
         was stopped. One statement, so a stop either came first or waits for it."""
-        async with write_transaction(self._engine) as conn:
-            noted = await conn.execute(
-                _NOTE_PUBLISH, {"publish_batch_id": batch_id, "publish_stamp": now()}
-            )
-        return bool(noted.rowcount)
+        params = {"publish_batch_id": batch_id, "publish_stamp": now()}
+        return await transaction(self._engine, _note_publish, params)
 
     async def set_settings(
         self, batch_id: str, *, max_in_flight: int | None, max_failures: str | None

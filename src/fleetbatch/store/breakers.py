@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import Connection, Row, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fleetbatch.domain import BreakerCount, BreakerSeen
 from fleetbatch.store.batches import now
-from fleetbatch.store.db import insert_ignoring_conflicts, write_transaction
+from fleetbatch.store.db import insert_ignoring_conflicts, snapshot, transaction
 from fleetbatch.store.tables import breakers
 
 CLOSED = "closed"
@@ -65,10 +65,14 @@ class BreakerRepository:
         self.policy = policy
 
     @staticmethod
-    async def _locked(conn: AsyncConnection, key: str) -> Row[Any]:
+    def _locked(conn: Connection, key: str) -> Row[Any]:
         """The breaker's row, created closed if new, locked for this transaction."""
+        query = select(breakers).where(breakers.c.key == key).with_for_update()
+        row = conn.execute(query).first()
+        if row is not None:
+            return row
         stamp = now()
-        await conn.execute(
+        conn.execute(
             insert_ignoring_conflicts(conn, breakers).values(
                 key=key,
                 state=CLOSED,
@@ -78,55 +82,53 @@ class BreakerRepository:
                 updated_at=stamp,
             )
         )
-        query = select(breakers).where(breakers.c.key == key).with_for_update()
-        return (await conn.execute(query)).one()
+        return conn.execute(query).one()
 
     async def admit(self, key: str, caller: str) -> Admission:
         """May ``caller`` (a chunk workflow) call ``key``'s downstream now?"""
-        p = self.policy
         if (await self.get(key)).state == CLOSED:
             return Admission(True)  # the common case needs no write transaction
-        async with write_transaction(self._engine) as conn:
-            row = await self._locked(conn, key)
-            if row.state == CLOSED:
-                return Admission(True)
-            stamp = now()
-            if row.state == HALF_OPEN:
-                stale = stamp - row.updated_at > timedelta(seconds=p.probe_timeout_seconds)
-                if row.probe != caller and not stale:
-                    return Admission(
-                        False, retry_after=min(5.0, p.cooldown_seconds), state=HALF_OPEN
-                    )
-            else:
-                reopen = row.opened_at + timedelta(seconds=p.cooldown_seconds)
-                wait = (reopen - stamp).total_seconds()
-                if wait > 0:
-                    return Admission(False, retry_after=wait, state=OPEN)
-            await conn.execute(
-                update(breakers)
-                .where(breakers.c.key == key)
-                .values(state=HALF_OPEN, probe=caller, updated_at=stamp)
-            )
-            return Admission(True, probe=True, state=HALF_OPEN)
+        return await transaction(self._engine, self._admit, key, caller)
+
+    def _admit(self, conn: Connection, key: str, caller: str) -> Admission:
+        p = self.policy
+        row = self._locked(conn, key)
+        if row.state == CLOSED:
+            return Admission(True)
+        stamp = now()
+        if row.state == HALF_OPEN:
+            stale = stamp - row.updated_at > timedelta(seconds=p.probe_timeout_seconds)
+            if row.probe != caller and not stale:
+                return Admission(False, retry_after=min(5.0, p.cooldown_seconds), state=HALF_OPEN)
+        else:
+            reopen = row.opened_at + timedelta(seconds=p.cooldown_seconds)
+            wait = (reopen - stamp).total_seconds()
+            if wait > 0:
+                return Admission(False, retry_after=wait, state=OPEN)
+        conn.execute(
+            update(breakers)
+            .where(breakers.c.key == key)
+            .values(state=HALF_OPEN, probe=caller, updated_at=stamp)
+        )
+        return Admission(True, probe=True, state=HALF_OPEN)
 
     async def report(self, count: BreakerCount) -> str:
         """Count a chunk's answered and failed calls; returns the state after."""
-        async with write_transaction(self._engine) as conn:
-            return (await self.count_in(conn, count)).state
+        return (await transaction(self._engine, self.count_in, count)).state
 
-    async def count_in(
-        self, conn: AsyncConnection, count: BreakerCount, *, repeated: bool = False
+    def count_in(
+        self, conn: Connection, count: BreakerCount, *, repeated: bool = False
     ) -> BreakerSeen:
         """``report``, inside the caller's write transaction, returning the breaker as
         the count left it; ``repeated``: this count was made before, so only the state
         is read."""
-        row = await self._locked(conn, count.key)
+        row = self._locked(conn, count.key)
         if repeated:
             return _seen(count.key, row.state, row.opened_at, row.window_started_at)
         values = self._counted(row, count)
         if values is None:
             return _seen(count.key, row.state, row.opened_at, row.window_started_at)
-        await conn.execute(update(breakers).where(breakers.c.key == count.key).values(values))
+        conn.execute(update(breakers).where(breakers.c.key == count.key).values(values))
         return _seen(
             count.key,
             values.get("state", row.state),
@@ -158,11 +160,14 @@ class BreakerRepository:
         return values
 
     async def get(self, key: str) -> BreakerView:
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(select(breakers).where(breakers.c.key == key))).first()
+        row = await snapshot(self._engine, _row, key)
         if row is None:
             return BreakerView(key, CLOSED, 0, 0, None)
         return BreakerView(key, row.state, row.successes, row.failures, row.opened_at)
+
+
+def _row(conn: Connection, key: str) -> Row[Any] | None:
+    return conn.execute(select(breakers).where(breakers.c.key == key)).first()
 
 
 def _seen(key: str, state: object, opened_at: object, window_started_at: object) -> BreakerSeen:

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Connection, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fleetbatch.domain import TERMINAL, ItemStatus
 from fleetbatch.store.tables import batch_counts, batch_timeline, batches
@@ -93,7 +93,7 @@ CompletedListener = Callable[[str, str, str, int], None]
 _UPSERTS: dict[tuple[str, str], Any] = {}
 
 
-def _upsert(conn: AsyncConnection, table: Table, keys: tuple[str, ...]) -> Any:
+def _upsert(conn: Connection, table: Table, keys: tuple[str, ...]) -> Any:
     """``INSERT … ON CONFLICT (keys) DO UPDATE SET n = n + excluded.n``, built once."""
     dialect = conn.dialect.name
     cached = _UPSERTS.get((dialect, table.name))
@@ -113,8 +113,9 @@ def _upsert(conn: AsyncConnection, table: Table, keys: tuple[str, ...]) -> Any:
     return stmt
 
 
-async def apply(conn: AsyncConnection, changes: Changes, stamp: datetime) -> None:
-    """Add ``changes`` inside the caller's transaction: the last statements of it."""
+def apply(conn: Connection, changes: Changes, stamp: datetime) -> None:
+    """Add ``changes`` inside the caller's transaction: the last statements of it.
+    (An async transaction calls it through ``conn.run_sync``.)"""
     rows = [
         {"batch_id": b, "status": s, "n": n, "updated_at": stamp}
         for (b, s), n in sorted(changes.deltas.items())
@@ -122,10 +123,10 @@ async def apply(conn: AsyncConnection, changes: Changes, stamp: datetime) -> Non
     ]
     if not rows:
         return
-    await conn.execute(_upsert(conn, batch_counts, ("batch_id", "status")), rows)
+    conn.execute(_upsert(conn, batch_counts, ("batch_id", "status")), rows)
     if changes.completed:
         bucket = _bucket(stamp)
-        await conn.execute(
+        conn.execute(
             _upsert(conn, batch_timeline, ("batch_id", "bucket", "status")),
             [
                 {"batch_id": b, "bucket": bucket, "status": s, "n": n, "updated_at": stamp}
@@ -172,12 +173,12 @@ class CountRepository:
         return {b: counts_of(found) for b, found in rows.items()}
 
     @staticmethod
-    async def read(conn: AsyncConnection, batch_id: str) -> dict[str, int]:
+    def read(conn: Connection, batch_id: str) -> dict[str, int]:
         """The counts by status inside the caller's transaction."""
         query = select(batch_counts.c.status, batch_counts.c.n, batch_counts.c.updated_at).where(
             batch_counts.c.batch_id == batch_id
         )
-        return counts_of(list(await conn.execute(query))).by_status
+        return counts_of(list(conn.execute(query))).by_status
 
     async def timeline(self, batch_id: str) -> list[TimelineBucket]:
         """Completions per status over time, oldest first."""
@@ -208,15 +209,15 @@ class CountRepository:
         span = at.timestamp() - start
         return n / span if span > 0 else 0.0
 
-    async def tell(self, conn: AsyncConnection, changes: Changes) -> Callable[[], None]:
+    def tell(self, conn: Connection, changes: Changes) -> Callable[[], None]:
         """Inside the transaction: look up the labels of the batches that completed
         items (once per batch and process); returns what to call after the commit."""
         listener = self.on_completed
         if listener is None or not changes.completed:
-            return _nothing
+            return nothing
         missing = {b for b, _ in changes.completed} - self._labels.keys()
         if missing:
-            found = await conn.execute(
+            found = conn.execute(
                 select(batches.c.id, batches.c.pipeline, batches.c.label).where(
                     batches.c.id.in_(sorted(missing))
                 )
@@ -234,7 +235,8 @@ class CountRepository:
         return after_commit
 
 
-def _nothing() -> None:
+def nothing() -> None:
+    """What ``tell`` returns when there is nobody to tell."""
     return None
 
 

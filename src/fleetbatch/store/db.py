@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
+import sqlalchemy
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, Insert, Table, event, text
@@ -38,8 +41,22 @@ def create_engine(url: str) -> AsyncEngine:
     if ":///" in url and ":memory:" not in url:
         Path(url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(url, connect_args={"timeout": 60})
+    _configure_sqlite(engine.sync_engine)
+    _sqlite_thread(engine)
+    return engine
 
-    @event.listens_for(engine.sync_engine, "connect")
+
+def sync_engines(engine: AsyncEngine) -> list[Engine]:
+    """Every synchronous engine the store's statements go through (for event
+    listeners): the async engine's, and on SQLite the one ``transaction`` runs."""
+    runner = _sqlite_threads.get(engine.sync_engine)
+    return [engine.sync_engine] + ([runner.engine] if runner else [])
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """WAL, a busy timeout, foreign keys, and write transactions that lock at BEGIN."""
+
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy own transactions, so write ones can start IMMEDIATE: a
         # deferred read-then-write transaction fails at once under a concurrent writer.
@@ -51,13 +68,11 @@ def create_engine(url: str) -> AsyncEngine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         # Writers lock at BEGIN; readers (deferred, under WAL) never block anyone.
         write = conn.get_execution_options().get(_WRITE_OPTION, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-    return engine
 
 
 _WRITE_OPTION = "fleetbatch_write"
@@ -84,7 +99,101 @@ async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnectio
             yield conn
 
 
-def insert_ignoring_conflicts(conn: AsyncConnection, table: Table) -> Insert:
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _SQLiteThread:
+    """A synchronous engine on the async engine's SQLite file, and the one thread its
+    transactions run on."""
+
+    engine: Engine
+    thread: ThreadPoolExecutor
+
+
+_sqlite_threads: weakref.WeakKeyDictionary[Engine, _SQLiteThread] = weakref.WeakKeyDictionary()
+
+
+def _sqlite_thread(engine: AsyncEngine) -> _SQLiteThread:
+    found = _sqlite_threads.get(engine.sync_engine)
+    if found is None:
+        sync = sqlalchemy.create_engine(
+            engine.url.set(drivername="sqlite"),
+            connect_args={"timeout": 60, "check_same_thread": False},
+        )
+        _configure_sqlite(sync)
+        found = _SQLiteThread(sync, ThreadPoolExecutor(1, thread_name_prefix="fleetbatch-sqlite"))
+        _sqlite_threads[engine.sync_engine] = found
+    return found
+
+
+def _run(engine: Engine, write: bool, work: Callable[[Connection], T]) -> T:
+    with engine.connect() as plain:
+        conn = plain.execution_options(**{_WRITE_OPTION: write})
+        with conn.begin():
+            return work(conn)
+
+
+async def transaction(
+    engine: AsyncEngine,
+    work: Callable[Concatenate[Connection, P], T],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """``work(conn, *args, **kwargs)`` — plain statements on a synchronous
+    connection — in one write transaction; its result.
+
+    On SQLite the transaction runs on a thread of its own with a synchronous
+    connection: one hand-off for the whole transaction. Through aiosqlite and
+    SQLAlchemy's async layer each statement, and the BEGIN and the COMMIT, is a
+    hand-off of its own: a chunk's few small transactions cost ~30 ms of the
+    worker's time that way, and ~3 ms this way (docs/performance.md). It takes its
+    turn with ``write_transaction``'s writers. On PostgreSQL ``work`` runs on the
+    asyncpg connection through SQLAlchemy's ``run_sync``.
+    """
+    return await _in_transaction(engine, True, lambda conn: work(conn, *args, **kwargs))
+
+
+async def snapshot(
+    engine: AsyncEngine,
+    work: Callable[Concatenate[Connection, P], T],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """``transaction`` for reads: no write lock, and on SQLite no write turn."""
+    return await _in_transaction(engine, False, lambda conn: work(conn, *args, **kwargs))
+
+
+async def _in_transaction(engine: AsyncEngine, write: bool, work: Callable[[Connection], T]) -> T:
+    if engine.dialect.name != "sqlite":
+        async with engine.begin() if write else engine.connect() as conn:
+            return await conn.run_sync(work)
+    runner = _sqlite_thread(engine)
+    loop = asyncio.get_running_loop()
+    if not write:
+        return await loop.run_in_executor(runner.thread, _run, runner.engine, False, work)
+    async with _write_locks.setdefault(engine.sync_engine, asyncio.Lock()):
+        done = loop.run_in_executor(runner.thread, _run, runner.engine, True, work)
+        try:
+            return await asyncio.shield(done)
+        except asyncio.CancelledError:
+            # The transaction runs to its end on its thread: the next writer waits for it.
+            with contextlib.suppress(Exception):
+                await done
+            raise
+
+
+async def dispose(engine: AsyncEngine) -> None:
+    """Close the engine's connections (and its SQLite thread, if it has one)."""
+    runner = _sqlite_threads.pop(engine.sync_engine, None)
+    if runner is not None:
+        runner.thread.shutdown(wait=True)
+        runner.engine.dispose()
+    await engine.dispose()
+
+
+def insert_ignoring_conflicts(conn: AsyncConnection | Connection, table: Table) -> Insert:
     """``INSERT … ON CONFLICT DO NOTHING`` for the connection's dialect."""
     if conn.dialect.name == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing()

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import BindParameter, and_, bindparam, case, func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import BindParameter, Connection, and_, bindparam, case, func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fleetbatch.domain import (
     BreakerCount,
@@ -25,8 +25,8 @@ from fleetbatch.store import leases
 from fleetbatch.store.attempts import close_attempts, fail_open_attempts
 from fleetbatch.store.batches import BatchStatus, now
 from fleetbatch.store.breakers import BreakerRepository
-from fleetbatch.store.counts import Changes, CountRepository, apply
-from fleetbatch.store.db import write_transaction
+from fleetbatch.store.counts import Changes, CountRepository, apply, nothing
+from fleetbatch.store.db import transaction
 from fleetbatch.store.tables import batches, items
 
 _OPEN = (ItemStatus.PENDING, ItemStatus.IN_FLIGHT)
@@ -156,21 +156,30 @@ class ItemRepository:
             "lease_acquired_at": stamp,
             "stamp": stamp,
         }
-        async with write_transaction(self._engine) as conn:
-            if lease:
-                await conn.execute(self._acquire(conn), params)
-            open_items, in_flight, mine = (await conn.execute(_COUNT_OPEN_IN_CHUNK, params)).one()
-            put = await conn.execute(_PUT_LEASED_IN_FLIGHT if lease else _PUT_IN_FLIGHT, params)
-            refs = sorted((ItemRef(r.id, r.key, r.effect_id) for r in put), key=attrgetter("id"))
-            # What was in flight already stays so: a repeated begin (for a leased
-            # chunk only its own items; without leases every open item is taken).
-            changes = Changes()
-            changes.move(batch_id, _PENDING, _IN_FLIGHT, len(refs) - (mine if lease else in_flight))
-            await apply(conn, changes, stamp)
-            return refs, int(open_items) - len(refs)
+        return await transaction(self._engine, self._begin_chunk, params, lease)
+
+    def _begin_chunk(
+        self, conn: Connection, params: dict[str, Any], lease: bool
+    ) -> tuple[list[ItemRef], int]:
+        if lease:
+            conn.execute(self._acquire(conn), params)
+        open_items, in_flight, mine = conn.execute(_COUNT_OPEN_IN_CHUNK, params).one()
+        put = conn.execute(_PUT_LEASED_IN_FLIGHT if lease else _PUT_IN_FLIGHT, params)
+        refs = sorted((ItemRef(r.id, r.key, r.effect_id) for r in put), key=attrgetter("id"))
+        # What was in flight already stays so: a repeated begin (for a leased
+        # chunk only its own items; without leases every open item is taken).
+        changes = Changes()
+        changes.move(
+            params["chunk_batch_id"],
+            _PENDING,
+            _IN_FLIGHT,
+            len(refs) - (mine if lease else in_flight),
+        )
+        apply(conn, changes, params["stamp"])
+        return refs, int(open_items) - len(refs)
 
     @staticmethod
-    def _acquire(conn: AsyncConnection) -> Any:
+    def _acquire(conn: Connection) -> Any:
         dialect = conn.dialect.name
         if dialect not in _ACQUIRE:
             _ACQUIRE[dialect] = leases.acquire_from(conn, select(items.c.key).where(_OPEN_IN_CHUNK))
@@ -215,16 +224,20 @@ class ItemRepository:
             "outcome_result": result,
             "stamp": now(),
         }
-        changes = Changes()
-        async with write_transaction(self._engine) as conn:
-            for old in (_IN_FLIGHT, _PENDING):
-                written = await conn.execute(_WRITE_RESULT, {**values, "from_status": old})
-                if changes.move_rows(old, outcome.status.value, written.scalars()):
-                    break
-            await apply(conn, changes, values["stamp"])
-            told = await self._counts.tell(conn, changes)
+        changes, told = await transaction(self._engine, self._record_one, values, outcome.status)
         told()
         return bool(changes)
+
+    def _record_one(
+        self, conn: Connection, values: dict[str, Any], status: ItemStatus
+    ) -> tuple[Changes, Callable[[], None]]:
+        changes = Changes()
+        for old in (_IN_FLIGHT, _PENDING):
+            written = conn.execute(_WRITE_RESULT, {**values, "from_status": old})
+            if changes.move_rows(old, status.value, written.scalars()):
+                break
+        apply(conn, changes, values["stamp"])
+        return changes, self._counts.tell(conn, changes)
 
     async def end_chunk(self, workflow_id: str, reason: str) -> int:
         """Release the chunk's leases; items it left in flight fail with ``reason``:
@@ -233,22 +246,26 @@ class ItemRepository:
         Returns:
             How many items were failed.
         """
-        stamp = now()
-        changes = Changes()
-        async with write_transaction(self._engine) as conn:
-            await fail_open_attempts(conn, items.c.workflow_id == workflow_id, reason)
-            failed = await conn.execute(
-                update(items)
-                .where(items.c.workflow_id == workflow_id, items.c.status == _IN_FLIGHT)
-                .values(status=ItemStatus.FAILED.value, error=reason, updated_at=stamp)
-                .returning(items.c.batch_id)
-            )
-            n = changes.move_rows(_IN_FLIGHT, ItemStatus.FAILED.value, failed.scalars())
-            await leases.release_holder(conn, workflow_id)
-            await apply(conn, changes, stamp)
-            told = await self._counts.tell(conn, changes)
+        n, told = await transaction(self._engine, self._end_chunk, workflow_id, reason)
         told()
         return n
+
+    def _end_chunk(
+        self, conn: Connection, workflow_id: str, reason: str
+    ) -> tuple[int, Callable[[], None]]:
+        stamp = now()
+        changes = Changes()
+        fail_open_attempts(conn, items.c.workflow_id == workflow_id, reason)
+        failed = conn.execute(
+            update(items)
+            .where(items.c.workflow_id == workflow_id, items.c.status == _IN_FLIGHT)
+            .values(status=ItemStatus.FAILED.value, error=reason, updated_at=stamp)
+            .returning(items.c.batch_id)
+        )
+        n = changes.move_rows(_IN_FLIGHT, ItemStatus.FAILED.value, failed.scalars())
+        leases.release_holder(conn, workflow_id)
+        apply(conn, changes, stamp)
+        return n, self._counts.tell(conn, changes)
 
     async def record_outcomes(
         self,
@@ -266,41 +283,51 @@ class ItemRepository:
         retry after its report failed) does not count the breaker twice."""
         if not outcomes and not release_leases_of and breaker is None:
             return None
+        state, told = await transaction(
+            self._engine, self._record_outcomes, outcomes, release_leases_of, breaker
+        )
+        told()
+        return state
+
+    def _record_outcomes(
+        self,
+        conn: Connection,
+        outcomes: Sequence[Outcome],
+        release_leases_of: Sequence[str],
+        breaker: BreakerCount | None,
+    ) -> tuple[BreakerSeen | None, Callable[[], None]]:
         alike: defaultdict[tuple[str, int, str | None], list[int]] = defaultdict(list)
         for o in outcomes:
             alike[(o.status.value, o.attempts, o.error)].append(o.item_id)
         stamp = now()
         changes = Changes()
-        async with write_transaction(self._engine) as conn:
-            changed = 0
-            for (status, attempts, error), ids in alike.items():
-                values = {
-                    "ids": ids,
-                    "outcome_status": status,
-                    "outcome_attempts": attempts,
-                    "outcome_error": error,
-                    "stamp": stamp,
-                }
-                # Items in flight, as a chunk leaves them; pending ones only if some
-                # were neither (written before, or never begun).
-                left = len(ids)
-                for old in (_IN_FLIGHT, _PENDING):
-                    written = await conn.execute(_WRITE_OUTCOME, {**values, "from_status": old})
-                    n = changes.move_rows(old, status, written.scalars())
-                    changed, left = changed + n, left - n
-                    if not left:
-                        break
-            await close_attempts(conn, outcomes)
-            if release_leases_of:
-                await leases.release_holders(conn, release_leases_of)
-            repeated = bool(outcomes) and not changed
-            state = None
-            if breaker is not None:
-                state = await self._breakers.count_in(conn, breaker, repeated=repeated)
-            await apply(conn, changes, stamp)
-            told = await self._counts.tell(conn, changes)
-        told()
-        return state
+        changed = 0
+        for (status, attempts, error), ids in alike.items():
+            values = {
+                "ids": ids,
+                "outcome_status": status,
+                "outcome_attempts": attempts,
+                "outcome_error": error,
+                "stamp": stamp,
+            }
+            # Items in flight, as a chunk leaves them; pending ones only if some
+            # were neither (written before, or never begun).
+            left = len(ids)
+            for old in (_IN_FLIGHT, _PENDING):
+                written = conn.execute(_WRITE_OUTCOME, {**values, "from_status": old})
+                n = changes.move_rows(old, status, written.scalars())
+                changed, left = changed + n, left - n
+                if not left:
+                    break
+        close_attempts(conn, outcomes)
+        if release_leases_of:
+            leases.release_holders(conn, release_leases_of)
+        repeated = bool(outcomes) and not changed
+        state = None
+        if breaker is not None:
+            state = self._breakers.count_in(conn, breaker, repeated=repeated)
+        apply(conn, changes, stamp)
+        return state, self._counts.tell(conn, changes)
 
     async def close_batch(
         self, batch_id: str, stop: tuple[str, str] | None = None
@@ -320,45 +347,47 @@ class ItemRepository:
         Returns:
             The counts by status and how many items are pending.
         """
+        counts, pending, told = await transaction(self._engine, self._close_batch, batch_id, stop)
+        told()
+        return counts, pending
+
+    def _close_batch(
+        self, conn: Connection, batch_id: str, stop: tuple[str, str] | None
+    ) -> tuple[dict[str, int], int, Callable[[], None]]:
         changes = Changes()
         stamp = now()
-        async with write_transaction(self._engine) as conn:
-            await conn.execute(
-                select(batches.c.id).where(batches.c.id == batch_id).with_for_update()
+        conn.execute(select(batches.c.id).where(batches.c.id == batch_id).with_for_update())
+        counts = CountRepository.read(conn, batch_id)
+        if stop is not None and counts[_PENDING]:
+            reason = f"batch stopped: {stop[1]}"
+            self._move(conn, changes, batch_id, ItemStatus.CANCELLED, reason, stamp)
+        elif counts[_PENDING]:
+            return counts, counts[_PENDING], nothing
+        if counts[_IN_FLIGHT]:
+            reason = "its chunk workflow ended without recording an outcome"
+            fail_open_attempts(conn, items.c.batch_id == batch_id, reason)
+            self._move(conn, changes, batch_id, ItemStatus.FAILED, reason, stamp)
+        leases.release_batch(conn, batch_id)
+        apply(conn, changes, stamp)
+        counts = CountRepository.read(conn, batch_id)
+        summary: dict[str, Any] = {"counts": counts}
+        if stop is not None:
+            summary["reason"] = stop[1]
+        conn.execute(
+            update(batches)
+            .where(batches.c.id == batch_id)
+            .values(
+                status=stop[0] if stop else BatchStatus.COMPLETED,
+                summary=summary,
+                updated_at=stamp,
+                finished_at=stamp,
             )
-            counts = await CountRepository.read(conn, batch_id)
-            if stop is not None and counts[_PENDING]:
-                reason = f"batch stopped: {stop[1]}"
-                await self._move(conn, changes, batch_id, ItemStatus.CANCELLED, reason, stamp)
-            elif counts[_PENDING]:
-                return counts, counts[_PENDING]
-            if counts[_IN_FLIGHT]:
-                reason = "its chunk workflow ended without recording an outcome"
-                await fail_open_attempts(conn, items.c.batch_id == batch_id, reason)
-                await self._move(conn, changes, batch_id, ItemStatus.FAILED, reason, stamp)
-            await leases.release_batch(conn, batch_id)
-            await apply(conn, changes, stamp)
-            counts = await CountRepository.read(conn, batch_id)
-            summary: dict[str, Any] = {"counts": counts}
-            if stop is not None:
-                summary["reason"] = stop[1]
-            await conn.execute(
-                update(batches)
-                .where(batches.c.id == batch_id)
-                .values(
-                    status=stop[0] if stop else BatchStatus.COMPLETED,
-                    summary=summary,
-                    updated_at=stamp,
-                    finished_at=stamp,
-                )
-            )
-            told = await self._counts.tell(conn, changes)
-        told()
-        return counts, 0
+        )
+        return counts, 0, self._counts.tell(conn, changes)
 
     @staticmethod
-    async def _move(
-        conn: AsyncConnection,
+    def _move(
+        conn: Connection,
         changes: Changes,
         batch_id: str,
         new: ItemStatus,
@@ -368,7 +397,7 @@ class ItemRepository:
         """End the batch's items of the open status the new one follows: pending ones
         cancelled, in-flight ones failed."""
         old = _PENDING if new is ItemStatus.CANCELLED else _IN_FLIGHT
-        moved = await conn.execute(
+        moved = conn.execute(
             update(items)
             .where(items.c.batch_id == batch_id, items.c.status == old)
             .values(status=new.value, error=reason, updated_at=stamp)
@@ -394,64 +423,67 @@ class ItemRepository:
         Raises:
             BatchConflictError: the batch has not finished.
         """
-        async with write_transaction(self._engine) as conn:
-            batch = (
-                await conn.execute(
-                    select(batches.c.status, batches.c.redrives)
-                    .where(batches.c.id == batch_id)
-                    .with_for_update()
-                )
-            ).first()
-            if batch is None:
-                raise BatchNotFoundError(f"no batch {batch_id!r}")
-            if batch.status not in BatchStatus.FINISHED:
-                raise BatchConflictError(
-                    f"batch {batch_id!r} is {batch.status}: only a finished batch can be redriven"
-                )
-            which = select(items.c.id, items.c.key, items.c.status).where(
-                items.c.batch_id == batch_id, items.c.status.in_([s.value for s in statuses])
+        return await transaction(self._engine, self._redrive, batch_id, statuses, error)
+
+    @staticmethod
+    def _redrive(
+        conn: Connection, batch_id: str, statuses: Sequence[ItemStatus], error: str | None
+    ) -> int:
+        batch = conn.execute(
+            select(batches.c.status, batches.c.redrives)
+            .where(batches.c.id == batch_id)
+            .with_for_update()
+        ).first()
+        if batch is None:
+            raise BatchNotFoundError(f"no batch {batch_id!r}")
+        if batch.status not in BatchStatus.FINISHED:
+            raise BatchConflictError(
+                f"batch {batch_id!r} is {batch.status}: only a finished batch can be redriven"
             )
-            if error is not None:
-                which = which.where(items.c.error == error)
-            rows = list(await conn.execute(which))
-            if not rows:
-                return 0
-            changes = Changes()
-            for r in rows:
-                changes.move(batch_id, r.status, _PENDING)
-            redrive = batch.redrives + 1
-            stamp = now()
-            await conn.execute(
-                update(items)
-                .where(items.c.id == bindparam("item_id"))
-                .values(
-                    status=ItemStatus.PENDING.value,
-                    effect_id=bindparam("new_effect_id"),
-                    attempts=0,
-                    error=None,
-                    result=None,
-                    workflow_id=None,
-                    updated_at=stamp,
-                )
-                .execution_options(synchronize_session=False),
-                [
-                    {"item_id": r.id, "new_effect_id": effect_id_for(batch_id, r.key, redrive)}
-                    for r in rows
-                ],
+        which = select(items.c.id, items.c.key, items.c.status).where(
+            items.c.batch_id == batch_id, items.c.status.in_([s.value for s in statuses])
+        )
+        if error is not None:
+            which = which.where(items.c.error == error)
+        rows = list(conn.execute(which))
+        if not rows:
+            return 0
+        changes = Changes()
+        for r in rows:
+            changes.move(batch_id, r.status, _PENDING)
+        redrive = batch.redrives + 1
+        stamp = now()
+        conn.execute(
+            update(items)
+            .where(items.c.id == bindparam("item_id"))
+            .values(
+                status=ItemStatus.PENDING.value,
+                effect_id=bindparam("new_effect_id"),
+                attempts=0,
+                error=None,
+                result=None,
+                workflow_id=None,
+                updated_at=stamp,
             )
-            await conn.execute(
-                update(batches)
-                .where(batches.c.id == batch_id)
-                .values(
-                    status=BatchStatus.OPEN,
-                    redrives=redrive,
-                    updated_at=stamp,
-                    finished_at=None,
-                    stop_requested_at=None,
-                )
+            .execution_options(synchronize_session=False),
+            [
+                {"item_id": r.id, "new_effect_id": effect_id_for(batch_id, r.key, redrive)}
+                for r in rows
+            ],
+        )
+        conn.execute(
+            update(batches)
+            .where(batches.c.id == batch_id)
+            .values(
+                status=BatchStatus.OPEN,
+                redrives=redrive,
+                updated_at=stamp,
+                finished_at=None,
+                stop_requested_at=None,
             )
-            await apply(conn, changes, stamp)
-            return len(rows)
+        )
+        apply(conn, changes, stamp)
+        return len(rows)
 
     async def failure_reasons(self, batch_id: str, limit: int = 20) -> list[tuple[str, str, int]]:
         """(status, error, items) of the batch's items that ended failed, skipped or

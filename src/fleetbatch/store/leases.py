@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import BindParameter, Insert, Select, bindparam, delete, literal, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import BindParameter, Connection, Insert, Select, bindparam, delete, literal, select
 
 from fleetbatch.store.db import insert_ignoring_conflicts
 from fleetbatch.store.tables import item_leases
 
 
-def acquire_from(conn: AsyncConnection, keys: Select[tuple[str]]) -> Insert:
+def acquire_from(conn: Connection, keys: Select[tuple[str]]) -> Insert:
     """Take every free lease among the keys ``keys`` selects, in one statement inside
     the database (safe to repeat: leases a holder has stay its own). Parameters:
     ``lease_batch_id``, ``lease_holder``, ``lease_acquired_at``.
@@ -42,9 +41,9 @@ def held_by(holder: BindParameter[str]) -> Select[tuple[str]]:
     return select(item_leases.c.key).where(item_leases.c.holder == holder)
 
 
-async def release_holder(conn: AsyncConnection, holder: str) -> int:
+def release_holder(conn: Connection, holder: str) -> int:
     """Give back every lease ``holder`` has; returns how many."""
-    return await release_holders(conn, [holder])
+    return release_holders(conn, [holder])
 
 
 _RELEASE_HOLDERS = delete(item_leases).where(
@@ -52,14 +51,14 @@ _RELEASE_HOLDERS = delete(item_leases).where(
 )
 
 
-async def release_holders(conn: AsyncConnection, holders: Sequence[str]) -> int:
+def release_holders(conn: Connection, holders: Sequence[str]) -> int:
     """Give back every lease of each of ``holders``, in one statement; returns how many."""
-    result = await conn.execute(_RELEASE_HOLDERS, {"holders": list(holders)})
+    result = conn.execute(_RELEASE_HOLDERS, {"holders": list(holders)})
     return result.rowcount or 0
 
 
-async def release_batch(conn: AsyncConnection, batch_id: str) -> int:
+def release_batch(conn: Connection, batch_id: str) -> int:
     """Give back every lease the batch's chunks still have (a chunk that never
     ended, e.g. terminated by an operator); returns how many."""
-    result = await conn.execute(delete(item_leases).where(item_leases.c.batch_id == batch_id))
+    result = conn.execute(delete(item_leases).where(item_leases.c.batch_id == batch_id))
     return result.rowcount or 0

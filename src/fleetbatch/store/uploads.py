@@ -127,7 +127,7 @@ class UploadWriter:
                 # running chunks while a long upload to it is still going in.
                 added = Changes()
                 added.add(batch_id, ItemStatus.PENDING.value, result.accepted)
-                await apply(conn, added, now())
+                await conn.run_sync(apply, added, now())
             elif not await _has_items(conn, batch_id):
                 # Nothing would ever run: an open batch would wait forever.
                 result.closed = True
