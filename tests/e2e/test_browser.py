@@ -16,14 +16,16 @@ import csv
 import io
 import re
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 from temporalio.client import Client
 
-from api_support import OPERATOR, VIEWER, api_users, api_vins, users_csv
+from api_support import OPERATOR, VIEWER, api_users, api_vins, auth, users_csv
 from external import unavailable
 from fleetbatch.api import create_app
 from fleetbatch.api.server import running_api
@@ -382,6 +384,88 @@ async def test_screenshots_fit_the_viewport_light_and_dark(site: Any, browser: B
                 assert await page.evaluate(WIDER_THAN_VIEWPORT) == []
             finally:
                 await context.close()
+
+
+async def test_a_batch_waiting_for_its_window_shows_the_window_ramp_and_allowance(
+    site: Any, browser: Browser
+) -> None:
+    # Uploaded through the API as an operator would: a window that opens in three
+    # hours, a ramp from 600/min and an overshoot bound of 3 over 2 tolerated failures.
+    # Nothing is published while it waits, so the ramp still allows its base rate and
+    # the allowance is 2 + 3 with nothing in flight.
+    opens = (datetime.now(UTC) + timedelta(hours=3)).replace(second=0, microsecond=0)
+    window = f"{opens.minute} {opens.hour} * * * 30m UTC"
+    batch_id = "b-shots-window-ramp"
+    async with site(chunk_size=5) as (url, h, _):
+        async with httpx.AsyncClient(base_url=url) as http:
+            uploaded = await http.post(
+                "/api/batches",
+                files={"file": ("vins.csv", csv_bytes(api_vins(20, 1200)), "text/csv")},
+                data={
+                    "command": "lock_doors",
+                    "batch_id": batch_id,
+                    "windows": window,
+                    "ramp": "base=600/min,factor=2,after=10,max=1200/min",
+                    "max_failures": "2",
+                    "overshoot": "3",
+                },
+                headers=auth(OPERATOR),
+            )
+        assert uploaded.status_code == 201, uploaded.text
+        await h.until_progress(batch_id, lambda p: p.window == "waiting")
+        ARTIFACTS.mkdir(exist_ok=True)
+        for width, scheme in VIEWS:
+            context = await logged_in(
+                browser, url, viewport={"width": width, "height": 900}, color_scheme=scheme
+            )
+            try:
+                page = context.pages[0]
+                await page.goto(f"{url}/batches/{batch_id}")
+                await expect(page.locator("#window")).to_be_visible()
+                await expect(page.locator("#window-state")).to_have_text("waiting")
+                await expect(page.locator("#window-next")).to_have_text(
+                    f"· opens {opens:%Y-%m-%d %H:%M:%S} UTC"
+                )
+                await expect(page.locator("#ramp")).to_be_visible()
+                await expect(page.locator("#ramp")).to_have_text("ramp allows 600 items/min now")
+                await expect(page.locator("#in-flight")).to_be_visible()
+                await expect(page.locator("#in-flight")).to_have_text(
+                    "in flight at most 5 items (abort rules + overshoot)"
+                )
+                # The live events write them too (blanked here, they come back) without
+                # a reload, and without a script error.
+                errors: list[str] = []
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                await page.evaluate(
+                    """() => {
+                        window.__sameDocument = true;
+                        for (const id of ["allowed-rate", "allowance", "window-until"])
+                            document.getElementById(id).textContent = "";
+                    }"""
+                )
+                await expect(page.locator("#allowed-rate")).to_have_text("600")
+                await expect(page.locator("#window-until")).to_have_text(
+                    f"{opens:%Y-%m-%d %H:%M:%S} UTC"
+                )
+                await expect(page.locator("#allowance")).to_have_text("5")
+                await expect(page.locator("#window-state")).to_have_text("waiting")
+                assert await page.evaluate("window.__sameDocument") is True
+                assert errors == []
+                # The time the window opens is never split over two lines, even at 390 px.
+                lines = "document.getElementById('window-until').getClientRects().length"
+                assert await page.evaluate(lines) == 1
+                until = await page.get_attribute("#window-until", "datetime")
+                assert until is not None and datetime.fromisoformat(until) == opens
+                await expect(page.locator("#done")).to_have_text("0")
+                await page.screenshot(
+                    path=str(ARTIFACTS / f"schedule-{width}-{scheme}.png"), full_page=True
+                )
+                assert await page.evaluate(WIDER_THAN_VIEWPORT) == []
+            finally:
+                await context.close()
+        assert len(h.domain.delivered) == 0
+        await control.cancel(h.client, h.store, batch_id, "seen enough")
+        assert (await h.result(batch_id))["cancelled"] == 20
 
 
 async def shown_counts(page: Page) -> tuple[int, dict[str, int]]:

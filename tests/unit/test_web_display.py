@@ -23,6 +23,13 @@ def test_timestamps_carry_their_zone() -> None:
     assert display.utc(None) == display.iso(None) == ""
 
 
+def test_rates_per_minute_never_read_as_zero() -> None:
+    assert display.per_minute(1200.0) == "1,200"
+    assert display.per_minute(600.0) == "600"
+    assert display.per_minute(0.2) == "0.2"
+    assert display.per_minute(None) == ""
+
+
 def test_segments_in_bar_order_as_shares_of_the_total() -> None:
     counts = {"pending": 1, "in_flight": 2, "succeeded": 4, "failed": 1, "cancelled": 0}
     segments = display.segments(counts, 8)

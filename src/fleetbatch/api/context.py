@@ -50,6 +50,8 @@ class ApiContext:
 def templates() -> Jinja2Templates:
     """The web UI's templates, with the filters of ``display`` and ``duration``."""
     found = Jinja2Templates(directory=str(HERE / "templates"))
-    found.env.filters.update(utc=display.utc, iso=display.iso, duration=format_duration)
+    found.env.filters.update(
+        utc=display.utc, iso=display.iso, per_minute=display.per_minute, duration=format_duration
+    )
     found.env.globals["segments"] = display.segments
     return found

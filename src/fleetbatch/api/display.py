@@ -1,4 +1,4 @@
-"""How the web UI writes values: timestamps with their zone and the status bar
+"""How the web UI writes values: timestamps with their zone, rates and the status bar
 (durations are ``domain.format_duration``'s, as everywhere).
 
 Registered as Jinja filters and globals in ``context.templates()``; ``static/batch.js``
@@ -37,6 +37,14 @@ def iso(value: datetime | None) -> str:
         return ""
     aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     return aware.isoformat(timespec="seconds")
+
+
+def per_minute(value: float | None) -> str:
+    """A rate in items per minute as shown: ``1,200``; one decimal under 10 (``0.2``), so
+    a slow ramp never reads as 0."""
+    if value is None:
+        return ""
+    return f"{value:,.0f}" if value >= 10 else f"{value:.1f}"
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@
   };
   // As display.utc writes it: 2026-12-02 01:35:44 UTC.
   const utc = (iso) => new Date(iso).toISOString().slice(0, 19).replace("T", " ") + " UTC";
+  // As display.per_minute writes it: 1,200; one decimal under 10.
+  const perMinute = (v) => (v >= 10 ? Math.round(v).toLocaleString("en-US") : v.toFixed(1));
 
   // A polite live region that speaks on a phase change and every tenth of the way,
   // not on every event (twice a second would drown a screen reader).
@@ -74,6 +76,12 @@
       const until = byId("window-until");
       until.textContent = utc(p.window_until);
       until.setAttribute("datetime", p.window_until);
+    }
+    show("ramp", p.allowed_per_minute !== null);
+    if (p.allowed_per_minute !== null) text("allowed-rate", perMinute(p.allowed_per_minute));
+    show("in-flight", p.in_flight_allowance !== null);
+    if (p.in_flight_allowance !== null) {
+      text("allowance", p.in_flight_allowance.toLocaleString("en-US"));
     }
     text("gate-reason", p.gate_reason || "");
     show("gate-reason", Boolean(p.gate_reason));
