@@ -34,19 +34,10 @@ with workflow.unsafe.imports_passed_through():
         StopBatchInput,
     )
     from fleetbatch.domain import BreakerSeen, ChunkSpec, tolerance_exceeded
-    from fleetbatch.domain.overshoot import gate_budget, in_flight_allowance, tolerance_budget
-    from fleetbatch.domain.ramp import (
-        CATCH_UP_SECONDS,
-        LEAD_SECONDS,
-        NOTIFIED,
-        RateRamp,
-        chunk_limit,
-        chunks_to_page,
-        ramp_rate,
-    )
     from fleetbatch.domain.rollout import Rollout
-    from fleetbatch.workflows import breaker_notices, waves, windows
+    from fleetbatch.workflows import allowance, breaker_notices, waves, windows
     from fleetbatch.workflows import search_attributes as sa
+    from fleetbatch.workflows.allowance import Allowance
     from fleetbatch.workflows.breaker_notices import BreakerNotices
     from fleetbatch.workflows.chunk import (
         CANCEL_SIGNAL,
@@ -57,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from fleetbatch.workflows.ids import batch_workflow_id, chunk_workflow_id
     from fleetbatch.workflows.options import RETRY, STORE_TIMEOUT
+    from fleetbatch.workflows.pacing import Pacer
     from fleetbatch.workflows.rollout_state import rollout_states
     from fleetbatch.workflows.waves import WaveState
     from fleetbatch.workflows.windows import WindowState
@@ -213,6 +205,16 @@ class BatchWorkflow:
         self._state = params.state or BatchState(
             max_in_flight=params.max_in_flight, max_failures=params.max_failures
         )
+        # Both keep what they decide from in the state, so it carries across runs.
+        rollout = params.rollout
+        self._pacer = (
+            None if rollout is None or rollout.ramp is None else Pacer(rollout.ramp, self._state)
+        )
+        self._allowance = (
+            None
+            if rollout is None or rollout.overshoot is None
+            else Allowance(rollout, rollout.overshoot, self._state)
+        )
         self._exhausted = False
         self._phase = "running"
         self._control = 0
@@ -336,11 +338,11 @@ class BatchWorkflow:
         if self._rollout is None:
             return {}
         shown: dict[str, Any] = {}
-        if self._rollout.ramp is not None:
-            shown["rate_per_minute"] = self._ramp_rate(self._rollout.ramp) * 60
-        room = self._items_room()
-        if room is not None:
-            shown["in_flight_allowance"] = room + self._items_in_flight()
+        if self._pacer is not None:
+            shown["rate_per_minute"] = self._pacer.rate() * 60
+        allowed = None if self._allowance is None else self._allowance.total()
+        if allowed is not None:
+            shown["in_flight_allowance"] = allowed
         if not self._rollout.staged:
             return shown
         w = self._state.waves
@@ -590,7 +592,7 @@ class BatchWorkflow:
         room = window - len(self._state.in_flight)
         if room <= 0:
             return False
-        items_room = self._items_room()
+        items_room = None if self._allowance is None else self._allowance.room()
         if items_room is not None and items_room <= 0:
             return False  # the abort rules afford no more in flight until chunks report
         paging = not self._state.ready and not self._exhausted
@@ -598,22 +600,21 @@ class BatchWorkflow:
             return False
         if not self._state.ready:
             return False
-        ramp = self._rollout.ramp if self._rollout is not None else None
-        if ramp is not None:
-            if await self._wait_for_ramp():
+        if self._pacer is not None:
+            if await self._wait_for_ramp(self._pacer):
                 return True
             room = 1
         starting = self._state.ready[:room]
         if items_room is not None:
-            starting = self._fitting(starting, items_room)
+            starting = allowance.fitting(starting, items_room)
             if not starting:
                 if not self._state.in_flight:
                     self._repage()  # paged before the budget shrank: in smaller chunks
                     return True
                 return False
         self._state.ready = self._state.ready[len(starting) :]
-        if ramp is not None:
-            slot = self._ramped(ramp, starting[0].size)
+        if self._pacer is not None:
+            slot = self._pacer.slot(starting[0].size, workflow.now().timestamp())
             await self._start_chunk(params, starting[0], slot)
             self._report_in_flight()
             return True
@@ -639,10 +640,8 @@ class BatchWorkflow:
             # chunk publishes its round in one go, so its size is the publish slice.
             limit = items_room if limit is None else min(limit, items_room)
             size, chunks = min(size, items_room), room
-        if rollout is not None and rollout.ramp is not None:
-            counted = self._ramp_counted(rollout.ramp)
-            size = chunk_limit(rollout.ramp, counted, size)
-            chunks = min(chunks, chunks_to_page(rollout.ramp, counted, size))
+        if self._pacer is not None:
+            size, chunks = self._pacer.page(size, chunks)
         page: NextChunksResult = await workflow.execute_activity(
             NEXT_CHUNKS,
             NextChunksInput(params.batch_id, self._state.cursor, size, chunks, limit),
@@ -658,17 +657,6 @@ class BatchWorkflow:
             self._exhausted = True
         return True
 
-    @staticmethod
-    def _fitting(chunks: list[ChunkSpec], items_room: int) -> list[ChunkSpec]:
-        """The first ``chunks`` that fit in ``items_room``."""
-        fitting: list[ChunkSpec] = []
-        for chunk in chunks:
-            if chunk.size > items_room:
-                break
-            fitting.append(chunk)
-            items_room -= chunk.size
-        return fitting
-
     def _repage(self) -> None:
         """Give the ready chunks back (their items are still pending): the next page
         cuts them to what the abort rules afford now."""
@@ -677,38 +665,10 @@ class BatchWorkflow:
         s.waves.paged -= sum(c.size for c in s.ready)
         s.ready = []
 
-    def _items_in_flight(self) -> int:
-        return sum(self._state.in_flight.values())
-
-    def _items_room(self) -> int | None:
-        """More items the abort rules afford in flight (``domain.overshoot``); None
-        without an overshoot bound or a rule."""
-        rollout, s = self._rollout, self._state
-        if rollout is None or rollout.overshoot is None:
-            return None
-        budgets = [tolerance_budget(s.max_failures, s.counts.get("failed", 0), s.items_total)]
-        if rollout.gate_failures is not None and s.waves.gate == waves.GATE_HOLDING:
-            failed, executed = waves.executed(s.waves.counts)
-            budgets.append(
-                gate_budget(rollout.gate_failures, rollout.gate_min_items, failed, executed)
-            )
-        allowance = in_flight_allowance(budgets, rollout.overshoot)
-        return None if allowance is None else allowance - self._items_in_flight()
-
-    def _ramp_counted(self, ramp: RateRamp) -> int:
-        if ramp.counts == NOTIFIED:
-            return self._state.ramp_notified
-        return self._state.counts.get("succeeded", 0)
-
-    def _ramp_rate(self, ramp: RateRamp) -> float:
-        """Items per second the ramp allows now: from counts, never from time alone."""
-        return ramp_rate(ramp, self._ramp_counted(ramp))
-
-    async def _wait_for_ramp(self) -> bool:
+    async def _wait_for_ramp(self, pacer: Pacer) -> bool:
         """Sleep on a durable timer until the ramp lets the next chunk start (or an
         operator steps in); True if it slept."""
-        # Ahead of the slot: the chunk's publish waits for it, on time.
-        delay = self._state.ramp_next_at - LEAD_SECONDS - workflow.now().timestamp()
+        delay = pacer.delay(workflow.now().timestamp())
         if delay <= 0:
             return False
         control = self._control
@@ -718,29 +678,15 @@ class BatchWorkflow:
             )
         return True
 
-    def _ramped(self, ramp: RateRamp, size: int) -> tuple[float, float]:
-        """A chunk of ``size`` starts: its slot in the schedule (when it may publish, and
-        at what rate); the next chunk's slot is ``size / rate`` later (a token bucket in
-        workflow time). Slots follow each other, so a timer that fires late does not
-        slow the rate; a batch held back longer (its window, a pause) catches up with
-        at most ``CATCH_UP_SECONDS`` of its rate."""
-        s = self._state
-        now = workflow.now().timestamp()
-        due = max(s.ramp_next_at, now - CATCH_UP_SECONDS) if s.ramp_next_at else now
-        rate = self._ramp_rate(ramp)
-        s.ramp_next_at = due + size / rate
-        s.ramp_notified += size
-        return due, rate
-
     def _report_in_flight(self) -> None:
         gauges.report_window(workflow.info().run_id, self._labels, len(self._state.in_flight))
 
     def _report_rollout(self) -> None:
         """The rollout state gauges, set as the main loop goes round and before it waits:
         a wave, gate or window state shows by the time the batch waits in it."""
-        rollout, s = self._rollout, self._state
-        rate = 0.0 if rollout is None or rollout.ramp is None else self._ramp_rate(rollout.ramp)
-        states = rollout_states(rollout, s.waves, s.window)
+        s = self._state
+        rate = 0.0 if self._pacer is None else self._pacer.rate()
+        states = rollout_states(self._rollout, s.waves, s.window)
         gauges.report_rollout(workflow.info().run_id, self._labels, states, rate)
 
     async def _start_chunk(
