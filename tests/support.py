@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import statistics
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -41,6 +42,14 @@ def vins(n: int, start: int = 0) -> list[str]:
 
 def csv_bytes(rows: Sequence[str]) -> bytes:
     return ("vin\n" + "\n".join(rows) + "\n").encode()
+
+
+def fitted_rate(times: Sequence[float]) -> float:
+    """Items per second, from when each of a run of items arrived, in order: the
+    least-squares line of arrival time against position (the positions are exact,
+    the times carry the noise), inverted. Every arrival counts, so neither end of
+    the run nor one late arrival sets the rate."""
+    return 1 / statistics.linear_regression(range(len(times)), times).slope
 
 
 class FailsUntilHealthy:
