@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import statistics
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +42,27 @@ def vins(n: int, start: int = 0) -> list[str]:
 
 def csv_bytes(rows: Sequence[str]) -> bytes:
     return ("vin\n" + "\n".join(rows) + "\n").encode()
+
+
+def fitted_rate(times: Sequence[float]) -> float:
+    """Items per second, from when each of a run of items arrived, in order: the
+    least-squares line of arrival time against position (the positions are exact,
+    the times carry the noise), inverted. Every arrival counts, so neither end of
+    the run nor one late arrival sets the rate."""
+    return 1 / statistics.linear_regression(range(len(times)), times).slope
+
+
+class FailsUntilHealthy:
+    """A domain that fails every command until ``healthy`` is set, then answers
+    each one; ``delivered_at`` keeps when each command came (``time.monotonic``)."""
+
+    def __init__(self) -> None:
+        self.healthy = False
+        self.delivered_at: list[float] = []
+
+    def __call__(self, message: CommandMessage) -> Decision:
+        self.delivered_at.append(time.monotonic())
+        return Decision.SUCCEED if self.healthy else Decision.FAIL
 
 
 @dataclass
@@ -183,3 +206,31 @@ async def harness(
         await responder.stop()
         await domain.stop()
         await store.close()
+
+
+@contextlib.asynccontextmanager
+async def breaker_harness(
+    client: Client,
+    tmp_path: Path,
+    domain: FailsUntilHealthy,
+    *,
+    latency_ms: float,
+    max_in_flight: int,
+    cooldown_seconds: float,
+    **settings: Any,
+) -> AsyncIterator[Harness]:
+    """The harness for the breaker's tests: chunks of 5 against ``domain``, the
+    breaker judging from its 10th call (so the domain's first 10 failures open it)
+    and letting a probe through ``cooldown_seconds`` after."""
+    async with harness(
+        client,
+        tmp_path,
+        decide=domain,
+        latency_ms=latency_ms,
+        chunk_size=5,
+        max_in_flight=max_in_flight,
+        breaker_min_calls=10,
+        breaker_cooldown_seconds=cooldown_seconds,
+        **settings,
+    ) as h:
+        yield h

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TypeVar
 
 from rich.table import Table
 
@@ -15,8 +16,8 @@ from fleetbatch.cli.common import console, errors, fail, run, settings
 from fleetbatch.telemetry import setup_logging
 from fleetbatch_bench import configs, rates, report, runner
 from fleetbatch_bench.backends import BUSES, DATABASES, Backends
-from fleetbatch_bench.intake import run_intake_bench
-from fleetbatch_bench.upload import run_upload_bench
+from fleetbatch_bench.intake import IntakeBenchResult, run_intake_bench
+from fleetbatch_bench.upload import UploadBenchResult, run_upload_bench
 
 
 def main(
@@ -85,57 +86,72 @@ def backends(bus: str, db: str) -> Backends:
 
 
 def _upload(rows: int, json_: bool) -> None:
-    async def bench() -> None:
-        with tempfile.TemporaryDirectory() as tmp:
-            errors.print(f"bench upload: {rows:,} rows through the API…")
-            result = await run_upload_bench(rows, Path(tmp), database_url=settings().database_url)
-        if json_:
-            print(result.to_json())
-            return
-        mib = 1024 * 1024
-        table = Table("measure", "value")
-        table.add_row("rows (accepted)", f"{result.rows:,} ({result.accepted:,})")
-        table.add_row("file", f"{result.file_bytes / mib:,.1f} MiB")
-        table.add_row(
-            "upload wall time", f"{result.seconds:,.1f} s ({result.rows_per_second:,.0f} rows/s)"
-        )
-        for label, value in (
-            ("API RSS before", result.api_rss_before_bytes),
-            ("API peak RSS", result.api_peak_rss_bytes),
-        ):
-            table.add_row(label, "-" if value is None else f"{value / mib:,.0f} MiB")
-        table.add_row("database", result.database)
-        console.print(table)
-
-    run(bench())
+    _file_bench(
+        f"bench upload: {rows:,} rows through the API…",
+        lambda tmp: run_upload_bench(rows, tmp, database_url=settings().database_url),
+        json_,
+        "upload",
+        lambda result: [
+            ("API RSS before", _mib(result.api_rss_before_bytes)),
+            ("API peak RSS", _mib(result.api_peak_rss_bytes)),
+        ],
+    )
 
 
 def _intake(rows: int, on: Backends, json_: bool) -> None:
-    async def bench() -> None:
-        with tempfile.TemporaryDirectory() as tmp:
-            errors.print(f"bench intake: {rows:,} rows into the store ({on.db}), twice…")
-            result = await run_intake_bench(rows, Path(tmp), on)
-        if json_:
-            print(result.to_json())
-            return
-        mib = 1024 * 1024
-        table = Table("measure", "value")
-        table.add_row("rows (accepted)", f"{result.rows:,} ({result.accepted:,})")
-        table.add_row("file", f"{result.file_bytes / mib:,.1f} MiB")
-        table.add_row(
-            "store wall time", f"{result.seconds:,.1f} s ({result.rows_per_second:,.0f} rows/s)"
-        )
+    def more(result: IntakeBenchResult) -> Iterator[tuple[str, str]]:
         if result.cpu_seconds is not None:
-            table.add_row("CPU time of this process", f"{result.cpu_seconds:,.1f} s")
-        table.add_row(
+            yield "CPU time of this process", f"{result.cpu_seconds:,.1f} s"
+        yield (
             f"again, {result.again_rejected:,} duplicates",
             f"{result.again_seconds:,.1f} s ({result.again_rows_per_second:,.0f} rows/s)",
         )
-        for label, value in (
-            ("RSS before", result.rss_before_bytes),
-            ("peak RSS", result.peak_rss_bytes),
-        ):
-            table.add_row(label, "-" if value is None else f"{value / mib:,.0f} MiB")
+        yield "RSS before", _mib(result.rss_before_bytes)
+        yield "peak RSS", _mib(result.peak_rss_bytes)
+
+    _file_bench(
+        f"bench intake: {rows:,} rows into the store ({on.db}), twice…",
+        lambda tmp: run_intake_bench(rows, tmp, on),
+        json_,
+        "store",
+        more,
+    )
+
+
+_R = TypeVar("_R", UploadBenchResult, IntakeBenchResult)
+_MIB = 1024 * 1024
+
+
+def _mib(size: int | None) -> str:
+    return "-" if size is None else f"{size / _MIB:,.0f} MiB"
+
+
+def _file_bench(
+    announce: str,
+    measure: Callable[[Path], Awaitable[_R]],
+    json_: bool,
+    wall: str,
+    more: Callable[[_R], Iterable[tuple[str, str]]],
+) -> None:
+    """Run a bench that stores a file of VINs (``measure``, in a temporary directory)
+    and print its JSON or its table: the rows, the file, the ``wall`` wall time, the
+    bench's own ``more`` rows, then the database."""
+
+    async def bench() -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            errors.print(announce)
+            result = await measure(Path(tmp))
+        if json_:
+            print(result.to_json())
+            return
+        table = Table("measure", "value")
+        table.add_row("rows (accepted)", f"{result.rows:,} ({result.accepted:,})")
+        table.add_row("file", f"{result.file_bytes / _MIB:,.1f} MiB")
+        table.add_row(
+            f"{wall} wall time", f"{result.seconds:,.1f} s ({result.rows_per_second:,.0f} rows/s)"
+        )
+        for label, value in more(result):
+            table.add_row(label, value)
         table.add_row("database", result.database)
         console.print(table)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 import time
 import uuid
 from pathlib import Path
@@ -15,7 +14,7 @@ from fleetbatch.config import CommandSettings, Settings
 from fleetbatch.errors import ConfigError
 from fleetbatch.pipelines.vehicle.simulators import Decision
 from fleetbatch.temporal.rates import OPERATOR, apply_configured_rates, current_rate, set_rate
-from support import harness, vins
+from support import fitted_rate, harness, vins
 
 # Rates measured in real time: `make test` runs these alone, after the parallel run.
 pytestmark = pytest.mark.timing
@@ -86,8 +85,7 @@ async def test_the_rate_is_in_items_per_second_for_every_chunk_size(
         # holds between the two, fitted over every delivery there (least squares,
         # ~20 s of deliveries), so neither end nor one late delivery sets it.
         first, last = items // 4, items * 3 // 4
-        slope = statistics.linear_regression(range(first, last), times[first:last]).slope
-        measured = 1 / slope
+        measured = fitted_rate(times[first:last])
         assert measured == pytest.approx(RATE, rel=0.05), f"chunk size {size}: {measured:.2f}/s"
 
 

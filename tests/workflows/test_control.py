@@ -22,7 +22,7 @@ from fleetbatch.services import control
 from fleetbatch.services.progress import snapshot
 from fleetbatch.store.tables import item_leases
 from fleetbatch.store.tables import items as items_table
-from support import Harness, harness, vins
+from support import FailsUntilHealthy, Harness, breaker_harness, harness, vins
 
 
 async def _leases(h: Harness) -> int:
@@ -171,20 +171,14 @@ PUBLISH_PATHS = pytest.mark.parametrize("rate", ["600/min", "off"], ids=["queue"
 async def test_breaker_opens_lets_a_probe_through_and_closes(
     time_skipping_env: WorkflowEnvironment, tmp_path: Path, rate: str
 ) -> None:
-    healthy = False
-
-    def decide(message: CommandMessage) -> Decision:
-        return Decision.SUCCEED if healthy else Decision.FAIL
-
-    async with harness(
+    domain = FailsUntilHealthy()
+    async with breaker_harness(
         time_skipping_env.client,
         tmp_path,
-        decide=decide,
+        domain,
         latency_ms=150,
-        chunk_size=5,
         max_in_flight=1,
-        breaker_min_calls=10,
-        breaker_cooldown_seconds=1.0,
+        cooldown_seconds=1.0,
         commands={"lock_doors": CommandSettings(rate=rate)},
     ) as h:
         with time_skipping_env.auto_time_skipping_disabled():
@@ -203,7 +197,7 @@ async def test_breaker_opens_lets_a_probe_through_and_closes(
             held = sum(h.domain.delivered.values())
             await asyncio.sleep(0.5)  # inside the cool-down: nothing is published
             assert sum(h.domain.delivered.values()) == held
-            healthy = True
+            domain.healthy = True
             counts = await h.result(upload.batch_id)
             watcher.cancel()
         final = await h.store.breakers.get("lock_doors")
@@ -258,30 +252,22 @@ async def test_held_chunks_wait_in_the_workflow_and_the_probe_goes_first(
     """With the breaker open, chunks on the rate-limited queue wait on timers, not in
     publish activities retried on the queue; once half-open, the probe's publish goes
     out at once and the breaker closes."""
-    healthy = False
-    delivered_at: list[float] = []
-
-    def decide(message: CommandMessage) -> Decision:
-        delivered_at.append(time.monotonic())
-        return Decision.SUCCEED if healthy else Decision.FAIL
-
-    async with harness(
+    domain = FailsUntilHealthy()
+    async with breaker_harness(
         time_skipping_env.client,
         tmp_path,
-        decide=decide,
+        domain,
         latency_ms=50,
-        chunk_size=5,
         max_in_flight=4,
-        breaker_min_calls=10,
-        breaker_cooldown_seconds=1.5,
+        cooldown_seconds=1.5,
         commands={"lock_doors": CommandSettings(rate="200/s")},
     ) as h:
         with time_skipping_env.auto_time_skipping_disabled():
             upload = await h.submit(vins(60))
-            await h.until(lambda: len(delivered_at) >= 10)
+            await h.until(lambda: len(domain.delivered_at) >= 10)
             while (await h.store.breakers.get("lock_doors")).state != "open":
                 await asyncio.sleep(0.02)
-            healthy = True
+            domain.healthy = True
             while (await h.store.breakers.get("lock_doors")).state == "open":
                 await asyncio.sleep(0.02)
             half_open_at = time.monotonic()
@@ -300,7 +286,7 @@ async def test_held_chunks_wait_in_the_workflow_and_the_probe_goes_first(
     assert counts["succeeded"] > 0
     # Nothing was retried on the queue: held publishes returned, their chunks waited.
     assert attempts and set(attempts) == {1}
-    after = [t for t in delivered_at if t >= half_open_at]
+    after = [t for t in domain.delivered_at if t >= half_open_at]
     assert after and after[0] - half_open_at < 2.0  # the probe went out promptly
     assert final == "closed"
 

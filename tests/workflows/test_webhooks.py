@@ -20,12 +20,11 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from fleetbatch.activities.notify import SIGNATURE_HEADER
-from fleetbatch.bus import CommandMessage
 from fleetbatch.config import CommandSettings
 from fleetbatch.domain.rollout import parse_waves, rollout_from_options
 from fleetbatch.pipelines.vehicle.simulators import Decision
 from fleetbatch.services import control
-from support import harness, vins
+from support import FailsUntilHealthy, breaker_harness, harness, vins
 
 SECRET = "webhook-secret-5b2e"
 _FAST = {"commands": {"lock_doors": CommandSettings(rate="off")}, "webhook_secret": SECRET}
@@ -149,21 +148,15 @@ async def test_the_breaker_opening_and_closing_are_notified_once(
     time_skipping_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     port, got = _free_port(), []
-    healthy = False
-
-    def decide(message: CommandMessage) -> Decision:
-        return Decision.SUCCEED if healthy else Decision.FAIL
-
+    domain = FailsUntilHealthy()
     rollout = rollout_from_options(None, webhook_url=f"http://127.0.0.1:{port}/hook")
-    async with harness(
+    async with breaker_harness(
         time_skipping_env.client,
         tmp_path,
-        decide=decide,
+        domain,
         latency_ms=50,
-        chunk_size=5,
         max_in_flight=1,
-        breaker_min_calls=10,
-        breaker_cooldown_seconds=2.0,
+        cooldown_seconds=2.0,
         **_FAST,
     ) as h:
         with receiver(port, got), time_skipping_env.auto_time_skipping_disabled():
@@ -172,7 +165,7 @@ async def test_the_breaker_opening_and_closing_are_notified_once(
             while opened_at is None:  # the second chunk's 10 failures open it
                 opened_at = (await h.store.breakers.get("lock_doors")).opened_at
                 await asyncio.sleep(0.02)
-            healthy = True  # the probe, after the cool-down, closes it
+            domain.healthy = True  # the probe, after the cool-down, closes it
             counts = await h.result(upload.batch_id)
             await h.until(lambda: len(got) >= 3, timeout=30)
             await asyncio.sleep(0.3)  # nothing more comes

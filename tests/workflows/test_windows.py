@@ -5,7 +5,9 @@ says; between jumps it runs in real time, as the domain simulator answers."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from fleetbatch.config import CommandSettings
 from fleetbatch.domain.rollout import Rollout
 from fleetbatch.pipelines.vehicle.simulators import Decision
 from fleetbatch.services import control
-from support import harness, vins
+from support import Harness, harness, vins
 
 # A dropped command waits 10 minutes for its answer before it is re-published.
 _SLOW_TIMEOUT = {
@@ -51,35 +53,45 @@ async def _skip_to(env: WorkflowEnvironment, when: datetime) -> None:
     await env.sleep(when - await env.get_current_time())
 
 
+@contextlib.asynccontextmanager
+async def _skipped_by_hand(
+    env: WorkflowEnvironment, tmp_path: Path, sent: Deliveries, **settings: Any
+) -> AsyncIterator[Harness]:
+    """The harness with ``_SLOW_TIMEOUT`` (``settings`` over it), the domain's
+    deliveries to ``sent``, and time skipped only where the test says."""
+    async with harness(env.client, tmp_path, decide=sent, **{**_SLOW_TIMEOUT, **settings}) as h:
+        with env.auto_time_skipping_disabled():
+            yield h
+
+
 async def test_nothing_is_published_outside_the_window(
     own_time_skipping_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     env = own_time_skipping_env
     batch = vins(30)
     sent = Deliveries({batch[0]})
-    async with harness(env.client, tmp_path, decide=sent, **_SLOW_TIMEOUT) as h:
-        with env.auto_time_skipping_disabled():
-            now = await env.get_current_time()
-            opens = (now + timedelta(hours=2)).replace(second=0, microsecond=0)
-            window = f"{opens.minute} {opens.hour} * * * 5m UTC"  # daily, 5 minutes
-            upload = await h.submit(batch, rollout=Rollout(windows=[window]))
-            bid = upload.batch_id
-            before = await h.until_progress(bid, lambda p: p.window == "waiting")
-            await asyncio.sleep(1)  # real time: no chunk starts before the window
-            sent_before = len(sent.vins)
-            await _skip_to(env, opens + timedelta(seconds=1))
-            await h.until(lambda: len(sent.vins) == 10)  # the first chunk; one dropped
-            inside = await h.progress(bid)
-            # Past the window's end, then past the dropped command's response timeout:
-            # its re-publish waits for the next window.
-            await _skip_to(env, opens + timedelta(minutes=6))
-            closed = await h.until_progress(bid, lambda p: p.window == "waiting")
-            await _skip_to(env, opens + timedelta(minutes=20))
-            await asyncio.sleep(1)
-            sent_while_closed = len(sent.vins)
-            held = await h.progress(bid)
-            await _skip_to(env, opens + timedelta(days=1, seconds=1))
-            counts = await h.result(bid)
+    async with _skipped_by_hand(env, tmp_path, sent) as h:
+        now = await env.get_current_time()
+        opens = (now + timedelta(hours=2)).replace(second=0, microsecond=0)
+        window = f"{opens.minute} {opens.hour} * * * 5m UTC"  # daily, 5 minutes
+        upload = await h.submit(batch, rollout=Rollout(windows=[window]))
+        bid = upload.batch_id
+        before = await h.until_progress(bid, lambda p: p.window == "waiting")
+        await asyncio.sleep(1)  # real time: no chunk starts before the window
+        sent_before = len(sent.vins)
+        await _skip_to(env, opens + timedelta(seconds=1))
+        await h.until(lambda: len(sent.vins) == 10)  # the first chunk; one dropped
+        inside = await h.progress(bid)
+        # Past the window's end, then past the dropped command's response timeout:
+        # its re-publish waits for the next window.
+        await _skip_to(env, opens + timedelta(minutes=6))
+        closed = await h.until_progress(bid, lambda p: p.window == "waiting")
+        await _skip_to(env, opens + timedelta(minutes=20))
+        await asyncio.sleep(1)
+        sent_while_closed = len(sent.vins)
+        held = await h.progress(bid)
+        await _skip_to(env, opens + timedelta(days=1, seconds=1))
+        counts = await h.result(bid)
     assert sent_before == 0
     assert before.window_until == opens.timestamp()
     assert (inside.window, inside.window_until) == (
@@ -101,20 +113,19 @@ async def test_a_batch_waits_for_its_start_and_is_cancelled_at_its_end(
     env = own_time_skipping_env
     batch = vins(20)
     sent = Deliveries({batch[0]})
-    async with harness(env.client, tmp_path, decide=sent, **_SLOW_TIMEOUT) as h:
-        with env.auto_time_skipping_disabled():
-            now = await env.get_current_time()
-            start, end = now + timedelta(hours=1), now + timedelta(hours=1, minutes=5)
-            rollout = Rollout(start_at=start.timestamp(), end_at=end.timestamp(), on_end="cancel")
-            upload = await h.submit(batch, rollout=rollout)
-            bid = upload.batch_id
-            waiting = await h.until_progress(bid, lambda p: p.window == "waiting")
-            await asyncio.sleep(1)
-            sent_before = len(sent.vins)
-            await _skip_to(env, start + timedelta(seconds=1))
-            await h.until(lambda: len(sent.vins) == 10)
-            await _skip_to(env, end + timedelta(seconds=1))
-            counts = await h.result(bid)
+    async with _skipped_by_hand(env, tmp_path, sent) as h:
+        now = await env.get_current_time()
+        start, end = now + timedelta(hours=1), now + timedelta(hours=1, minutes=5)
+        rollout = Rollout(start_at=start.timestamp(), end_at=end.timestamp(), on_end="cancel")
+        upload = await h.submit(batch, rollout=rollout)
+        bid = upload.batch_id
+        waiting = await h.until_progress(bid, lambda p: p.window == "waiting")
+        await asyncio.sleep(1)
+        sent_before = len(sent.vins)
+        await _skip_to(env, start + timedelta(seconds=1))
+        await h.until(lambda: len(sent.vins) == 10)
+        await _skip_to(env, end + timedelta(seconds=1))
+        counts = await h.result(bid)
         stored = await h.store.batches.get(bid)
     assert sent_before == 0 and waiting.window_until == start.timestamp()
     # The first chunk ran; its dropped command and the second chunk were cancelled.
@@ -131,22 +142,21 @@ async def test_an_end_time_that_pauses_goes_on_when_resumed(
     env = own_time_skipping_env
     batch = vins(20)
     sent = Deliveries({batch[0]})
-    async with harness(env.client, tmp_path, decide=sent, **_SLOW_TIMEOUT) as h:
-        with env.auto_time_skipping_disabled():
-            now = await env.get_current_time()
-            end = now + timedelta(minutes=5)
-            upload = await h.submit(batch, rollout=Rollout(end_at=end.timestamp()))
-            bid = upload.batch_id
-            await h.until(lambda: len(sent.vins) == 10)
-            running: Any = await h.progress(bid)
-            await _skip_to(env, end + timedelta(minutes=6))  # the dropped one re-published
-            paused = await h.until_progress(
-                bid, lambda p: p.phase == "paused" and p.in_flight_chunks == 0
-            )
-            await asyncio.sleep(0.5)
-            sent_paused = len(sent.vins)
-            await control.resume(h.client, h.store, bid)
-            counts = await h.result(bid)
+    async with _skipped_by_hand(env, tmp_path, sent) as h:
+        now = await env.get_current_time()
+        end = now + timedelta(minutes=5)
+        upload = await h.submit(batch, rollout=Rollout(end_at=end.timestamp()))
+        bid = upload.batch_id
+        await h.until(lambda: len(sent.vins) == 10)
+        running: Any = await h.progress(bid)
+        await _skip_to(env, end + timedelta(minutes=6))  # the dropped one re-published
+        paused = await h.until_progress(
+            bid, lambda p: p.phase == "paused" and p.in_flight_chunks == 0
+        )
+        await asyncio.sleep(0.5)
+        sent_paused = len(sent.vins)
+        await control.resume(h.client, h.store, bid)
+        counts = await h.result(bid)
     assert (running.window, running.window_until) == ("open", end.timestamp())
     assert (paused.window, paused.window_until) == ("ended", None)
     assert sent_paused == 11  # the first chunk finished; the second waited
@@ -191,31 +201,27 @@ async def test_publishes_queued_when_the_window_closes_wait_for_the_next(
     batch = vins(20)
     sent = Deliveries(set())
     clock = WindowCloses(inside)
-    settings = {
-        **_SLOW_TIMEOUT,
-        "commands": {"lock_doors": CommandSettings(rate=rate, response_timeout_seconds=600)},
-    }
-    async with harness(env.client, tmp_path, decide=sent, clock=clock, **settings) as h:
-        with env.auto_time_skipping_disabled():
-            now = await env.get_current_time()
-            opens = (now + timedelta(hours=2)).replace(second=0, microsecond=0)
-            closes = opens + timedelta(minutes=5)
-            clock.after = closes.timestamp()  # the worker's clock at the window's end
-            window = f"{opens.minute} {opens.hour} * * * 5m UTC"
-            upload = await h.submit(batch, rollout=Rollout(windows=[window]))
-            bid = upload.batch_id
-            await h.until_progress(bid, lambda p: p.window == "waiting")
-            await _skip_to(env, opens + timedelta(seconds=1))
-            await h.until(lambda: len(sent.vins) >= sent_inside)
-            await asyncio.sleep(1)  # real time: the publishes past the end sent nothing
-            sent_at_close = len(sent.vins)
-            # The batch's own timer closes the window: the chunk already holds.
-            await _skip_to(env, closes + timedelta(seconds=1))
-            closed = await h.until_progress(bid, lambda p: p.window == "waiting")
-            await asyncio.sleep(0.5)
-            sent_while_closed = len(sent.vins)
-            await _skip_to(env, opens + timedelta(days=1, seconds=1))
-            counts = await h.result(bid)
+    commands = {"lock_doors": CommandSettings(rate=rate, response_timeout_seconds=600)}
+    async with _skipped_by_hand(env, tmp_path, sent, clock=clock, commands=commands) as h:
+        now = await env.get_current_time()
+        opens = (now + timedelta(hours=2)).replace(second=0, microsecond=0)
+        closes = opens + timedelta(minutes=5)
+        clock.after = closes.timestamp()  # the worker's clock at the window's end
+        window = f"{opens.minute} {opens.hour} * * * 5m UTC"
+        upload = await h.submit(batch, rollout=Rollout(windows=[window]))
+        bid = upload.batch_id
+        await h.until_progress(bid, lambda p: p.window == "waiting")
+        await _skip_to(env, opens + timedelta(seconds=1))
+        await h.until(lambda: len(sent.vins) >= sent_inside)
+        await asyncio.sleep(1)  # real time: the publishes past the end sent nothing
+        sent_at_close = len(sent.vins)
+        # The batch's own timer closes the window: the chunk already holds.
+        await _skip_to(env, closes + timedelta(seconds=1))
+        closed = await h.until_progress(bid, lambda p: p.window == "waiting")
+        await asyncio.sleep(0.5)
+        sent_while_closed = len(sent.vins)
+        await _skip_to(env, opens + timedelta(days=1, seconds=1))
+        counts = await h.result(bid)
         items = await h.items(bid)
         breaker = await h.store.breakers.get("lock_doors")
     assert sent_at_close == sent_while_closed == sent_inside
