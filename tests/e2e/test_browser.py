@@ -434,8 +434,8 @@ async def test_a_batch_waiting_for_its_window_shows_the_window_ramp_and_allowanc
                 )
                 # The live events write them too (blanked here, they come back) without
                 # a reload, and without a script error.
-                errors: list[str] = []
-                page.on("pageerror", lambda e: errors.append(str(e)))
+                errors: list[object] = []  # the page errors (playwright Error objects)
+                page.on("pageerror", errors.append)
                 await page.evaluate(
                     """() => {
                         window.__sameDocument = true;

@@ -55,6 +55,51 @@ async def test_memory_bus_delivers_by_wildcard() -> None:
     assert got == [b"a", b"b"]
 
 
+async def test_memory_bus_handlers_that_wait_hold_up_no_other() -> None:
+    """Handlers run at once up to their first wait: those that never wait finish in
+    order, several may wait on one future, and waits of every kind resume them."""
+    bus = MemoryBus()
+    released = asyncio.get_running_loop().create_future()
+    order: list[str] = []
+
+    async def handler(data: bytes) -> None:
+        kind = data.decode()
+        if kind.startswith("shared"):
+            await released  # one future for several handlers, as the responder's groups
+        elif kind == "sleep":
+            await asyncio.sleep(0.01)
+            await asyncio.sleep(0)
+        elif kind == "boom":
+            raise ValueError("a handler failing loses only its own message")
+        order.append(kind)
+
+    sub = await bus.subscribe("s", handler)
+    await bus.publish("s", [b"shared-1", b"now-1", b"shared-2", b"sleep", b"boom", b"now-2"])
+    for _ in range(100):
+        if "sleep" in order:
+            break
+        await asyncio.sleep(0.01)
+    assert order == ["now-1", "now-2", "sleep"]
+    released.set_result(None)
+    for _ in range(100):
+        if len(order) == 5:
+            break
+        await asyncio.sleep(0.01)
+    assert sorted(order[3:]) == ["shared-1", "shared-2"]
+    # A handler still waiting when its subscription closes is cancelled with it.
+    stuck = asyncio.get_running_loop().create_future()
+
+    async def waits_for_ever(_data: bytes) -> None:
+        await stuck
+
+    other = await bus.subscribe("t", waits_for_ever)
+    await bus.publish("t", [b"x", b"y"])
+    await asyncio.sleep(0.01)
+    await asyncio.wait_for(other.close(), 1)
+    assert stuck.cancelled()
+    await sub.close()
+
+
 def test_bus_settings_are_checked(tmp_path: Path) -> None:
     assert not Settings(data_dir=tmp_path).nats
     assert Settings(data_dir=tmp_path, bus="nats://127.0.0.1:4222").nats

@@ -169,7 +169,7 @@ async def test_item_committed_below_the_cursor_still_runs(
                 # As an upload does, in the same transaction: the batch's counts.
                 added = Changes()
                 added.add(upload.batch_id, "pending", 1)
-                await apply(conn, added, datetime.now(UTC))
+                await conn.run_sync(apply, added, datetime.now(UTC))
             counts = await h.result(upload.batch_id)
         rows = await h.items(upload.batch_id)
     assert counts["succeeded"] == 6

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Coroutine, Generator, Sequence
+from typing import Any
 
 from fleetbatch.bus.base import Bus, Handler, Subscription, subject_matches
 
@@ -35,16 +36,63 @@ class _MemorySubscription(Subscription):
                 batch.append(self.queue.get_nowait())
             # Handlers of what arrived together run concurrently, as on a real bus:
             # one that waits (for a grouped signal, an answer) holds up no other.
-            if len(batch) == 1:
-                await self._handle(batch[0])
-            else:
-                await asyncio.gather(*(self._handle(data) for data in batch))
+            # Each runs at once up to its first wait, and only then becomes a task:
+            # one that never waits (a simulator's answer) costs no task.
+            waiting = [t for t in (_start(self._handle(data)) for data in batch) if t is not None]
+            if waiting:
+                await asyncio.gather(*waiting)
 
     async def close(self) -> None:
         self._bus.unsubscribe(self)
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+
+
+def _start(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None] | None:
+    """Run ``coro`` up to its first wait (as Python 3.12's eager tasks do): None if it
+    finished meanwhile, else the task that runs the rest."""
+    try:
+        waiting = coro.send(None)
+    except StopIteration:
+        return None
+    # As a task does with the future its coroutine yields: the next coroutine that
+    # awaits the same future (a group's handlers all do) must be free to.
+    if getattr(waiting, "_asyncio_future_blocking", False):
+        waiting._asyncio_future_blocking = False
+    return asyncio.create_task(_finish(coro, waiting))
+
+
+async def _finish(coro: Coroutine[Any, Any, None], waiting: Any) -> None:
+    """Drive a started coroutine as its task would: wait for what it waits on, then
+    resume it (a cancel is thrown into it, as into a task's coroutine)."""
+    while True:
+        try:
+            await _Wait(waiting)
+        except asyncio.CancelledError as cancel:
+            try:
+                waiting = coro.throw(cancel)
+            except StopIteration:
+                return
+            continue
+        try:
+            waiting = coro.send(None)
+        except StopIteration:
+            return
+
+
+class _Wait:
+    """Suspends the running task on the future a started coroutine yielded (or for one
+    turn of the loop, on a bare yield), without taking its result: the coroutine
+    takes it when resumed."""
+
+    def __init__(self, future: Any) -> None:
+        self._future = future
+
+    def __await__(self) -> Generator[Any, None, None]:
+        if self._future is not None:
+            self._future._asyncio_future_blocking = True  # what a task expects of it
+        yield self._future
 
 
 class MemoryBus(Bus):

@@ -21,7 +21,15 @@ from fleetbatch.bus import RESPONSES_SUBJECT, Bus, ResponseMessage, Subscription
 from fleetbatch.pipelines.vehicle.workflow import Responses, VehicleChunkWorkflow
 from fleetbatch.store import Orphan, OrphanRepository
 
-_Waiting = tuple[ResponseMessage, asyncio.Future[None]]
+
+class _Group:
+    """One workflow's responses waiting for its next signal, and the future their
+    handlers wait on (one per group, not one per response)."""
+
+    def __init__(self) -> None:
+        self.responses: list[ResponseMessage] = []
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
 
 # Temporal is restarting or overloaded: worth another try from here. Any other
 # error is the message's fault and fails its handler (the bus redelivers it,
@@ -57,7 +65,7 @@ class Responder:
         self._interval = flush_interval
         self._max_group = max_group
         self._orphans = orphans
-        self._pending: dict[str, list[_Waiting]] = defaultdict(list)
+        self._pending: defaultdict[str, _Group] = defaultdict(_Group)
         self._wake = asyncio.Event()
         self._sub: Subscription | None = None
         self._task: asyncio.Task[None] | None = None
@@ -82,12 +90,13 @@ class Responder:
         message = ResponseMessage.decode(data)
         if not message.reply_to or not message.command_id:
             raise ValueError(f"response without reply_to or command_id: {data[:200]!r}")
-        done = asyncio.get_running_loop().create_future()
         group = self._pending[message.reply_to]
-        group.append((message, done))
-        if len(group) >= self._max_group:
+        group.responses.append(message)
+        if len(group.responses) >= self._max_group:
             self._wake.set()
-        await done
+        # A handler cancelled here (its process stopping) cancels the group's future:
+        # none of the group's handlers returns, and a durable bus redelivers them all.
+        await group.done
 
     async def _flush_loop(self) -> None:
         while True:
@@ -97,13 +106,13 @@ class Responder:
             await self._flush()
 
     async def _flush(self) -> None:
-        groups, self._pending = self._pending, defaultdict(list)
+        groups, self._pending = self._pending, defaultdict(_Group)
         if groups:
-            await asyncio.gather(*(self._signal(wf, rs) for wf, rs in groups.items()))
+            await asyncio.gather(*(self._signal(wf, group) for wf, group in groups.items()))
 
-    async def _signal(self, workflow_id: str, waiting: list[_Waiting]) -> None:
+    async def _signal(self, workflow_id: str, group: _Group) -> None:
         handle = self._client.get_workflow_handle(workflow_id)
-        responses = [r for r, _ in waiting]
+        responses = group.responses
         signal = Responses(
             [r.command_id for r in responses],
             [r.ok for r in responses],
@@ -115,17 +124,19 @@ class Responder:
         except RPCError as exc:
             if exc.status in _TRANSIENT:
                 log.warning("signal to %s failed, will retry: %s", workflow_id, exc)
-                self._pending[workflow_id].extend(waiting)
+                again = self._pending[workflow_id]
+                again.responses.extend(responses)
+                again.done.add_done_callback(lambda retried: _settle_as(group, retried))
                 return
             if exc.status != RPCStatusCode.NOT_FOUND:
-                _settle(waiting, exc)
+                _settle(group, exc)
                 return
             try:
                 await self._record_orphans(workflow_id, responses)
             except Exception as failure:
-                _settle(waiting, failure)
+                _settle(group, failure)
                 return
-        _settle(waiting)
+        _settle(group)
 
     async def _record_orphans(self, workflow_id: str, responses: list[ResponseMessage]) -> None:
         log.warning(
@@ -140,12 +151,20 @@ class Responder:
         self.orphans_recorded += len(responses)
 
 
-def _settle(waiting: list[_Waiting], error: BaseException | None = None) -> None:
-    """Let the responses' handlers return (and the bus ack them), or fail with ``error``."""
-    for _, done in waiting:
-        if done.done():
-            continue
-        if error is None:
-            done.set_result(None)
-        else:
-            done.set_exception(error)
+def _settle(group: _Group, error: BaseException | None = None) -> None:
+    """Let the group's handlers return (and the bus ack them), or fail with ``error``
+    (unless they were cancelled meanwhile)."""
+    if group.done.done():
+        return
+    if error is None:
+        group.done.set_result(None)
+    else:
+        group.done.set_exception(error)
+
+
+def _settle_as(group: _Group, retried: asyncio.Future[None]) -> None:
+    """Settle ``group`` as the later group its responses were retried in settled."""
+    if retried.cancelled():
+        group.done.cancel()
+    else:
+        _settle(group, retried.exception())
