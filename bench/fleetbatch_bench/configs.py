@@ -49,6 +49,7 @@ DEFAULT_CONFIGS: tuple[BenchConfig, ...] = (
     BenchConfig("chunk-500", 50_000, 500),
     BenchConfig("chunk-100-file", 20_000, 100, server_file=True),
     BenchConfig("skeleton-100", 20_000, 100, skeleton=True),
+    BenchConfig("skeleton-500", 50_000, 500, skeleton=True),
 )
 
 

@@ -48,7 +48,7 @@ class IntakeBenchResult:
         return json.dumps(asdict(self), indent=2)
 
 
-async def _store_file(
+async def store_file(
     store: Store, path: Path, settings: Settings
 ) -> tuple[float, float | None, int, int]:
     """(seconds, CPU seconds, accepted, rejected) of one upload of ``path`` to the
@@ -82,8 +82,8 @@ async def run_intake_bench(rows: int, workdir: Path, backends: Backends) -> Inta
         try:
             before = rss_bytes()
             reset_peak_rss()
-            seconds, cpu, accepted, _ = await _store_file(store, path, settings)
-            again, _, _, rejected = await _store_file(store, path, settings)
+            seconds, cpu, accepted, _ = await store_file(store, path, settings)
+            again, _, _, rejected = await store_file(store, path, settings)
             peak = peak_rss_bytes()
         finally:
             await store.close()

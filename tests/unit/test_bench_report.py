@@ -64,6 +64,7 @@ def test_every_default_configuration_runs_without_only() -> None:
         "chunk-500",
         "chunk-100-file",
         "skeleton-100",
+        "skeleton-500",
     ]
     assert [c.server_state for c in DEFAULT_CONFIGS].count("file") == 1
 
@@ -81,7 +82,7 @@ def test_unknown_configuration_is_refused_with_the_known_ones() -> None:
         select_configs(["chunk-7"])
     assert str(caught.value) == (
         "unknown bench configuration 'chunk-7'; known: reference, chunk-1, chunk-10, "
-        "chunk-100, chunk-500, chunk-100-file, skeleton-100"
+        "chunk-100, chunk-500, chunk-100-file, skeleton-100, skeleton-500"
     )
     with pytest.raises(ConfigError, match="items must be at least 1, got 0"):
         select_configs(items=0)
