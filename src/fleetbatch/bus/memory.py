@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine, Generator, Sequence
+from collections.abc import Callable, Coroutine, Generator, Iterable, Sequence
 from typing import Any
 
 from fleetbatch.bus.base import Bus, Handler, Subscription, subject_matches
@@ -38,7 +38,7 @@ class _MemorySubscription(Subscription):
             # one that waits (for a grouped signal, an answer) holds up no other.
             # Each runs at once up to its first wait, and only then becomes a task:
             # one that never waits (a simulator's answer) costs no task.
-            waiting = [t for t in (_start(self._handle(data)) for data in batch) if t is not None]
+            waiting = _start(self._handle(data) for data in batch)
             if waiting:
                 await asyncio.gather(*waiting)
 
@@ -49,36 +49,50 @@ class _MemorySubscription(Subscription):
             await self._task
 
 
-def _start(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None] | None:
-    """Run ``coro`` up to its first wait (as Python 3.12's eager tasks do): None if it
-    finished meanwhile, else the task that runs the rest."""
-    try:
-        waiting = coro.send(None)
-    except StopIteration:
-        return None
-    # As a task does with the future its coroutine yields: the next coroutine that
-    # awaits the same future (a group's handlers all do) must be free to.
-    if getattr(waiting, "_asyncio_future_blocking", False):
-        waiting._asyncio_future_blocking = False
-    return asyncio.create_task(_finish(coro, waiting))
+def _start(coros: Iterable[Coroutine[Any, Any, None]]) -> list[asyncio.Task[None]]:
+    """Run each coroutine up to its first wait (as Python 3.12's eager tasks do); the
+    tasks that run the rest: one per future waited on, however many coroutines wait
+    on it (the responder's handlers of one workflow all wait for its signal)."""
+    return _resume(((coro, coro.send) for coro in coros), None)
 
 
-async def _finish(coro: Coroutine[Any, Any, None], waiting: Any) -> None:
-    """Drive a started coroutine as its task would: wait for what it waits on, then
-    resume it (a cancel is thrown into it, as into a task's coroutine)."""
-    while True:
+def _resume(
+    steps: Iterable[tuple[Coroutine[Any, Any, None], Callable[[Any], Any]]], value: Any
+) -> list[asyncio.Task[None]]:
+    """Take one step of each coroutine (``send(value)``, or ``throw`` a cancel); group
+    those that wait again by what they wait on."""
+    waits: dict[int, tuple[Any, list[Coroutine[Any, Any, None]]]] = {}
+    stopped: BaseException | None = None
+    for coro, step in steps:
         try:
-            await _Wait(waiting)
-        except asyncio.CancelledError as cancel:
-            try:
-                waiting = coro.throw(cancel)
-            except StopIteration:
-                return
-            continue
-        try:
-            waiting = coro.send(None)
+            future = step(value)
         except StopIteration:
-            return
+            continue
+        except BaseException as exc:  # a cancel it let through: the others still get theirs
+            stopped = stopped or exc
+            continue
+        # As a task does with the future its coroutine yields: the next coroutine that
+        # awaits the same future must be free to.
+        if getattr(future, "_asyncio_future_blocking", False):
+            future._asyncio_future_blocking = False
+        waits.setdefault(id(future), (future, []))[1].append(coro)
+    tasks = [asyncio.create_task(_finish(future, group)) for future, group in waits.values()]
+    if stopped is not None:
+        raise stopped
+    return tasks
+
+
+async def _finish(future: Any, coros: list[Coroutine[Any, Any, None]]) -> None:
+    """Wait for what the coroutines wait on, then resume them (a cancel is thrown into
+    them, as into a task's coroutine), until each has returned."""
+    try:
+        await _Wait(future)
+    except asyncio.CancelledError as cancel:
+        rest = _resume(((coro, coro.throw) for coro in coros), cancel)
+    else:
+        rest = _resume(((coro, coro.send) for coro in coros), None)
+    if rest:
+        await asyncio.gather(*rest)
 
 
 class _Wait:
