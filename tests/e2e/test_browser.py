@@ -330,6 +330,18 @@ async def test_the_batch_list_shows_progress_and_paused_and_refreshes_itself(sit
 VIEWS = [(1280, "light"), (1280, "dark"), (390, "light"), (390, "dark")]
 
 
+@contextlib.asynccontextmanager
+async def viewed(browser: Browser, url: str, width: int, scheme: str) -> AsyncIterator[Page]:
+    """The logged-in start page at ``width`` px in the ``scheme`` colours."""
+    context = await logged_in(
+        browser, url, viewport={"width": width, "height": 900}, color_scheme=scheme
+    )
+    try:
+        yield context.pages[0]
+    finally:
+        await context.close()
+
+
 async def test_screenshots_fit_the_viewport_light_and_dark(site: Any, browser: Browser) -> None:
     vins = api_vins(60, 700)
     async with site(
@@ -344,11 +356,7 @@ async def test_screenshots_fit_the_viewport_light_and_dark(site: Any, browser: B
         await h.result("b-shots-cancelled")
         ARTIFACTS.mkdir(exist_ok=True)
         for width, scheme in VIEWS:
-            context = await logged_in(
-                browser, url, viewport={"width": width, "height": 900}, color_scheme=scheme
-            )
-            try:
-                page = context.pages[0]
+            async with viewed(browser, url, width, scheme) as page:
                 background = await page.evaluate("getComputedStyle(document.body).backgroundColor")
                 assert background == (
                     "rgb(18, 21, 27)" if scheme == "dark" else "rgb(247, 248, 250)"
@@ -382,8 +390,6 @@ async def test_screenshots_fit_the_viewport_light_and_dark(site: Any, browser: B
                 await page.goto(f"{url}/upload")
                 await page.screenshot(path=str(ARTIFACTS / f"upload-{width}-{scheme}.png"))
                 assert await page.evaluate(WIDER_THAN_VIEWPORT) == []
-            finally:
-                await context.close()
 
 
 async def test_a_batch_waiting_for_its_window_shows_the_window_ramp_and_allowance(
@@ -415,11 +421,7 @@ async def test_a_batch_waiting_for_its_window_shows_the_window_ramp_and_allowanc
         await h.until_progress(batch_id, lambda p: p.window == "waiting")
         ARTIFACTS.mkdir(exist_ok=True)
         for width, scheme in VIEWS:
-            context = await logged_in(
-                browser, url, viewport={"width": width, "height": 900}, color_scheme=scheme
-            )
-            try:
-                page = context.pages[0]
+            async with viewed(browser, url, width, scheme) as page:
                 await page.goto(f"{url}/batches/{batch_id}")
                 await expect(page.locator("#window")).to_be_visible()
                 await expect(page.locator("#window-state")).to_have_text("waiting")
@@ -434,8 +436,12 @@ async def test_a_batch_waiting_for_its_window_shows_the_window_ramp_and_allowanc
                 )
                 # The live events write them too (blanked here, they come back) without
                 # a reload, and without a script error.
-                errors: list[object] = []  # the page errors (playwright Error objects)
-                page.on("pageerror", errors.append)
+                errors: list[str] = []
+
+                def script_error(error: Any, errors: list[str] = errors) -> None:
+                    errors.append(str(error))
+
+                page.on("pageerror", script_error)
                 await page.evaluate(
                     """() => {
                         window.__sameDocument = true;
@@ -461,8 +467,6 @@ async def test_a_batch_waiting_for_its_window_shows_the_window_ramp_and_allowanc
                     path=str(ARTIFACTS / f"schedule-{width}-{scheme}.png"), full_page=True
                 )
                 assert await page.evaluate(WIDER_THAN_VIEWPORT) == []
-            finally:
-                await context.close()
         assert len(h.domain.delivered) == 0
         await control.cancel(h.client, h.store, batch_id, "seen enough")
         assert (await h.result(batch_id))["cancelled"] == 20
