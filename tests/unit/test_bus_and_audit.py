@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import io
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from pydantic import ValidationError
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from fleetbatch.bus import MemoryBus, ResponseMessage, commands_subject, subject_matches
 from fleetbatch.config import Settings
@@ -15,10 +18,11 @@ from fleetbatch.domain import ItemStatus, Outcome
 from fleetbatch.errors import ConfigError
 from fleetbatch.intake import read_rows
 from fleetbatch.pipelines.vehicle.commands import get_command
+from fleetbatch.pipelines.vehicle.responder import Responder
 from fleetbatch.pipelines.vehicle.rows import validate_rows
 from fleetbatch.pipelines.vehicle.simulators.domain import read_journal
 from fleetbatch.services.audit import audit
-from fleetbatch.store import NewBatch, Store
+from fleetbatch.store import NewBatch, OrphanRepository, Store
 from support import csv_bytes, vins
 
 
@@ -154,3 +158,38 @@ async def test_audit_finds_double_and_missing_executions(tmp_path: Path) -> None
         assert agreed.ok and agreed.items == 3 and agreed.executions == 3
     finally:
         await store.close()
+
+
+class _FlakySignals:
+    """A test double of the Temporal client's workflow handles: the first signal
+    fails as an unavailable server's would; each later one is kept."""
+
+    def __init__(self) -> None:
+        self.attempts = 0
+        self.sent: list[list[str]] = []
+
+    def get_workflow_handle(self, _workflow_id: str) -> _FlakySignals:
+        return self
+
+    async def signal(self, _signal: Any, responses: Any) -> None:
+        self.attempts += 1
+        if self.attempts == 1:
+            raise RPCError("server unavailable", RPCStatusCode.UNAVAILABLE, b"")
+        self.sent.append(list(responses.command_ids))
+
+
+async def test_responder_handlers_return_once_a_retried_signal_was_accepted() -> None:
+    client = _FlakySignals()
+    responder = Responder(MemoryBus(), cast(Client, client), cast(OrphanRepository, None))
+    first = [
+        asyncio.ensure_future(responder._on_response(ResponseMessage(c, "w1", True).encode()))
+        for c in ("c1", "c2")
+    ]
+    await asyncio.sleep(0)
+    await responder._flush()  # the signal fails: the group waits for the next flush
+    assert client.attempts == 1 and not any(f.done() for f in first)
+    late = asyncio.ensure_future(responder._on_response(ResponseMessage("c3", "w1", True).encode()))
+    await asyncio.sleep(0)
+    await responder._flush()  # one signal, the retried responses with the new one
+    await asyncio.wait_for(asyncio.gather(*first, late), 1)
+    assert client.sent == [["c1", "c2", "c3"]]

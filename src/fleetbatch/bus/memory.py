@@ -52,7 +52,8 @@ class _MemorySubscription(Subscription):
 def _start(coros: Iterable[Coroutine[Any, Any, None]]) -> list[asyncio.Task[None]]:
     """Run each coroutine up to its first wait (as Python 3.12's eager tasks do); the
     tasks that run the rest: one per future waited on, however many coroutines wait
-    on it (the responder's handlers of one workflow all wait for its signal)."""
+    on it (the responder's handlers of one workflow all wait for its signal). Unlike
+    tasks, the handlers share the pump's context variables (no handler sets any)."""
     return _resume(((coro, coro.send) for coro in coros), None)
 
 
