@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -114,7 +115,11 @@ async def test_a_failed_gate_and_the_abort_are_notified(
     by_event = {notice["event"]: notice for notice in got}
     assert set(by_event) == {"gate_failed", "finished"}
     assert by_event["gate_failed"]["action"] == "abort"
-    assert by_event["gate_failed"]["reason"].startswith("wave 1 of 2: 10 of 10 items failed")
+    # The gate judges what has reported when it looks: the first chunk, or both of the
+    # wave's chunks when their reports reach the batch in one workflow task.
+    assert re.match(
+        r"wave 1 of 2: (10 of 10|20 of 20) items failed", by_event["gate_failed"]["reason"]
+    )
     assert by_event["finished"]["status"] == "aborted"
     assert counts["failed"] <= 20 and counts["cancelled"] >= 20
 
