@@ -33,9 +33,15 @@ from fleetbatch_bench.upload import write_vin_file
 CALLS = ("begin_chunk", "note_publish", "admit", "published", "record_outcomes")
 
 
-async def run(url: str | None, rows: int, chunk_size: int) -> dict[str, dict[str, float]]:
-    """Per call: wall and CPU microseconds per item over every chunk of ``rows`` items."""
-    workdir = Path(tempfile.mkdtemp(prefix="fleetbatch-store-chunks-"))
+async def run(
+    url: str | None, rows: int, chunk_size: int, workdir: Path | None = None
+) -> dict[str, dict[str, float]]:
+    """Per call: wall and CPU microseconds per item over every chunk of ``rows`` items.
+
+    Raises:
+        RuntimeError: not every item ended succeeded (the calls did not do their work).
+    """
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="fleetbatch-store-chunks-"))
     path = workdir / "vins.csv"
     write_vin_file(path, rows)
     url = url or f"sqlite:///{workdir / 'fleetbatch.db'}"
@@ -73,6 +79,9 @@ async def run(url: str | None, rows: int, chunk_size: int) -> dict[str, dict[str
             count = BreakerCount("lock_doors", len(refs), 0, False)
             with timed("record_outcomes"):
                 await store.items.record_outcomes(outcomes, [holder], count)
+        counts = await store.items.counts(BATCH_ID)
+        if counts["succeeded"] != len(ids):
+            raise RuntimeError(f"{len(ids)} items, but the store counts {counts}")
     finally:
         await store.close()
     per_item = {

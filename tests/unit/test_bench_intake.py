@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fleetbatch_bench import store_chunks
 from fleetbatch_bench.backends import Backends
 from fleetbatch_bench.intake import run_intake_bench
 
@@ -16,3 +17,12 @@ async def test_intake_bench_stores_a_file_then_rejects_it_whole_as_duplicates(
     assert result.again_rejected == 2_500
     assert result.database == "sqlite"
     assert result.rows_per_second > 0 and result.again_rows_per_second > 0
+
+
+async def test_store_chunk_bench_times_every_call_of_chunks_that_all_succeed(
+    tmp_path: Path,
+) -> None:
+    result = await store_chunks.run(None, 250, 100, tmp_path)
+    assert list(result) == [*store_chunks.CALLS, "total"]
+    assert all(figures["wall_us"] > 0 for figures in result.values())
+    assert result["total"]["wall_us"] == sum(result[c]["wall_us"] for c in store_chunks.CALLS)
