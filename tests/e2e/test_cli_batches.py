@@ -110,7 +110,19 @@ async def batches(
     made = Batches(cli, f"done-{tag}", f"abort-{tag}", f"pause-{tag}")
     # Oldest first: the list shows them newest first.
     await _submit(cli, made.completed, "honk_horn")
-    await _submit(cli, made.aborted, "flash_lights", "--max-failures", "1", "--chunk-size", "2")
+    # One chunk at a time: the abort comes before every item has settled (with every
+    # chunk in flight at once, all of them may settle first, and the batch completes).
+    await _submit(
+        cli,
+        made.aborted,
+        "flash_lights",
+        "--max-failures",
+        "1",
+        "--chunk-size",
+        "2",
+        "--max-in-flight",
+        "1",
+    )
     await _submit(cli, made.paused, "lock_doors")
     paused = await cli.run("pause", made.paused)
     assert paused.code == 0, paused
