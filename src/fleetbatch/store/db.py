@@ -79,6 +79,14 @@ _WRITE_OPTION = "fleetbatch_write"
 _write_locks: weakref.WeakKeyDictionary[Engine, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
+def _write_lock(engine: AsyncEngine) -> asyncio.Lock:
+    """The lock the engine's writers of this process take turns on (SQLite)."""
+    lock = _write_locks.get(engine.sync_engine)
+    if lock is None:
+        lock = _write_locks[engine.sync_engine] = asyncio.Lock()
+    return lock
+
+
 @contextlib.asynccontextmanager
 async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """A write transaction. On SQLite, writers of one process take turns here.
@@ -92,8 +100,7 @@ async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnectio
         async with engine.begin() as conn:
             yield conn
         return
-    lock = _write_locks.setdefault(engine.sync_engine, asyncio.Lock())
-    async with lock, engine.connect() as plain:
+    async with _write_lock(engine), engine.connect() as plain:
         conn = await plain.execution_options(**{_WRITE_OPTION: True})
         async with conn.begin():
             yield conn
@@ -173,7 +180,7 @@ async def _in_transaction(engine: AsyncEngine, write: bool, work: Callable[[Conn
     loop = asyncio.get_running_loop()
     if not write:
         return await loop.run_in_executor(runner.thread, _run, runner.engine, False, work)
-    async with _write_locks.setdefault(engine.sync_engine, asyncio.Lock()):
+    async with _write_lock(engine):
         done = loop.run_in_executor(runner.thread, _run, runner.engine, True, work)
         try:
             return await asyncio.shield(done)
